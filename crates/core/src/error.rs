@@ -1,0 +1,83 @@
+//! Typed errors. Every variant carries the data a caller needs to fix its input, and a stable
+//! [`CoreError::code`] that the N-API binding passes through unchanged (tests assert on codes,
+//! never on message text). Nothing in this crate panics on user input.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CoreError {
+  /// An array's length or a shape does not match what the other arguments imply.
+  ShapeMismatch { arg: &'static str, expected: String, got: String },
+  /// A parameter is out of its documented range.
+  InvalidParam { name: &'static str, reason: String },
+  /// A NaN or ±Inf at flat `index` of `arg`.
+  NonFinite { arg: &'static str, index: usize },
+  /// The input is empty where at least one element is needed.
+  EmptyInput { arg: &'static str },
+}
+
+impl CoreError {
+  /// Stable machine-readable code, shared with the TypeScript `XaiEvalError`.
+  pub fn code(&self) -> &'static str {
+    match self {
+      CoreError::ShapeMismatch { .. } => "SHAPE_MISMATCH",
+      CoreError::InvalidParam { .. } => "INVALID_OPTION",
+      CoreError::NonFinite { .. } => "NON_FINITE",
+      CoreError::EmptyInput { .. } => "EMPTY_INPUT",
+    }
+  }
+
+  /// The argument the error is about.
+  pub fn arg(&self) -> &'static str {
+    match self {
+      CoreError::ShapeMismatch { arg, .. }
+      | CoreError::NonFinite { arg, .. }
+      | CoreError::EmptyInput { arg } => arg,
+      CoreError::InvalidParam { name, .. } => name,
+    }
+  }
+
+  pub(crate) fn shape(arg: &'static str, expected: impl fmt::Display, got: impl fmt::Display) -> Self {
+    CoreError::ShapeMismatch { arg, expected: expected.to_string(), got: got.to_string() }
+  }
+
+  pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
+    CoreError::InvalidParam { name, reason: reason.into() }
+  }
+}
+
+impl fmt::Display for CoreError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      CoreError::ShapeMismatch { arg, expected, got } => {
+        write!(f, "`{arg}`: expected {expected}, got {got}")
+      }
+      CoreError::InvalidParam { name, reason } => write!(f, "`{name}`: {reason}"),
+      CoreError::NonFinite { arg, index } => {
+        write!(f, "`{arg}` contains a NaN or infinite value at flat index {index}")
+      }
+      CoreError::EmptyInput { arg } => write!(f, "`{arg}` is empty"),
+    }
+  }
+}
+
+impl std::error::Error for CoreError {}
+
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+/// Checks that `len == expected`, naming `arg` otherwise.
+pub fn expect_len(arg: &'static str, len: usize, expected: usize) -> Result<()> {
+  if len == expected {
+    Ok(())
+  } else {
+    Err(CoreError::shape(arg, format!("{expected} elements"), format!("{len}")))
+  }
+}
+
+/// Index of the first NaN/±Inf in `values`, as a typed error.
+pub fn check_finite(arg: &'static str, values: &[f32]) -> Result<()> {
+  match values.iter().position(|v| !v.is_finite()) {
+    Some(index) => Err(CoreError::NonFinite { arg, index }),
+    None => Ok(()),
+  }
+}

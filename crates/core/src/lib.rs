@@ -1,0 +1,18 @@
+//! xai-eval core: the hot loops behind the metrics, with no N-API, JS types or I/O.
+//!
+//! Data flow of a perturbation metric:
+//! attributions → [`order`] (stable feature ranking) → [`mask`] (perturbed rows for many
+//! (sample, step) pairs, built from [`baseline`] snapshots) → model (outside this crate) →
+//! [`curve`] (scores per step, trapezoidal AUC) → per-sample scores, reduced in [`stats`].
+
+pub mod baseline;
+pub mod curve;
+pub mod error;
+pub mod impute;
+pub mod layout;
+pub mod mask;
+pub mod order;
+pub mod rng;
+pub mod stats;
+
+pub use error::{CoreError, Result};
