@@ -1,0 +1,87 @@
+//! Stable feature ranking: most important first, ties broken by the lower feature index.
+//!
+//! Quantus sorts with numpy's unstable quicksort (quantus-semantics §0.3), so its tie order is an
+//! accident of the implementation; SRG (Quantus PR #374) and xai-eval use a stable order, and LIF
+//! is the *exact reverse* of MIF so that both curves see the same tie-breaking.
+
+use std::cmp::Ordering;
+
+use crate::error::{check_finite, expect_len, Result};
+use crate::layout::Layout;
+
+/// Ranks the features of one sample: `out[r]` is the index of the feature of rank `r`.
+/// With `abs`, features rank by `|a|`. Assumes finite scores.
+pub fn rank(scores: &[f32], abs: bool, out: &mut [u32]) {
+  out.iter_mut().enumerate().for_each(|(i, o)| *o = i as u32);
+  let key = |i: u32| {
+    let v = scores[i as usize];
+    if abs {
+      v.abs()
+    } else {
+      v
+    }
+  };
+  // Descending key, then ascending index: equivalent to a stable descending sort, but lets us
+  // use the faster unstable sort.
+  out.sort_unstable_by(|&i, &j| {
+    key(j).partial_cmp(&key(i)).unwrap_or(Ordering::Equal).then(i.cmp(&j))
+  });
+}
+
+/// Orders for `n` samples: `[n, F]` feature indices, `F = layout.features()`.
+///
+/// # Errors
+/// `SHAPE_MISMATCH` if `a` is not `n · layout.attr_len()` long; `NON_FINITE` for NaN/Inf in `a`.
+pub fn rank_batch(a: &[f32], n: usize, layout: &Layout, abs: bool) -> Result<Vec<u32>> {
+  expect_len("a", a.len(), n * layout.attr_len())?;
+  check_finite("a", a)?;
+  let f = layout.features();
+  let mut order = vec![0u32; n * f];
+  let mut scores = vec![0f32; f];
+  for (sample_a, sample_order) in a.chunks(layout.attr_len().max(1)).zip(order.chunks_mut(f)) {
+    layout.feature_scores(sample_a, &mut scores);
+    rank(&scores, abs, sample_order);
+  }
+  Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::layout::FeatureUnit;
+
+  fn ranked(scores: &[f32], abs: bool) -> Vec<u32> {
+    let mut out = vec![0; scores.len()];
+    rank(scores, abs, &mut out);
+    out
+  }
+
+  #[test]
+  fn descending_with_ties_to_lower_index() {
+    assert_eq!(ranked(&[0.5, 2.0, 0.5, -1.0, 2.0], false), [1, 4, 0, 2, 3]);
+  }
+
+  #[test]
+  fn abs_ranks_by_magnitude() {
+    assert_eq!(ranked(&[0.5, -3.0, 1.0], true), [1, 2, 0]);
+  }
+
+  #[test]
+  fn signed_zeros_tie() {
+    assert_eq!(ranked(&[-0.0, 0.0, -0.0], false), [0, 1, 2]);
+  }
+
+  #[test]
+  fn broadcast_copies_are_adjacent_in_channel_order() {
+    let l = Layout::new(2, 3, 1, FeatureUnit::Entry).unwrap();
+    let order = rank_batch(&[0.1, 0.9, 0.5], 1, &l, false).unwrap();
+    assert_eq!(order, [1, 4, 2, 5, 0, 3]);
+  }
+
+  #[test]
+  fn non_finite_attribution_is_reported_with_index() {
+    let l = Layout::new(1, 3, 1, FeatureUnit::Entry).unwrap();
+    let err = rank_batch(&[0.1, f32::NAN, 0.5], 1, &l, false).unwrap_err();
+    assert_eq!(err.code(), "NON_FINITE");
+  }
+}
