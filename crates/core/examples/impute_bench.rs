@@ -1,0 +1,56 @@
+//! Timing of ROAD's noisy linear imputation on 3×224×224 images, single thread.
+//!
+//! `cargo run --release --example impute_bench -p xai-eval-core`
+//!
+//! Cases: 50 % of pixels masked at random, and a contiguous centred 158×158 block (49.8 %).
+//! Prints the median and minimum ms per image over repeated single-image calls
+//! (`noisy_linear`, which allocates its buffers each call) and the mean over one batched call
+//! (`noisy_linear_batch`, which reuses them).
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use xai_eval_core::impute::{noisy_linear, noisy_linear_batch};
+use xai_eval_core::rng::Rng;
+
+const C: usize = 3;
+const H: usize = 224;
+const W: usize = 224;
+const REPS: usize = 30;
+
+fn main() {
+  let mut r = Rng::new(2024, 0);
+  let x: Vec<f32> = (0..C * H * W).map(|_| r.uniform() as f32).collect();
+  let random: Vec<u8> = (0..H * W).map(|_| u8::from(r.uniform() < 0.5)).collect();
+  let (y0, x0, side) = ((H - 158) / 2, (W - 158) / 2, 158);
+  let block: Vec<u8> = (0..H * W)
+    .map(|i| u8::from((y0..y0 + side).contains(&(i / W)) && (x0..x0 + side).contains(&(i % W))))
+    .collect();
+  println!("noisy linear imputation, {C}x{H}x{W}, noise 0.01, single thread");
+  for (name, mask) in [("50% random", &random), ("50% block ", &block)] {
+    let masked = mask.iter().filter(|&&m| m == 1).count();
+    let mut times = Vec::with_capacity(REPS);
+    let mut sink = 0.0f32;
+    for rep in 0..REPS {
+      let t = Instant::now();
+      let out = noisy_linear(&x, mask, C, H, W, 0.01, 7, rep as u64).unwrap();
+      times.push(t.elapsed().as_secs_f64() * 1e3);
+      sink += out[H * W / 2];
+    }
+    times.sort_by(f64::total_cmp);
+    let n = 16;
+    let xs: Vec<f32> = (0..n).flat_map(|_| x.iter().copied()).collect();
+    let ms: Vec<u8> = (0..n).flat_map(|_| mask.iter().copied()).collect();
+    let mut out = vec![0.0f32; xs.len()];
+    let t = Instant::now();
+    noisy_linear_batch(&xs, &ms, [n, C, H, W], 0.01, 7, &mut out).unwrap();
+    let batch_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+    println!(
+      "{name} ({masked} px masked): single median {:.2} ms, min {:.2} ms; batch of {n}: {:.2} ms/image  [{}]",
+      times[REPS / 2],
+      times[0],
+      batch_ms,
+      sink.is_finite()
+    );
+  }
+}
