@@ -2,9 +2,9 @@
 //!
 //! A row is described by a [`RowSpec`]: the sample, how many ranked features are swapped, from
 //! which end of the ranking, and which way (delete: input → baseline; insert: baseline → input).
-//! Rows of the same sample and direction with growing counts are built incrementally from the
-//! previous row (copy + delta), so a whole curve costs one pass over its rows, not one scatter of
-//! every occluded feature per step.
+//! A row extends the latest earlier row of the same sample and direction in the buffer (copy +
+//! delta), so a whole curve costs one pass over its rows — also when the rows of two curves are
+//! interleaved step by step, as SRG's MIF/LIF pairs are.
 
 use crate::error::{expect_len, CoreError, Result};
 use crate::layout::Layout;
@@ -73,8 +73,12 @@ pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> 
     return Ok(());
   }
 
-  let mut previous: Option<RowSpec> = None;
+  // Latest row index of the current sample for each of the four flag combinations.
+  let mut latest: [Option<usize>; 4] = [None; 4];
   for (i, r) in rows.iter().enumerate() {
+    if i > 0 && rows[i - 1].sample != r.sample {
+      latest = [None; 4];
+    }
     let (done, current) = out.split_at_mut(i * row_len);
     let current = &mut current[..row_len];
     let s = r.sample as usize;
@@ -91,11 +95,11 @@ pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> 
         order[k] as usize
       }
     };
-    // Extend the previous row when it is an earlier point of the same curve.
-    let from = match previous {
-      Some(p) if p.sample == r.sample && p.flags == r.flags && p.count <= r.count => {
-        current.copy_from_slice(&done[(i - 1) * row_len..]);
-        p.count as usize
+    // Extend the latest row of the same curve when it is an earlier point of it.
+    let from = match latest[r.flags as usize] {
+      Some(j) if rows[j].count <= r.count => {
+        current.copy_from_slice(&done[j * row_len..][..row_len]);
+        rows[j].count as usize
       }
       _ => {
         current.copy_from_slice(start);
@@ -105,7 +109,7 @@ pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> 
     for k in from..r.count as usize {
       src.layout.for_each_index(ranked(k), |idx| current[idx] = fill[idx]);
     }
-    previous = Some(*r);
+    latest[r.flags as usize] = Some(i);
   }
   Ok(())
 }
@@ -160,7 +164,8 @@ mod tests {
     let b = vec![-1.0; 12];
     let order = [5, 3, 1, 0, 2, 4, 0, 1, 2, 3, 4, 5];
     let s = src(&x, &b, &order, l);
-    let all = rows(&[1, 1, 0, 1, 3, 0, 1, 6, 0, 0, 2, 1, 0, 4, 1]);
+    // Sample 1: MIF/LIF interleaved step by step; sample 0: LIF then an insertion curve.
+    let all = rows(&[1, 1, 0, 1, 1, 1, 1, 3, 0, 1, 2, 1, 1, 6, 0, 0, 2, 1, 0, 4, 1, 0, 1, 2, 0, 3, 2]);
     let mut together = vec![0.0; all.len() * 6];
     fill_rows(&s, &all, &mut together).unwrap();
     for (i, r) in all.iter().enumerate() {

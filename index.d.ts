@@ -1,0 +1,2 @@
+// The package's public types, emitted by `tsc` from src/ into dist/.
+export * from './dist/index.js'

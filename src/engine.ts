@@ -1,0 +1,114 @@
+// Turns a metric's plan of (sample, count, flags) rows into target-class scores, batch by batch:
+// rows are packed into batches of the model's size, each batch is filled natively off the JS
+// thread while earlier batches run inference, and nothing but the scores is kept.
+import type { Checked } from './validate.js'
+import { throwIfAborted, XaiEvalError } from './errors.js'
+import type { Model } from './models/model.js'
+import type { OnnxModel } from './models/onnx-model.js'
+import { computeBaselines, fillRows, rankFeatures, scoreRows, type BaselineSpec, type LayoutSpec } from './native.js'
+
+/** Everything a row needs besides its (sample, count, flags): inputs, feature orders, baselines. */
+export interface Source {
+  data: Checked
+  layout: LayoutSpec
+  /** Stable descending feature orders `[N, F]`. */
+  order: Uint32Array
+  /** Baseline snapshot of every sample, `[N, C, H, W]`. */
+  baselines: Float32Array
+}
+
+export interface RunOptions {
+  signal?: AbortSignal
+  /** Called after each batch with rows scored so far and rows planned. */
+  onProgress?: (progress: { rows: number; totalRows: number }) => void
+}
+
+/** Ranks features and snapshots baselines, both off the JS thread and at the same time. */
+export async function prepare(data: Checked, layout: LayoutSpec, baseline: BaselineSpec, abs: boolean, signal?: AbortSignal): Promise<Source> {
+  const shape = [data.n, data.channels, data.height, data.width]
+  const [order, baselines] = await Promise.all([
+    rankFeatures(data.a, data.n, layout, abs, signal),
+    computeBaselines(data.x, shape, baseline, signal),
+  ])
+  return { data, layout, order, baselines }
+}
+
+/**
+ * A metric's rows. `write` fills rows `[start, end)` as `(sample, count, flags)` triples and
+ * their target classes; rows of one sample should be contiguous and in curve order, so the core
+ * can build each from the previous one.
+ */
+export interface Plan {
+  rows: number
+  write(start: number, end: number, triples: Uint32Array, targets: Int32Array): void
+}
+
+export interface Scored {
+  /** First row of the batch. */
+  start: number
+  /** Target-class score of each row (after softmax when the model's scores are probabilities). */
+  scores: Float64Array
+  /** Predicted class of each row. */
+  argmax: Int32Array
+}
+
+/** Whether scoring must apply softmax: the metric wants probabilities and the model returns logits. */
+export function needsSoftmax(model: Model, wantProbabilities = model.output === 'probabilities'): boolean {
+  return wantProbabilities && model.rawOutput === 'logits'
+}
+
+/** Evaluates every row of `plan` and hands each batch's scores to `sink` (in any order). */
+export async function run(
+  model: Model,
+  src: Source,
+  plan: Plan,
+  softmax: boolean,
+  sink: (batch: Scored) => void,
+  options: RunOptions = {},
+): Promise<void> {
+  const { signal, onProgress } = options
+  const { data } = src
+  const rowShape = [data.channels, data.height, data.width]
+  const rowLen = data.channels * data.height * data.width
+  if ('tune' in model) await (model as OnnxModel).tune(rowShape)
+  const size = model.maxBatchSize
+  const batches = Math.ceil(plan.rows / size)
+  let next = 0
+  let done = 0
+  let failed = false
+
+  const one = async (b: number): Promise<void> => {
+    const start = b * size
+    const n = Math.min(size, plan.rows - start)
+    const triples = new Uint32Array(3 * n)
+    const targets = new Int32Array(n)
+    plan.write(start, start + n, triples, targets)
+    const x = new Float32Array(n * rowLen)
+    await fillRows(data.x, src.baselines, src.order, data.n, src.layout, triples, x, signal)
+    throwIfAborted(signal)
+    const out = await model.forward(x, n, rowShape)
+    const classes = out.length / n
+    if (!Number.isInteger(classes) || classes < 1) {
+      throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${n}, classes] outputs, got ${out.length} values for ${n} rows`)
+    }
+    const { scores, argmax } = scoreRows(out, classes, targets, softmax)
+    sink({ start, scores, argmax })
+    done += n
+    onProgress?.({ rows: done, totalRows: plan.rows })
+  }
+
+  // One more lane than the model can run at once, so the next batch is being filled natively
+  // while the model works on the current ones; memory stays at `lanes` batches.
+  const lanes = Math.min(batches, model.concurrency + 1)
+  await Promise.all(Array.from({ length: lanes }, async () => {
+    while (next < batches && !failed) {
+      throwIfAborted(signal)
+      try {
+        await one(next++)
+      } catch (e) {
+        failed = true
+        throw e
+      }
+    }
+  }))
+}

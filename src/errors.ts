@@ -1,0 +1,62 @@
+/** Machine-readable reason of an {@link XaiEvalError}. */
+export type ErrorCode =
+  /** Lengths or shapes of the inputs disagree. */
+  | 'SHAPE_MISMATCH'
+  /** An option or a label is out of its range. */
+  | 'INVALID_OPTION'
+  /** NaN or ±Inf in an input. */
+  | 'NON_FINITE'
+  /** Nothing to evaluate. */
+  | 'EMPTY_INPUT'
+  /** The model's output is not `[rows, classes]`, or the model failed. */
+  | 'MODEL_OUTPUT'
+  /** The model file or provider could not be loaded. */
+  | 'MODEL_LOAD'
+  /** The caller's AbortSignal fired. */
+  | 'ABORTED'
+  /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
+  | 'INTERNAL'
+
+/** Every error xai-eval raises on purpose: a code, the argument at fault and a readable message. */
+export class XaiEvalError extends Error {
+  override readonly name = 'XaiEvalError'
+
+  constructor(
+    readonly code: ErrorCode,
+    /** The argument or option at fault, e.g. `'a'`, `'featuresInStep'`, `'model.output'`. */
+    readonly arg: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${arg}: ${message}`, options)
+  }
+}
+
+const CODES = new Set<string>([
+  'SHAPE_MISMATCH',
+  'INVALID_OPTION',
+  'NON_FINITE',
+  'EMPTY_INPUT',
+  'MODEL_OUTPUT',
+  'MODEL_LOAD',
+  'ABORTED',
+  'INTERNAL',
+])
+
+/** Turns an error thrown by the native binding (`"CODE|arg|message"`) or an abort into an XaiEvalError. */
+export function fromNative(err: unknown): unknown {
+  if (err instanceof XaiEvalError) return err
+  if (!(err instanceof Error)) return err
+  if (err.name === 'AbortError' || /abort/i.test(err.message) && !err.message.includes('|')) {
+    return new XaiEvalError('ABORTED', 'signal', 'the evaluation was aborted', { cause: err })
+  }
+  const [code, arg, ...rest] = err.message.split('|')
+  if (code !== undefined && CODES.has(code) && arg !== undefined && rest.length > 0) {
+    return new XaiEvalError(code as ErrorCode, arg, rest.join('|'), { cause: err })
+  }
+  return err
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new XaiEvalError('ABORTED', 'signal', 'the evaluation was aborted', { cause: signal.reason })
+}

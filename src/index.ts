@@ -1,0 +1,17 @@
+export { loadDemo, type Dataset, type DemoData } from './data.js'
+export { XaiEvalError, type ErrorCode } from './errors.js'
+export type { Curves, MetricResult } from './result.js'
+export type { Model, ModelStats, OutputKind } from './models/model.js'
+export { OnnxModel, type ExecutionProvider, type OnnxModelOptions } from './models/onnx-model.js'
+export { FunctionModel, type FunctionModelOptions } from './models/function-model.js'
+export type { Baseline } from './metrics/baseline.js'
+export type { CurveResult, EvaluateOptions, Target } from './metrics/curve.js'
+export { PixelFlipping, type PixelFlippingOptions } from './metrics/pixel-flipping.js'
+export { SymmetricRelevanceGain, type SymmetricRelevanceGainOptions } from './metrics/srg.js'
+export {
+  Deletion,
+  Insertion,
+  type DeletionInsertionOptions,
+  type DeletionResult,
+  type InsertionResult,
+} from './metrics/deletion-insertion.js'

@@ -1,0 +1,30 @@
+/** What a model's forward pass returns, and what the metrics score. */
+export type OutputKind = 'logits' | 'probabilities'
+
+/** Forward passes and rows a model has run since it was created: the cost every metric is judged by. */
+export interface ModelStats {
+  /** Calls into the backend (one per batch). */
+  forwardPasses: number
+  /** Input rows evaluated (padding excluded). */
+  rows: number
+}
+
+/** A classifier the metrics can call. {@link OnnxModel} and {@link FunctionModel} implement it. */
+export interface Model {
+  /** What the metrics score: `'probabilities'` applies softmax to logits (once). */
+  readonly output: OutputKind
+  /** What {@link forward} returns. */
+  readonly rawOutput: OutputKind
+  /** Rows per forward call; larger requests are split. */
+  readonly maxBatchSize: number
+  /** Batches the model can run at once (worker pool size); the engine keeps this many busy. */
+  readonly concurrency: number
+  readonly stats: ModelStats
+  /**
+   * Runs `rows` inputs of shape `rowShape` (`[C, H, W]`) and returns `[rows, classes]` outputs.
+   * `rows` ≤ {@link maxBatchSize}.
+   */
+  forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array>
+  /** Releases workers and sessions. */
+  close(): Promise<void>
+}

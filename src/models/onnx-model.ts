@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+
+import { Piscina } from 'piscina'
+
+import { XaiEvalError } from '../errors.js'
+import { oneOf, positiveInt } from '../validate.js'
+import type { Model, ModelStats, OutputKind } from './model.js'
+import { producerOf } from './onnx-graph.js'
+import type { ForwardRequest, SessionMeta, WorkerConfig } from './onnx-worker.js'
+
+/** An execution provider by name (`'cpu'`, `'cuda'`, `'tensorrt'`, `'webgpu'`), or with a device. */
+export type ExecutionProvider = string | { name: string; deviceId?: number }
+
+export interface OnnxModelOptions {
+  /** Providers in order of preference (default `['cpu']`); the first that loads runs, CPU last. */
+  executionProviders?: ExecutionProvider[]
+  /**
+   * Rows per forward call, or `'auto'` (default) to measure a few sizes on the first request and keep
+   * the fastest: CPU caches favour small batches, GPUs large ones. A fixed batch dimension in the
+   * model overrides both (short batches are padded).
+   */
+  maxBatchSize?: number | 'auto'
+  /** Sessions (worker threads) in the pool (default: 2 on CPU, 1 on a GPU). */
+  workers?: number
+  /** Intra-op threads per session (default: cores / workers). */
+  threads?: number
+  /** What the metrics score (default `'probabilities'`): softmax is applied unless the graph ends in Softmax. */
+  output?: OutputKind
+  /** Graph input and output to use (default: the first of each). */
+  inputName?: string
+  outputName?: string
+}
+
+const AUTO_CANDIDATES = [8, 16, 32, 64, 128, 256, 512, 1024]
+
+/** An ONNX model served by a pool of onnxruntime-node sessions, one per worker thread. */
+export class OnnxModel implements Model {
+  readonly stats: ModelStats = { forwardPasses: 0, rows: 0 }
+  readonly concurrency: number
+  private batch: number | 'auto'
+  private readonly fixedBatch: number | undefined
+
+  private constructor(
+    private readonly pool: Piscina,
+    /** The execution provider that actually runs the model. */
+    readonly provider: string,
+    readonly output: OutputKind,
+    readonly rawOutput: OutputKind,
+    readonly inputName: string,
+    readonly outputName: string,
+    /** Input shape from the model's metadata (`null` = symbolic), when known. */
+    readonly inputShape: readonly (number | null)[] | undefined,
+    batch: number | 'auto',
+    workers: number,
+  ) {
+    this.concurrency = workers
+    const fixed = inputShape?.[0]
+    this.fixedBatch = typeof fixed === 'number' ? fixed : undefined
+    this.batch = this.fixedBatch ?? batch
+  }
+
+  static async load(path: string, options: OnnxModelOptions = {}): Promise<OnnxModel> {
+    if (typeof path !== 'string') throw new XaiEvalError('INVALID_OPTION', 'path', 'expected a path to an .onnx file')
+    const output = oneOf('output', options.output ?? 'probabilities', ['logits', 'probabilities'])
+    const batch = options.maxBatchSize === undefined || options.maxBatchSize === 'auto'
+      ? 'auto' as const
+      : positiveInt('maxBatchSize', options.maxBatchSize)
+    let bytes: Uint8Array
+    try {
+      bytes = await readFile(path)
+    } catch (e) {
+      throw new XaiEvalError('MODEL_LOAD', 'path', `cannot read ${path}: ${(e as Error).message}`, { cause: e })
+    }
+
+    const requested = (options.executionProviders ?? ['cpu']).map((p) => typeof p === 'string' ? { name: p } : p)
+    if (!requested.some((p) => p.name === 'cpu')) requested.push({ name: 'cpu' })
+    const cores = availableParallelism()
+    let failure: unknown
+    for (const [i, p] of requested.entries()) {
+      const gpu = p.name !== 'cpu'
+      const workers = positiveInt('workers', options.workers ?? (gpu ? 1 : Math.min(2, cores)))
+      const threads = positiveInt('threads', options.threads ?? Math.max(1, Math.floor(cores / workers)))
+      const config: WorkerConfig = { path, provider: p.name, deviceId: p.deviceId ?? 0, threads }
+      const pool = new Piscina({
+        filename: new URL('./onnx-worker.js', import.meta.url).href,
+        workerData: config,
+        minThreads: workers,
+        maxThreads: workers,
+        idleTimeout: Number.POSITIVE_INFINITY,
+      })
+      try {
+        const meta = (await pool.run({ kind: 'meta' })) as SessionMeta
+        const inputName = pick('inputName', options.inputName, meta.inputNames)
+        const outputName = pick('outputName', options.outputName, meta.outputNames)
+        const rawOutput = producerOf(bytes, outputName) === 'Softmax' ? 'probabilities' : 'logits'
+        if (i > 0) {
+          process.emitWarning(`xai-eval: execution provider '${requested[0]!.name}' is unavailable, running on '${p.name}'`, { code: 'XAI_EVAL_PROVIDER_FALLBACK', detail: String(failure) })
+        }
+        return new OnnxModel(pool, p.name, output, rawOutput, inputName, outputName, meta.inputShapes[inputName], batch, workers)
+      } catch (e) {
+        await pool.destroy()
+        if (e instanceof XaiEvalError) throw e
+        failure = e
+      }
+    }
+    throw new XaiEvalError('MODEL_LOAD', 'path', `cannot load ${path}: ${String(failure)}`, { cause: failure })
+  }
+
+  /** Rows per forward call (after tuning, when `'auto'`; 64 until then). */
+  get maxBatchSize(): number {
+    return this.batch === 'auto' ? 64 : this.batch
+  }
+
+  /**
+   * Measures throughput at a few batch sizes on zero inputs of `rowShape` and keeps the fastest.
+   * Called by the metrics before their first batch when `maxBatchSize` is `'auto'`; not counted in
+   * {@link stats}.
+   */
+  async tune(rowShape: readonly number[]): Promise<number> {
+    if (this.batch !== 'auto') return this.batch
+    const rowLen = rowShape.reduce((p, d) => p * d, 1)
+    let best = { size: AUTO_CANDIDATES[0]!, rate: 0 }
+    for (const size of AUTO_CANDIDATES) {
+      const run = () => Promise.all(Array.from({ length: this.concurrency }, () => this.run(new Float32Array(size * rowLen), size, rowShape)))
+      await run() // warm-up: allocations and kernel selection for this shape
+      const start = performance.now()
+      await run()
+      const rate = (size * this.concurrency) / (performance.now() - start)
+      if (rate > best.rate) best = { size, rate }
+      else if (rate < 0.8 * best.rate) break
+    }
+    this.batch = best.size
+    return best.size
+  }
+
+  async forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
+    this.checkRowShape(rowShape)
+    this.stats.forwardPasses++
+    this.stats.rows += rows
+    return this.run(x, rows, rowShape)
+  }
+
+  private async run(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
+    let batch = rows
+    if (this.fixedBatch !== undefined && rows < this.fixedBatch) {
+      const padded = new Float32Array(this.fixedBatch * (x.length / rows))
+      padded.set(x)
+      x = padded
+      batch = this.fixedBatch
+    }
+    const owned = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength
+    const req: ForwardRequest = { kind: 'forward', inputName: this.inputName, outputName: this.outputName, x, dims: [batch, ...rowShape] }
+    let out: { data: Float32Array; dims: number[] }
+    try {
+      out = await this.pool.run(req, owned ? { transferList: [x.buffer as ArrayBuffer] } : {})
+    } catch (e) {
+      throw new XaiEvalError('MODEL_OUTPUT', 'model', `forward pass failed: ${(e as Error).message}`, { cause: e })
+    }
+    if (out.dims.length !== 2 || out.dims[0] !== batch) {
+      throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${batch}, classes], got [${out.dims.join(', ')}]`)
+    }
+    return batch === rows ? out.data : out.data.subarray(0, rows * out.dims[1]!)
+  }
+
+  private checkRowShape(rowShape: readonly number[]): void {
+    const expected = this.inputShape?.slice(1)
+    if (!expected) return
+    if (expected.length !== rowShape.length || expected.some((d, i) => d !== null && d !== rowShape[i])) {
+      throw new XaiEvalError('SHAPE_MISMATCH', 'x', `the model expects inputs [N, ${expected.map((d) => d ?? '?').join(', ')}], got [N, ${rowShape.join(', ')}]`)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy()
+  }
+}
+
+function pick(option: string, wanted: string | undefined, names: string[]): string {
+  if (wanted === undefined) {
+    if (names[0] === undefined) throw new XaiEvalError('MODEL_LOAD', option, 'the model has no such tensors')
+    return names[0]
+  }
+  if (!names.includes(wanted)) {
+    throw new XaiEvalError('INVALID_OPTION', option, `'${wanted}' is not one of the model's: ${names.join(', ')}`)
+  }
+  return wanted
+}

@@ -1,0 +1,91 @@
+// Argument checks that need no per-element work; NaN/Inf scans run in Rust with the hot loops.
+import type { Dataset } from './data.js'
+import { XaiEvalError } from './errors.js'
+import type { LayoutSpec } from './native.js'
+
+/** A data set whose shapes have been checked, with everything the core needs. */
+export interface Checked {
+  x: Float32Array
+  a: Float32Array
+  n: number
+  channels: number
+  height: number
+  width: number
+  /** Channels of the attribution: 1 (broadcast) or `channels`. */
+  attrChannels: number
+  /** Labels as Int32Array (a copy only when `y` was not one already). */
+  y: Int32Array
+}
+
+const describe = (s: readonly number[]): string => `[${s.join(', ')}]`
+
+function isShape(s: unknown): s is readonly number[] {
+  return Array.isArray(s) && s.every((d) => Number.isInteger(d) && d >= 0)
+}
+
+export function checkDataset(data: Dataset): Checked {
+  if (data === null || typeof data !== 'object') {
+    throw new XaiEvalError('INVALID_OPTION', 'data', 'expected { x, shape, y, a, aShape? }')
+  }
+  const { x, shape, y, a } = data
+  if (!(x instanceof Float32Array)) throw new XaiEvalError('INVALID_OPTION', 'x', 'expected a Float32Array')
+  if (!(a instanceof Float32Array)) throw new XaiEvalError('INVALID_OPTION', 'a', 'expected a Float32Array')
+  if (!isShape(shape) || shape.length !== 4) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'shape', `expected [N, C, H, W] of non-negative integers, got ${String(shape)}`)
+  }
+  const [n, channels, height, width] = shape
+  if (n === 0) throw new XaiEvalError('EMPTY_INPUT', 'x', 'the data set has no samples (N = 0)')
+  if (channels * height * width === 0) {
+    throw new XaiEvalError('EMPTY_INPUT', 'shape', `every sample is empty: shape ${describe(shape)}`)
+  }
+  if (x.length !== n * channels * height * width) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'x', `length ${x.length} does not match shape ${describe(shape)} (${n * channels * height * width})`)
+  }
+  const aShape = data.aShape ?? shape
+  if (!isShape(aShape) || aShape.length !== 4 || aShape[0] !== n || aShape[2] !== height || aShape[3] !== width ||
+    (aShape[1] !== 1 && aShape[1] !== channels)) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'aShape',
+      `expected [${n}, ${channels}, ${height}, ${width}] or [${n}, 1, ${height}, ${width}], got ${String(aShape && describe(aShape))}`)
+  }
+  const attrChannels = aShape[1]!
+  if (a.length !== n * attrChannels * height * width) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'a', `length ${a.length} does not match aShape ${describe(aShape)}`)
+  }
+  if (y === null || typeof y !== 'object' || typeof y.length !== 'number') {
+    throw new XaiEvalError('INVALID_OPTION', 'y', 'expected an array of class indices')
+  }
+  if (y.length !== n) throw new XaiEvalError('SHAPE_MISMATCH', 'y', `expected ${n} labels (one per sample), got ${y.length}`)
+  const labels = y instanceof Int32Array ? y : Int32Array.from(y)
+  for (let i = 0; i < n; i++) {
+    if (!Number.isInteger(y[i]) || labels[i]! < 0) {
+      throw new XaiEvalError('INVALID_OPTION', 'y', `label ${String(y[i])} of sample ${i} is not a class index`)
+    }
+  }
+  return { x, a, n, channels, height, width, attrChannels, y: labels }
+}
+
+export function layoutOf(d: Checked, unit: 'entry' | 'pixel'): LayoutSpec {
+  return { channels: d.channels, pixels: d.height * d.width, attrChannels: d.attrChannels, unit }
+}
+
+/**
+ * Number of ranked features of a layout (mirrors `Layout::features` in the core): every input entry
+ * (a `[N, 1, H, W]` attribution broadcast over channels, as Quantus does), or every pixel.
+ */
+export function featureCount(l: LayoutSpec): number {
+  return l.unit === 'pixel' ? l.pixels : l.pixels * l.channels
+}
+
+export function positiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new XaiEvalError('INVALID_OPTION', name, `expected an integer in [1, ${max}], got ${String(v)}`)
+  }
+  return v
+}
+
+export function oneOf<const T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) {
+    throw new XaiEvalError('INVALID_OPTION', name, `expected one of ${allowed.map((s) => `'${s}'`).join(', ')}, got ${String(v)}`)
+  }
+  return v as T
+}
