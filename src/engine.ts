@@ -1,6 +1,6 @@
-// Turns a metric's plan of (sample, count, flags) rows into target-class scores, batch by batch:
-// rows are packed into batches of the model's size, each batch is filled natively off the JS
-// thread while earlier batches run inference, and nothing but the scores is kept.
+// Turns a metric's plan of rows into target-class scores, batch by batch: rows are packed into
+// batches of the model's size, each batch is built natively off the JS thread while earlier
+// batches run inference, and nothing but the scores is kept.
 import type { Checked } from './validate.js'
 import { throwIfAborted, XaiEvalError } from './errors.js'
 import type { Model } from './models/model.js'
@@ -33,14 +33,36 @@ export async function prepare(data: Checked, layout: LayoutSpec, baseline: Basel
   return { data, layout, order, baselines }
 }
 
-/**
- * A metric's rows. `write` fills rows `[start, end)` as `(sample, count, flags)` triples and
- * their target classes; rows of one sample should be contiguous and in curve order, so the core
- * can build each from the previous one.
- */
+/** A metric's rows: how many, and how to build rows `[start, end)` with their target classes. */
 export interface Plan {
   rows: number
-  write(start: number, end: number, triples: Uint32Array, targets: Int32Array): void
+  build(start: number, end: number, out: Float32Array, targets: Int32Array, signal?: AbortSignal): Promise<void>
+}
+
+/**
+ * The rows of perturbation curves: every sample gets the rows `perSample[j] = [count, flags]`
+ * (that many ranked features swapped, see `xai_eval_core::mask`), filled natively from `src`.
+ * A sample's rows are contiguous and in curve order, so the core builds each from the previous one.
+ */
+export function maskedRows(src: Source, perSample: readonly (readonly [number, number])[], target: Int32Array): Plan {
+  const k = perSample.length
+  const { data } = src
+  return {
+    rows: data.n * k,
+    build(start, end, out, targets, signal) {
+      const triples = new Uint32Array(3 * (end - start))
+      for (let r = start; r < end; r++) {
+        const s = Math.floor(r / k)
+        const [count, flags] = perSample[r % k]!
+        const i = r - start
+        triples[3 * i] = s
+        triples[3 * i + 1] = count
+        triples[3 * i + 2] = flags
+        targets[i] = target[s]!
+      }
+      return fillRows(data.x, src.baselines, src.order, data.n, src.layout, triples, out, signal)
+    },
+  }
 }
 
 export interface Scored {
@@ -57,19 +79,17 @@ export function needsSoftmax(model: Model, wantProbabilities = model.output === 
   return wantProbabilities && model.rawOutput === 'logits'
 }
 
-/** Evaluates every row of `plan` and hands each batch's scores to `sink` (in any order). */
+/** Evaluates every row of `plan` (inputs of `rowShape`) and hands each batch's scores to `sink`, in any order. */
 export async function run(
   model: Model,
-  src: Source,
+  rowShape: readonly number[],
   plan: Plan,
   softmax: boolean,
   sink: (batch: Scored) => void,
   options: RunOptions = {},
 ): Promise<void> {
   const { signal, onProgress } = options
-  const { data } = src
-  const rowShape = [data.channels, data.height, data.width]
-  const rowLen = data.channels * data.height * data.width
+  const rowLen = rowShape.reduce((p, d) => p * d, 1)
   if ('tune' in model) await (model as OnnxModel).tune(rowShape)
   const size = model.maxBatchSize
   const batches = Math.ceil(plan.rows / size)
@@ -80,11 +100,9 @@ export async function run(
   const one = async (b: number): Promise<void> => {
     const start = b * size
     const n = Math.min(size, plan.rows - start)
-    const triples = new Uint32Array(3 * n)
     const targets = new Int32Array(n)
-    plan.write(start, start + n, triples, targets)
     const x = new Float32Array(n * rowLen)
-    await fillRows(data.x, src.baselines, src.order, data.n, src.layout, triples, x, signal)
+    await plan.build(start, start + n, x, targets, signal)
     throwIfAborted(signal)
     const out = await model.forward(x, n, rowShape)
     const classes = out.length / n

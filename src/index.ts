@@ -15,3 +15,5 @@ export {
   type DeletionResult,
   type InsertionResult,
 } from './metrics/deletion-insertion.js'
+export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
+export * as impute from './impute.js'

@@ -64,6 +64,11 @@ export function checkDataset(data: Dataset): Checked {
   return { x, a, n, channels, height, width, attrChannels, y: labels }
 }
 
+/** Shape of one input row, `[C, H, W]`. */
+export function rowShape(d: Checked): [number, number, number] {
+  return [d.channels, d.height, d.width]
+}
+
 export function layoutOf(d: Checked, unit: 'entry' | 'pixel'): LayoutSpec {
   return { channels: d.channels, pixels: d.height * d.width, attrChannels: d.attrChannels, unit }
 }

@@ -37,27 +37,3 @@ export function countsOfSteps(features: number, steps: number): Uint32Array {
 export function fractions(counts: Uint32Array, features: number): Float64Array {
   return Float64Array.from(counts, (c) => c / features)
 }
-
-/** A plan whose every sample has the same rows: `perSample[j] = [count, flags]`. */
-export function uniformPlan(
-  samples: number,
-  perSample: readonly (readonly [number, number])[],
-  target: Int32Array,
-  sampleOffset = 0,
-): { rows: number; write(start: number, end: number, triples: Uint32Array, targets: Int32Array): void } {
-  const k = perSample.length
-  return {
-    rows: samples * k,
-    write(start, end, triples, targets) {
-      for (let r = start; r < end; r++) {
-        const s = sampleOffset + Math.floor(r / k)
-        const [count, flags] = perSample[r % k]!
-        const i = r - start
-        triples[3 * i] = s
-        triples[3 * i + 1] = count
-        triples[3 * i + 2] = flags
-        targets[i] = target[s]!
-      }
-    },
-  }
-}

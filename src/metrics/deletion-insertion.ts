@@ -1,13 +1,13 @@
 // Deletion and Insertion (Petsiuk et al., RISE, 2018) with autotimm's fields: the same curve read
 // in the two directions, pixels in order of attribution summed over channels.
 import type { Dataset } from '../data.js'
-import { needsSoftmax, prepare, run, type Source } from '../engine.js'
+import { maskedRows, needsSoftmax, prepare, run, type Source } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { finish, meter } from '../result.js'
-import { checkDataset, featureCount, layoutOf, oneOf, type Checked } from '../validate.js'
+import { checkDataset, featureCount, layoutOf, oneOf, rowShape, type Checked } from '../validate.js'
 import { baselineSpec, type Baseline } from './baseline.js'
-import { countsOfSteps, INSERT, uniformPlan, type CurveResult, type EvaluateOptions, type Target } from './curve.js'
+import { countsOfSteps, INSERT, type CurveResult, type EvaluateOptions, type Target } from './curve.js'
 
 export interface DeletionInsertionOptions {
   /** Points after the first (default 50): step k covers round(k·P/steps) of the P pixels. */
@@ -104,7 +104,7 @@ abstract class PixelGame {
     each: (sample: number, j: number, score: number, argmax: number) => void,
   ): Promise<void> {
     const k = perSample.length
-    await run(model, src, uniformPlan(d.n, perSample, target), softmax, ({ start, scores, argmax }) => {
+    await run(model, rowShape(d), maskedRows(src, perSample, target), softmax, ({ start, scores, argmax }) => {
       for (let i = 0; i < scores.length; i++) {
         const r = start + i
         each(Math.floor(r / k), r % k, scores[i]!, argmax[i]!)

@@ -1,12 +1,12 @@
 import type { Dataset } from '../data.js'
-import { needsSoftmax, prepare, run } from '../engine.js'
+import { maskedRows, needsSoftmax, prepare, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { finish, meter } from '../result.js'
-import { checkDataset, featureCount, layoutOf, oneOf } from '../validate.js'
+import { checkDataset, featureCount, layoutOf, oneOf, rowShape } from '../validate.js'
 import { baselineSpec, type Baseline } from './baseline.js'
-import { countsByStep, FROM_END, fractions, uniformPlan, type CurveResult, type EvaluateOptions } from './curve.js'
+import { countsByStep, FROM_END, fractions, type CurveResult, type EvaluateOptions } from './curve.js'
 import { quantusBaseline } from './quantus.js'
 
 export interface PixelFlippingOptions {
@@ -60,13 +60,12 @@ export class PixelFlipping {
     const baseline = this.compat ? quantusBaseline(this.baseline) : baselineSpec('baseline', this.baseline)
     const counts = this.compat ? all.subarray(1) : all
     const flags = this.order === 'lif' ? FROM_END : 0
-    const plan = uniformPlan(d.n, Array.from(counts, (c) => [c, flags] as const), d.y)
-
     const src = await prepare(d, layout, baseline, this.abs, options.signal)
+    const plan = maskedRows(src, Array.from(counts, (c) => [c, flags] as const), d.y)
     const cost = meter(model.stats)
     const points = counts.length
     const values = new Float64Array(d.n * points)
-    await run(model, src, plan, needsSoftmax(model, this.compat ? true : undefined), (b) => values.set(b.scores, b.start), options)
+    await run(model, rowShape(d), plan, needsSoftmax(model, this.compat ? true : undefined), (b) => values.set(b.scores, b.start), options)
 
     const x = this.compat ? new Float64Array() : fractions(counts, features)
     return finish<CurveResult>({

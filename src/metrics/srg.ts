@@ -1,12 +1,12 @@
 import type { Dataset } from '../data.js'
-import { needsSoftmax, prepare, run } from '../engine.js'
+import { maskedRows, needsSoftmax, prepare, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { finish, meter } from '../result.js'
-import { checkDataset, featureCount, layoutOf, oneOf } from '../validate.js'
+import { checkDataset, featureCount, layoutOf, oneOf, rowShape } from '../validate.js'
 import { baselineSpec, type Baseline } from './baseline.js'
-import { countsByStep, FROM_END, fractions, uniformPlan, type CurveResult, type EvaluateOptions } from './curve.js'
+import { countsByStep, FROM_END, fractions, type CurveResult, type EvaluateOptions } from './curve.js'
 import { quantusBaseline } from './quantus.js'
 
 export interface SymmetricRelevanceGainOptions {
@@ -72,7 +72,7 @@ export class SymmetricRelevanceGain {
     const src = await prepare(d, layout, baseline, this.abs, options.signal)
     const cost = meter(model.stats)
     const scored = new Float64Array(d.n * perSample)
-    await run(model, src, uniformPlan(d.n, rows, d.y), needsSoftmax(model, this.compat ? true : undefined),
+    await run(model, rowShape(d), maskedRows(src, rows, d.y), needsSoftmax(model, this.compat ? true : undefined),
       (b) => scored.set(b.scores, b.start), options)
 
     // Unpack into curves of K+1 points (K without the unperturbed one in compat mode).

@@ -9,10 +9,12 @@ pub mod baseline;
 pub mod curve;
 pub mod error;
 pub mod impute;
+pub mod imputed;
 pub mod layout;
 pub mod mask;
 pub mod order;
 pub mod rng;
+pub mod soco;
 pub mod stats;
 
 pub use error::{CoreError, Result};

@@ -1,0 +1,112 @@
+//! Noisy linear imputation (ROAD's imputer) on its own, and the imputed rows of ROAD-style metrics.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use xai_eval_core::error::CoreError;
+use xai_eval_core::imputed;
+use xai_eval_core::mask::RowSpec;
+
+use crate::{guarded, js_error};
+
+fn shape4(shape: &[u32]) -> Result<[usize; 4]> {
+  match shape {
+    &[n, c, h, w] => Ok([n as usize, c as usize, h as usize, w as usize]),
+    _ => Err(js_error(CoreError::ShapeMismatch { arg: "shape", expected: "[N, C, H, W]".into(), got: format!("{shape:?}") })),
+  }
+}
+
+pub struct ImputeTask {
+  x: Float32Array,
+  masks: Uint8Array,
+  shape: [usize; 4],
+  noise: f32,
+  seed: u64,
+}
+
+#[napi]
+impl Task for ImputeTask {
+  type Output = Vec<f32>;
+  type JsValue = Float32Array;
+
+  fn compute(&mut self) -> Result<Self::Output> {
+    let mut out = vec![0f32; self.x.len()];
+    // Image n is row n with noise stream n: `impute::noisy_linear_batch`'s convention, in parallel.
+    let n = self.shape[0];
+    let samples: Vec<u32> = (0..n as u32).collect();
+    let streams: Vec<u64> = (0..n as u64).collect();
+    guarded(|| imputed::impute_rows(&self.x, self.shape, &samples, &self.masks, self.noise, self.seed, &streams, &mut out))?;
+    Ok(out)
+  }
+
+  fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+    Ok(output.into())
+  }
+}
+
+/// Imputes `N` images `x` (`[N, C, H, W]`) where `masks` (`[N, H, W]`, 1 = impute) is set; image
+/// `n` draws noise stream `n` of `seed`. Images are imputed in parallel.
+#[napi(ts_return_type = "Promise<Float32Array>")]
+pub fn noisy_linear_batch(
+  x: Float32Array,
+  masks: Uint8Array,
+  shape: Vec<u32>,
+  noise: f64,
+  seed: i64,
+  signal: Option<AbortSignal>,
+) -> Result<AsyncTask<ImputeTask>> {
+  let task = ImputeTask { x, masks, shape: shape4(&shape)?, noise: noise as f32, seed: seed as u64 };
+  Ok(AsyncTask::with_optional_signal(task, signal))
+}
+
+pub struct ImputeRowsTask {
+  x: Float32Array,
+  shape: [usize; 4],
+  order: Uint32Array,
+  rows: Uint32Array,
+  noise: f32,
+  seed: u64,
+  out: Float32Array,
+}
+
+#[napi]
+impl Task for ImputeRowsTask {
+  type Output = ();
+  type JsValue = ();
+
+  fn compute(&mut self) -> Result<Self::Output> {
+    let [_, _, h, w] = self.shape;
+    // SAFETY: as for `fillRows`: `out` belongs to `src/engine.ts`, untouched until this settles.
+    #[allow(unsafe_code)]
+    let out = unsafe { self.out.as_mut() };
+    guarded(|| {
+      let rows = RowSpec::parse(&self.rows)?;
+      let masks = imputed::pixel_masks(&self.order, h * w, &rows)?;
+      let samples: Vec<u32> = rows.iter().map(|r| r.sample).collect();
+      let streams: Vec<u64> = rows.iter().map(imputed::stream_of).collect();
+      imputed::impute_rows(&self.x, self.shape, &samples, &masks, self.noise, self.seed, &streams, out)
+    })
+  }
+
+  fn resolve(&mut self, _env: Env, _output: Self::Output) -> Result<Self::JsValue> {
+    Ok(())
+  }
+}
+
+/// Writes the rows `(sample, count, flags)` into `out`: the sample with its `count` top-ranked
+/// pixels (bottom-ranked with flag 1) in `order` (`[N, H·W]`) imputed. Noise streams are keyed
+/// by the row itself, so results do not depend on batching.
+#[napi(ts_return_type = "Promise<void>")]
+#[allow(clippy::too_many_arguments)]
+pub fn impute_rows(
+  x: Float32Array,
+  shape: Vec<u32>,
+  order: Uint32Array,
+  rows: Uint32Array,
+  noise: f64,
+  seed: i64,
+  out: Float32Array,
+  signal: Option<AbortSignal>,
+) -> Result<AsyncTask<ImputeRowsTask>> {
+  let task = ImputeRowsTask { x, shape: shape4(&shape)?, order, rows, noise: noise as f32, seed: seed as u64, out };
+  Ok(AsyncTask::with_optional_signal(task, signal))
+}
