@@ -4,6 +4,8 @@
 
 #![deny(clippy::unwrap_used)]
 
+mod impute;
+mod soco;
 mod tasks;
 
 use napi::bindgen_prelude::*;
