@@ -17,3 +17,12 @@ export {
 } from './metrics/deletion-insertion.js'
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 export * as impute from './impute.js'
+export {
+  Soundness,
+  type Indicator,
+  type SoundnessOptions,
+  type SoundnessOptionsForShard,
+  type SoundnessResult,
+  type SoundnessShard,
+} from './metrics/soundness.js'
+export { Completeness, type CompletenessOptions, type CompletenessResult, type CompletenessShard } from './metrics/completeness.js'

@@ -30,3 +30,22 @@ export const areas = typed(binding.areas)
 export const summarize = typed(binding.summarize)
 export const noisyLinearBatch = typed(binding.noisyLinearBatch)
 export const imputeRows = typed(binding.imputeRows)
+export const imputeMasked = typed(binding.imputeMasked)
+export const pixelMaps = typed(binding.pixelMaps)
+export const socoSoundnessRatios = typed(binding.socoSoundnessRatios)
+export const socoSoundnessMasks = typed(binding.socoSoundnessMasks)
+export const socoCompletenessThresholds = typed(binding.socoCompletenessThresholds)
+export const socoCompletenessMasks = typed(binding.socoCompletenessMasks)
+export const socoQuantize = typed(binding.socoQuantize)
+/** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
+export const { SocoSoundnessStats, SocoCompletenessStats } = binding
+export type { SocoSoundnessStats as SoundnessStats, SocoCompletenessStats as CompletenessStats } from '../native/binding.cjs'
+
+/** Runs `f`, rethrowing a native error as a typed XaiEvalError. */
+export function typedCall<R>(f: () => R): R {
+  try {
+    return f()
+  } catch (e) {
+    throw fromNative(e)
+  }
+}

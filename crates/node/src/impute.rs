@@ -110,3 +110,59 @@ pub fn impute_rows(
   let task = ImputeRowsTask { x, shape: shape4(&shape)?, order, rows, noise: noise as f32, seed: seed as u64, out };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }
+
+pub struct ImputeMaskedTask {
+  x: Float32Array,
+  shape: [usize; 4],
+  samples: Uint32Array,
+  ids: Uint32Array,
+  keys: Uint32Array,
+  masks: Uint8Array,
+  noise: f32,
+  seed: u64,
+  out: Float32Array,
+}
+
+#[napi]
+impl Task for ImputeMaskedTask {
+  type Output = ();
+  type JsValue = ();
+
+  fn compute(&mut self) -> Result<Self::Output> {
+    // SAFETY: as for `fillRows`: `out` belongs to `src/engine.ts`, untouched until this settles.
+    #[allow(unsafe_code)]
+    let out = unsafe { self.out.as_mut() };
+    guarded(|| {
+      xai_eval_core::error::expect_len("ids", self.ids.len(), self.samples.len())?;
+      xai_eval_core::error::expect_len("keys", self.keys.len(), self.samples.len())?;
+      let streams: Vec<u64> =
+        self.ids.iter().zip(self.keys.iter()).map(|(&id, &k)| (u64::from(id) << 32) | u64::from(k)).collect();
+      imputed::impute_rows(&self.x, self.shape, &self.samples, &self.masks, self.noise, self.seed, &streams, out)
+    })
+  }
+
+  fn resolve(&mut self, _env: Env, _output: Self::Output) -> Result<Self::JsValue> {
+    Ok(())
+  }
+}
+
+/// Writes row `i` = sample `samples[i]` of `x` (`[N, C, H, W]`) imputed under `masks[i]` into
+/// `out`. The noise stream of a row is `(ids[i], keys[i])` — the sample's global index and, e.g.,
+/// the step — never its position in a batch or shard.
+#[napi(ts_return_type = "Promise<void>")]
+#[allow(clippy::too_many_arguments)]
+pub fn impute_masked(
+  x: Float32Array,
+  shape: Vec<u32>,
+  samples: Uint32Array,
+  ids: Uint32Array,
+  keys: Uint32Array,
+  masks: Uint8Array,
+  noise: f64,
+  seed: i64,
+  out: Float32Array,
+  signal: Option<AbortSignal>,
+) -> Result<AsyncTask<ImputeMaskedTask>> {
+  let task = ImputeMaskedTask { x, shape: shape4(&shape)?, samples, ids, keys, masks, noise: noise as f32, seed: seed as u64, out };
+  Ok(AsyncTask::with_optional_signal(task, signal))
+}

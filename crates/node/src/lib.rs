@@ -111,6 +111,21 @@ pub fn areas(curves: Float64Array, x: Float64Array, k: u32) -> Result<Float64Arr
   guarded(|| curve::areas(&curves, &x, k as usize)).map(Float64Array::from)
 }
 
+/// Per-pixel attribution maps `[n, H·W]` of attributions `[n, C_a, H, W]`: the channel sum.
+#[napi]
+pub fn pixel_maps(a: Float32Array, samples: u32, layout: LayoutSpec) -> Result<Float32Array> {
+  let layout = Layout { unit: FeatureUnit::Pixel, ..layout.parse()? };
+  guarded(|| {
+    xai_eval_core::error::expect_len("a", a.len(), samples as usize * layout.attr_len())?;
+    let mut maps = vec![0f32; samples as usize * layout.pixels];
+    for (src, dst) in a.chunks_exact(layout.attr_len()).zip(maps.chunks_exact_mut(layout.pixels)) {
+      layout.feature_scores(src, dst);
+    }
+    Ok(maps)
+  })
+  .map(Float32Array::from)
+}
+
 #[napi(object)]
 pub struct Summary {
   pub mean: f64,

@@ -1,0 +1,192 @@
+import type { Dataset } from '../data.js'
+import { needsSoftmax, run } from '../engine.js'
+import { XaiEvalError } from '../errors.js'
+import type { Model } from '../models/model.js'
+import { pixelMaps, SocoSoundnessStats, socoQuantize, socoSoundnessMasks, socoSoundnessRatios, typedCall } from '../native.js'
+import { finish, meter, type MetricResult } from '../result.js'
+import { checkDataset, layoutOf, oneOf, rowShape, type Checked } from '../validate.js'
+import type { EvaluateOptions } from './curve.js'
+import { stepRows } from './imputed-steps.js'
+
+/** What the model's answer on an imputed sample is measured by. */
+export type Indicator = 'accuracy' | 'score'
+
+export interface SoundnessOptions {
+  /**
+   * `'accuracy'` (default, the paper): data-set accuracy decides which steps add false attribution.
+   * `'score'` (in the authors' code): each sample's own true-class probability gain decides for it.
+   */
+  indicator?: Indicator
+  /** `'soco'` reproduces the authors' code instead of Algorithm 3 as written (see README). */
+  compat?: 'soco'
+  /** Imputation noise (default 0.01, ROAD's). */
+  noise?: number
+  /** Seed of the imputation noise and of the order of tied attributions (default 0). */
+  seed?: number
+}
+
+export interface SoundnessOptionsForShard extends EvaluateOptions {
+  /** Global index of this shard's first sample (default 0): it keys noise and tie-breaking. */
+  firstSample?: number
+}
+
+/**
+ * The map output of one shard: mergeable counts plus each sample's value and newly included
+ * attribution per step — everything the reduce needs, nothing that depends on batching.
+ */
+export interface SoundnessShard {
+  firstSample: number
+  samples: number
+  /** `SocoSoundnessStats` bytes (counts per step). */
+  stats: Uint8Array
+  /** `[samples, steps]`: correct (0/1) or true-class probability. */
+  values: Float64Array
+  /** `[samples, steps]`: attribution of the pixels that enter the kept set at each step. */
+  newAttribution: Float64Array
+  forwardPasses: number
+  batches: number
+}
+
+export interface SoundnessResult extends MetricResult {
+  /** The paper's plot: soundness against the indicator (accuracy), one point per mask ratio. */
+  curve: {
+    ratios: Float64Array
+    indicator: Float64Array
+    soundness: Float64Array
+    /** Per step: 0 no update, 1 every sample's new features are false, 2 each by its own gain. */
+    flags: Uint8Array
+  }
+  /** `[N, steps]`: each sample's soundness ratio after each step (NaN where undefined). */
+  ratios: Float64Array
+  /** Per sample: attribution in the false-attribution set at the end. */
+  falseAttribution: Float64Array
+}
+
+/**
+ * Soundness (Li, Zhang et al., TMLR 2024, Algorithm 3): keep the most attributed pixels, impute
+ * the rest (noisy linear imputation, LeRF by area), and grow the kept set step by step. Features
+ * whose inclusion does not raise the indicator by ε = 0.01 are "false attribution"; soundness is
+ * the share of the kept attribution that is not false. `scores` holds each sample's final ratio.
+ *
+ * A map over samples plus a reduce: {@link map} evaluates one shard (one forward pass per sample
+ * and step, nothing depends on other shards), {@link reduce} merges any number of shards into
+ * exactly the single-pass result. Attributions must be non-negative (paper) or are quantised to
+ * uint8 per map (`compat: 'soco'`).
+ */
+export class Soundness {
+  readonly indicator: Indicator
+  readonly compat: 'soco' | undefined
+  readonly noise: number
+  readonly seed: number
+
+  constructor(options: SoundnessOptions = {}) {
+    this.indicator = oneOf('indicator', options.indicator ?? 'accuracy', ['accuracy', 'score'])
+    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['soco'])
+    this.noise = checkNoise(options.noise ?? 0.01)
+    this.seed = checkSeed(options.seed ?? 0)
+  }
+
+  private get mode(): 'paper' | 'soco' {
+    return this.compat ?? 'paper'
+  }
+
+  /** Mask ratios (fraction of pixels imputed) of the steps. */
+  get ratios(): Float64Array {
+    return socoSoundnessRatios(this.mode)
+  }
+
+  async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<SoundnessResult> {
+    return this.reduce([await this.map(model, data, options)])
+  }
+
+  /** The map phase on one shard of a data set. */
+  async map(model: Model, data: Dataset, options: SoundnessOptionsForShard = {}): Promise<SoundnessShard> {
+    const d = checkDataset(data)
+    const firstSample = options.firstSample ?? 0
+    if (!Number.isSafeInteger(firstSample) || firstSample < 0) {
+      throw new XaiEvalError('INVALID_OPTION', 'firstSample', `expected a non-negative integer, got ${firstSample}`)
+    }
+    const pixels = d.height * d.width
+    const maps = attributionMaps(d, this.mode)
+    const steps = this.ratios.length
+    const values = new Float64Array(d.n * steps)
+    const newAttribution = new Float64Array(d.n * steps)
+    const masks = async (step: number, s0: number, s1: number, signal?: AbortSignal) => {
+      const m = await socoSoundnessMasks(maps.subarray(s0 * pixels, s1 * pixels), pixels, firstSample + s0, step, this.mode, this.seed, signal)
+      for (let i = 0; i < s1 - s0; i++) newAttribution[(s0 + i) * steps + step] = m.newAttr[i]!
+      return m.masks
+    }
+    const plan = stepRows(d, steps, masks, { noise: this.noise, seed: this.seed, firstSample }, (step) => step)
+    const cost = meter(model.stats)
+    await run(model, rowShape(d), plan, needsSoftmax(model, true), ({ start, scores, argmax }) => {
+      for (let i = 0; i < scores.length; i++) {
+        const r = start + i
+        const s = r % d.n
+        values[s * steps + Math.floor(r / d.n)] = this.indicator === 'score' ? scores[i]! : Number(argmax[i] === d.y[s])
+      }
+    }, options)
+
+    const stats = new SocoSoundnessStats(this.mode, this.indicator)
+    typedCall(() => {
+      for (let k = 0; k < steps; k++) stats.addValues(k, Float64Array.from({ length: d.n }, (_, s) => values[s * steps + k]!))
+    })
+    return { firstSample, samples: d.n, stats: stats.toBytes(), values, newAttribution, ...cost() }
+  }
+
+  /** The reduce: merges the shards' counts, decides every step's flag, applies it to each shard's samples. */
+  reduce(shards: readonly SoundnessShard[]): SoundnessResult {
+    if (!Array.isArray(shards) || shards.length === 0) throw new XaiEvalError('EMPTY_INPUT', 'shards', 'nothing to reduce')
+    const sorted = [...shards].sort((a, b) => a.firstSample - b.firstSample)
+    return typedCall(() => {
+      const counts = new SocoSoundnessStats(this.mode, this.indicator)
+      for (const s of sorted) counts.merge(SocoSoundnessStats.fromBytes(s.stats))
+      const { flags } = counts.decisions()
+      const total = new SocoSoundnessStats(this.mode, this.indicator)
+      const n = sorted.reduce((a, s) => a + s.samples, 0)
+      const steps = this.ratios.length
+      const ratios = new Float64Array(n * steps)
+      const falseAttribution = new Float64Array(n)
+      let offset = 0
+      for (const s of sorted) {
+        const shard = SocoSoundnessStats.fromBytes(s.stats)
+        const applied = shard.apply(flags, s.values, s.newAttribution)
+        ratios.set(applied.ratios, offset * steps)
+        falseAttribution.set(applied.falseAttr, offset)
+        total.merge(shard)
+        offset += s.samples
+      }
+      const curve = total.curve()
+      const scores = Float64Array.from({ length: n }, (_, i) => ratios[i * steps + steps - 1]!)
+      return finish<SoundnessResult>({
+        metric: 'Soundness',
+        scores,
+        curve: { ratios: curve.ratios, indicator: curve.indicator, soundness: curve.soundness, flags: curve.flags },
+        ratios,
+        falseAttribution,
+        forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
+        batches: sorted.reduce((a, s) => a + s.batches, 0),
+        params: { indicator: this.indicator, compat: this.compat, noise: this.noise, seed: this.seed },
+      })
+    })
+  }
+}
+
+/** Per-pixel maps: the attribution summed over channels, quantised to uint8 per map in soco mode. */
+export function attributionMaps(d: Checked, mode: 'paper' | 'soco'): Float32Array {
+  const maps = pixelMaps(d.a, d.n, layoutOf(d, 'pixel'))
+  return mode === 'soco' ? socoQuantize(maps, d.height * d.width) : maps
+}
+
+export function checkNoise(noise: unknown): number {
+  if (typeof noise !== 'number' || !Number.isFinite(noise) || noise < 0) {
+    throw new XaiEvalError('INVALID_OPTION', 'noise', `expected a finite value ≥ 0, got ${String(noise)}`)
+  }
+  return noise
+}
+
+export function checkSeed(seed: unknown): number {
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
+    throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${String(seed)}`)
+  }
+  return seed
+}
