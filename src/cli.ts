@@ -5,7 +5,10 @@ import { parseArgs } from 'node:util'
 import { loadDemo } from './data.js'
 import { XaiEvalError } from './errors.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
+import { Completeness } from './metrics/completeness.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
+import { Road } from './metrics/road.js'
+import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { OnnxModel } from './models/onnx-model.js'
 import type { MetricResult } from './result.js'
@@ -15,7 +18,10 @@ const USAGE = `Usage: xai-eval demo [--features-in-step N] [--batch N|auto] [--w
   demo   Evaluate the embedded demo model's attribution methods (gradient, gradient × input,
          integrated gradients, occlusion, random) with every metric and print a comparison table.`
 
-/** The metrics of the demo table: column header, whether higher is better, and the metric. */
+/**
+ * The metrics of the demo table: header (arrow: which way is better) and metric. Soundness and
+ * completeness measure attribution mass, which must be non-negative: they see |a| (`magnitude`).
+ */
 function metrics(featuresInStep: number) {
   return [
     { column: 'SRG ↑', metric: new SymmetricRelevanceGain({ featuresInStep }) },
@@ -23,6 +29,9 @@ function metrics(featuresInStep: number) {
     { column: 'LIF ↑', metric: new PixelFlipping({ order: 'lif', featuresInStep }) },
     { column: 'Deletion ↓', metric: new Deletion({ baseline: 'black' }) },
     { column: 'Insertion ↑', metric: new Insertion({ baseline: 'blur' }) },
+    { column: 'ROAD MoRF ↓', metric: new Road({ order: 'morf' }) },
+    { column: 'Soundness ↑', metric: new Soundness(), magnitude: true },
+    { column: 'Completeness ↑', metric: new Completeness(), magnitude: true },
   ]
 }
 
@@ -35,9 +44,10 @@ async function demo(args: { featuresInStep: number; batch: number | 'auto'; work
     const columns = metrics(args.featuresInStep)
     for (const [method, a] of Object.entries(data.attributions)) {
       const dataset = { x: data.x, shape: data.shape, y: data.y, a, aShape: [n, 1, h, w] }
+      const magnitude = { ...dataset, a: a.map(Math.abs) }
       const start = performance.now()
       const results: MetricResult[] = []
-      for (const { metric } of columns) results.push(await metric.evaluate(model, dataset))
+      for (const c of columns) results.push(await c.metric.evaluate(model, 'magnitude' in c ? magnitude : dataset))
       table.push({ method, results, ms: performance.now() - start })
     }
     if (args.json) {
@@ -49,7 +59,8 @@ async function demo(args: { featuresInStep: number; batch: number | 'auto'; work
       return
     }
     console.log(`xai-eval demo: ${n} samples ${c}×${h}×${w}, ${data.classes.length} classes (${data.classes.join(', ')})`)
-    console.log(`model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers, featuresInStep ${args.featuresInStep}; mean ± std over samples\n`)
+    console.log(`model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers, featuresInStep ${args.featuresInStep}; mean ± std over samples`)
+    console.log('Soundness and Completeness on |a| (paper mode, accuracy indicator); ROAD: label probability averaged over 10–90 % removed\n')
     const header = ['method', ...columns.map((c) => c.column), 'rows', 'time']
     const rows = table.map(({ method, results, ms }) => [
       method,

@@ -41,8 +41,9 @@ export interface CompletenessResult extends MetricResult {
 /**
  * Completeness (Li, Zhang et al., TMLR 2024, Algorithm 4): impute every pixel whose attribution
  * exceeds t, for t = 0.9 … 0.1, and measure how far the indicator falls from the clean one; a
- * complete attribution loses the prediction already at high t. Paper mode expects maps in [0, 1]
- * (normalise by each map's maximum); `compat: 'soco'` thresholds relative to each map's maximum.
+ * complete attribution loses the prediction already at high t. Maps (attributions summed over
+ * channels, non-negative) are divided by their maximum, so t is relative to each map's peak;
+ * `compat: 'soco'` quantises them to uint8 first, as the authors' code.
  * `scores` holds each sample's drop `clean − imputed`, averaged over the thresholds.
  *
  * One clean forward pass per sample serves every threshold. Map + reduce as {@link Soundness}.
@@ -79,7 +80,7 @@ export class Completeness {
       throw new XaiEvalError('INVALID_OPTION', 'firstSample', `expected a non-negative integer, got ${firstSample}`)
     }
     const pixels = d.height * d.width
-    const maps = attributionMaps(d, this.mode)
+    const maps = attributionMaps(d, this.mode, true)
     const steps = this.thresholds.length
     const width = steps + 1
     const values = new Float64Array(d.n * width)

@@ -171,9 +171,12 @@ export class Soundness {
   }
 }
 
-/** Per-pixel maps: the attribution summed over channels, quantised to uint8 per map in soco mode. */
-export function attributionMaps(d: Checked, mode: 'paper' | 'soco'): Float32Array {
-  const maps = pixelMaps(d.a, d.n, layoutOf(d, 'pixel'))
+/**
+ * Per-pixel maps: the attribution summed over channels, quantised to uint8 per map in soco mode,
+ * else divided by each map's maximum when `normalize` (completeness thresholds lie in (0, 1)).
+ */
+export function attributionMaps(d: Checked, mode: 'paper' | 'soco', normalize = false): Float32Array {
+  const maps = pixelMaps(d.a, d.n, layoutOf(d, 'pixel'), normalize && mode === 'paper')
   return mode === 'soco' ? socoQuantize(maps, d.height * d.width) : maps
 }
 

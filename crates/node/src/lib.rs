@@ -111,15 +111,20 @@ pub fn areas(curves: Float64Array, x: Float64Array, k: u32) -> Result<Float64Arr
   guarded(|| curve::areas(&curves, &x, k as usize)).map(Float64Array::from)
 }
 
-/// Per-pixel attribution maps `[n, H·W]` of attributions `[n, C_a, H, W]`: the channel sum.
+/// Per-pixel attribution maps `[n, H·W]` of attributions `[n, C_a, H, W]`: the channel sum,
+/// divided by each map's maximum (when positive) with `normalize`.
 #[napi]
-pub fn pixel_maps(a: Float32Array, samples: u32, layout: LayoutSpec) -> Result<Float32Array> {
+pub fn pixel_maps(a: Float32Array, samples: u32, layout: LayoutSpec, normalize: bool) -> Result<Float32Array> {
   let layout = Layout { unit: FeatureUnit::Pixel, ..layout.parse()? };
   guarded(|| {
     xai_eval_core::error::expect_len("a", a.len(), samples as usize * layout.attr_len())?;
     let mut maps = vec![0f32; samples as usize * layout.pixels];
     for (src, dst) in a.chunks_exact(layout.attr_len()).zip(maps.chunks_exact_mut(layout.pixels)) {
       layout.feature_scores(src, dst);
+      let max = dst.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+      if normalize && max > 0.0 {
+        dst.iter_mut().for_each(|v| *v /= max);
+      }
     }
     Ok(maps)
   })
