@@ -116,12 +116,14 @@ export async function run(
   }
 
   // One more lane than the model can run at once, so the next batch is being filled natively
-  // while the model works on the current ones; memory stays at `lanes` batches.
+  // while the model works on the current ones; memory stays at `lanes` batches. On a failure or
+  // an abort no lane starts another batch, and we return only once every started one has settled:
+  // the caller may close the model right away.
   const lanes = Math.min(batches, model.concurrency + 1)
-  await Promise.all(Array.from({ length: lanes }, async () => {
+  const settled = await Promise.allSettled(Array.from({ length: lanes }, async () => {
     while (next < batches && !failed) {
-      throwIfAborted(signal)
       try {
+        throwIfAborted(signal)
         await one(next++)
       } catch (e) {
         failed = true
@@ -129,4 +131,15 @@ export async function run(
       }
     }
   }))
+  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failure) throw failure.reason
+}
+
+/**
+ * Progress options of one phase of a metric that runs several plans: rows are reported against
+ * the metric's total, continuing from `offset`.
+ */
+export function phase(options: RunOptions, offset: number, totalRows: number): RunOptions {
+  const { onProgress } = options
+  return onProgress ? { ...options, onProgress: (p) => onProgress({ rows: offset + p.rows, totalRows }) } : options
 }

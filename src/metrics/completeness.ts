@@ -1,5 +1,5 @@
 import type { Dataset } from '../data.js'
-import { maskedRows, needsSoftmax, run, type Plan } from '../engine.js'
+import { maskedRows, needsSoftmax, phase, run, type Plan } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { SocoCompletenessStats, socoCompletenessMasks, socoCompletenessThresholds, typedCall } from '../native.js'
@@ -94,7 +94,7 @@ export class Completeness {
     const clean: Plan = maskedRows({ data: d, layout: { channels: d.channels, pixels, attrChannels: 1, unit: 'pixel' }, order: new Uint32Array(d.n * pixels), baselines: d.x }, [[0, 0]], d.y)
     await run(model, rowShape(d), clean, softmax, ({ start, scores, argmax }) => {
       scores.forEach((v, i) => record(start + i, 0, v, argmax[i]!))
-    }, options)
+    }, phase(options, 0, d.n * width))
 
     const masks = async (step: number, s0: number, s1: number, signal?: AbortSignal) =>
       (await socoCompletenessMasks(maps.subarray(s0 * pixels, s1 * pixels), pixels, step, this.mode, signal)).masks
@@ -105,7 +105,7 @@ export class Completeness {
         const r = start + i
         record(r % d.n, 1 + Math.floor(r / d.n), v, argmax[i]!)
       })
-    }, options)
+    }, phase(options, d.n, d.n * width))
 
     const stats = new SocoCompletenessStats(this.mode, this.indicator)
     typedCall(() => {

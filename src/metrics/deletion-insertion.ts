@@ -1,7 +1,7 @@
 // Deletion and Insertion (Petsiuk et al., RISE, 2018) with autotimm's fields: the same curve read
 // in the two directions, pixels in order of attribution summed over channels.
 import type { Dataset } from '../data.js'
-import { maskedRows, needsSoftmax, prepare, run, type Source } from '../engine.js'
+import { maskedRows, needsSoftmax, phase, prepare, run, type Source } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { finish, meter } from '../result.js'
@@ -86,13 +86,14 @@ abstract class PixelGame {
     if (this.target === 'predicted') {
       // Target −1 scores each row's own argmax: the clean pass yields the class and its score at once.
       const predicted = new Int32Array(d.n)
-      await this.score(model, src, d, [point(clean)], new Int32Array(d.n).fill(-1), softmax, options, (s, _, score, argmax) => {
+      await this.score(model, src, d, [point(clean)], new Int32Array(d.n).fill(-1), softmax, phase(options, 0, d.n * points), (s, _, score, argmax) => {
         predicted[s] = argmax
         values[s * points + clean] = score
       })
       target = predicted
     }
-    await this.score(model, src, d, others.map(point), target, softmax, options, (s, j, score) => {
+    const progress = phase(options, d.n * (points - others.length), d.n * points)
+    await this.score(model, src, d, others.map(point), target, softmax, progress, (s, j, score) => {
       values[s * points + others[j]!] = score
     })
     return { d, x: Float64Array.from(counts, (c) => c / pixels), values, points, cost }

@@ -35,7 +35,12 @@ export class FunctionModel implements Model {
   async forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
     this.stats.forwardPasses++
     this.stats.rows += rows
-    const out = await this.fn(x, [rows, ...rowShape])
+    let out: unknown
+    try {
+      out = await this.fn(x, [rows, ...rowShape])
+    } catch (e) {
+      throw new XaiEvalError('MODEL_OUTPUT', 'model', `the model function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e })
+    }
     if (!(out instanceof Float32Array)) {
       throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `the model function must return a Float32Array, got ${Object.prototype.toString.call(out)}`)
     }

@@ -119,10 +119,11 @@ export class OnnxModel implements Model {
    */
   async tune(rowShape: readonly number[]): Promise<number> {
     if (this.batch !== 'auto') return this.batch
+    this.checkRowShape(rowShape)
     const rowLen = rowShape.reduce((p, d) => p * d, 1)
     let best = { size: AUTO_CANDIDATES[0]!, rate: 0 }
     for (const size of AUTO_CANDIDATES) {
-      const run = () => Promise.all(Array.from({ length: this.concurrency }, () => this.run(new Float32Array(size * rowLen), size, rowShape)))
+      const run = () => settleAll(Array.from({ length: this.concurrency }, () => this.run(new Float32Array(size * rowLen), size, rowShape)))
       await run() // warm-up: allocations and kernel selection for this shape
       const start = performance.now()
       await run()
@@ -174,6 +175,14 @@ export class OnnxModel implements Model {
   async close(): Promise<void> {
     await this.pool.destroy()
   }
+}
+
+/** Promise.all that, on a failure, still waits for the other runs before rejecting. */
+async function settleAll<T>(runs: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(runs)
+  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failure) throw failure.reason
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value)
 }
 
 function pick(option: string, wanted: string | undefined, names: string[]): string {
