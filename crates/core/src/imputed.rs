@@ -66,6 +66,9 @@ pub fn impute_rows(
   expect_len("masks", masks.len(), rows * pixels)?;
   expect_len("streams", streams.len(), rows)?;
   expect_len("out", out.len(), rows * image)?;
+  if let Some(i) = masks.iter().position(|&m| m > 1) {
+    return Err(CoreError::param("masks", format!("values must be 0 (keep) or 1 (impute); got {} at flat index {i}", masks[i])));
+  }
   if let Some(s) = samples.iter().find(|&&s| s as usize >= n) {
     return Err(CoreError::param("rows", format!("sample {s} out of range ({n} samples)")));
   }
