@@ -25,4 +25,17 @@ export {
   type SoundnessResult,
   type SoundnessShard,
 } from './metrics/soundness.js'
+export type { Imputation } from './metrics/imputed-steps.js'
 export { Completeness, type CompletenessOptions, type CompletenessResult, type CompletenessShard } from './metrics/completeness.js'
+export * as modify from './modify.js'
+export type { ModificationKind, ModifyOptions } from './modify.js'
+export { hausdorff, minimalHausdorff, type CurvePoints, type MinimalHausdorff } from './hausdorff.js'
+export {
+  writeOnnx,
+  type OnnxAttribute,
+  type OnnxElementType,
+  type OnnxGraph,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from './models/onnx-writer.js'
