@@ -6,14 +6,16 @@ import { SocoCompletenessStats, socoCompletenessMasks, socoCompletenessThreshold
 import { finish, meter, type MetricResult } from '../result.js'
 import { checkDataset, oneOf, rowShape } from '../validate.js'
 import type { EvaluateOptions } from './curve.js'
-import { stepRows } from './imputed-steps.js'
+import { checkImputation, stepRows, type Imputation } from './imputed-steps.js'
 import { attributionMaps, checkNoise, checkSeed, type Indicator, type SoundnessOptionsForShard } from './soundness.js'
 
 export interface CompletenessOptions {
-  /** `'accuracy'` (default) or each sample's true-class probability (`'score'`). */
+  /** `'accuracy'` (default) or each sample's raw true-class model output (`'score'`, no softmax). */
   indicator?: Indicator
   /** `'soco'`: thresholds relative to each uint8-quantised map's maximum, as the authors' code. */
   compat?: 'soco'
+  /** How removed pixels are filled (default `'noisyLinear'`; `{ constant: 0 }` for standardised tabular data). */
+  imputation?: Imputation
   /** Imputation noise (default 0.01). */
   noise?: number
   /** Seed of the imputation noise (default 0). */
@@ -51,12 +53,14 @@ export interface CompletenessResult extends MetricResult {
 export class Completeness {
   readonly indicator: Indicator
   readonly compat: 'soco' | undefined
+  readonly imputation: Imputation
   readonly noise: number
   readonly seed: number
 
   constructor(options: CompletenessOptions = {}) {
     this.indicator = oneOf('indicator', options.indicator ?? 'accuracy', ['accuracy', 'score'])
     this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['soco'])
+    this.imputation = checkImputation(options.imputation ?? 'noisyLinear')
     this.noise = checkNoise(options.noise ?? 0.01)
     this.seed = checkSeed(options.seed ?? 0)
   }
@@ -88,7 +92,7 @@ export class Completeness {
       values[s * width + j] = this.indicator === 'score' ? score : Number(argmax === d.y[s])
     }
     const cost = meter(model.stats)
-    const softmax = needsSoftmax(model, true)
+    const softmax = needsSoftmax(model, false)
 
     // The clean pass: rows with nothing perturbed.
     const clean: Plan = maskedRows({ data: d, layout: { channels: d.channels, pixels, attrChannels: 1, unit: 'pixel' }, order: new Uint32Array(d.n * pixels), baselines: d.x }, [[0, 0]], d.y)
@@ -99,7 +103,7 @@ export class Completeness {
     const masks = async (step: number, s0: number, s1: number, signal?: AbortSignal) =>
       (await socoCompletenessMasks(maps.subarray(s0 * pixels, s1 * pixels), pixels, step, this.mode, signal)).masks
     // Noise keys 1000 + step keep completeness noise apart from soundness's on the same samples.
-    const plan = stepRows(d, steps, masks, { noise: this.noise, seed: this.seed, firstSample }, (step) => 1000 + step)
+    const plan = stepRows(d, steps, masks, { fill: this.imputation, noise: this.noise, seed: this.seed, firstSample }, (step) => 1000 + step)
     await run(model, rowShape(d), plan, softmax, ({ start, scores, argmax }) => {
       scores.forEach((v, i) => {
         const r = start + i
@@ -142,7 +146,7 @@ export class Completeness {
       values,
       forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
       batches: sorted.reduce((a, s) => a + s.batches, 0),
-      params: { indicator: this.indicator, compat: this.compat, noise: this.noise, seed: this.seed },
+      params: { indicator: this.indicator, compat: this.compat, imputation: this.imputation, noise: this.noise, seed: this.seed },
     })
   }
 }

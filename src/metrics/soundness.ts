@@ -6,7 +6,7 @@ import { pixelMaps, SocoSoundnessStats, socoQuantize, socoSoundnessMasks, socoSo
 import { finish, meter, type MetricResult } from '../result.js'
 import { checkDataset, layoutOf, oneOf, rowShape, type Checked } from '../validate.js'
 import type { EvaluateOptions } from './curve.js'
-import { stepRows } from './imputed-steps.js'
+import { checkImputation, stepRows, type Imputation } from './imputed-steps.js'
 
 /** What the model's answer on an imputed sample is measured by. */
 export type Indicator = 'accuracy' | 'score'
@@ -14,11 +14,14 @@ export type Indicator = 'accuracy' | 'score'
 export interface SoundnessOptions {
   /**
    * `'accuracy'` (default, the paper): data-set accuracy decides which steps add false attribution.
-   * `'score'` (in the authors' code): each sample's own true-class probability gain decides for it.
+   * `'score'` (the authors' `PredScore`): each sample's own gain in its true-class model output
+   * (the raw logit for a logits model, no softmax) decides for it.
    */
   indicator?: Indicator
   /** `'soco'` reproduces the authors' code instead of Algorithm 3 as written (see README). */
   compat?: 'soco'
+  /** How removed pixels are filled (default `'noisyLinear'`; `{ constant: 0 }` for standardised tabular data). */
+  imputation?: Imputation
   /** Imputation noise (default 0.01, ROAD's). */
   noise?: number
   /** Seed of the imputation noise and of the order of tied attributions (default 0). */
@@ -55,6 +58,10 @@ export interface SoundnessResult extends MetricResult {
     soundness: Float64Array
     /** Per step: 0 no update, 1 every sample's new features are false, 2 each by its own gain. */
     flags: Uint8Array
+    /** Per step: samples whose new features were flagged as false attribution. */
+    flagged: Float64Array
+    /** Per step: samples whose ratio is undefined (nothing kept yet). */
+    undefined: Float64Array
   }
   /** `[N, steps]`: each sample's soundness ratio after each step (NaN where undefined). */
   ratios: Float64Array
@@ -76,12 +83,14 @@ export interface SoundnessResult extends MetricResult {
 export class Soundness {
   readonly indicator: Indicator
   readonly compat: 'soco' | undefined
+  readonly imputation: Imputation
   readonly noise: number
   readonly seed: number
 
   constructor(options: SoundnessOptions = {}) {
     this.indicator = oneOf('indicator', options.indicator ?? 'accuracy', ['accuracy', 'score'])
     this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['soco'])
+    this.imputation = checkImputation(options.imputation ?? 'noisyLinear')
     this.noise = checkNoise(options.noise ?? 0.01)
     this.seed = checkSeed(options.seed ?? 0)
   }
@@ -116,9 +125,10 @@ export class Soundness {
       for (let i = 0; i < s1 - s0; i++) newAttribution[(s0 + i) * steps + step] = m.newAttr[i]!
       return m.masks
     }
-    const plan = stepRows(d, steps, masks, { noise: this.noise, seed: this.seed, firstSample }, (step) => step)
+    const plan = stepRows(d, steps, masks, { fill: this.imputation, noise: this.noise, seed: this.seed, firstSample }, (step) => step)
     const cost = meter(model.stats)
-    await run(model, rowShape(d), plan, needsSoftmax(model, true), ({ start, scores, argmax }) => {
+    // The score indicator is the raw true-class output, as the authors' PredScore (spec §2 fact 8).
+    await run(model, rowShape(d), plan, needsSoftmax(model, false), ({ start, scores, argmax }) => {
       for (let i = 0; i < scores.length; i++) {
         const r = start + i
         const s = r % d.n
@@ -160,12 +170,12 @@ export class Soundness {
       return finish<SoundnessResult>({
         metric: 'Soundness',
         scores,
-        curve: { ratios: curve.ratios, indicator: curve.indicator, soundness: curve.soundness, flags: curve.flags },
+        curve: { ratios: curve.ratios, indicator: curve.indicator, soundness: curve.soundness, flags: curve.flags, flagged: curve.flagged, undefined: curve.undefined },
         ratios,
         falseAttribution,
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
-        params: { indicator: this.indicator, compat: this.compat, noise: this.noise, seed: this.seed },
+        params: { indicator: this.indicator, compat: this.compat, imputation: this.imputation, noise: this.noise, seed: this.seed },
       })
     })
   }

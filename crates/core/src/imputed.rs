@@ -42,6 +42,15 @@ pub fn stream_of(r: &RowSpec) -> u64 {
   (u64::from(r.sample) << 32) | (u64::from(r.count) << 2) | u64::from(r.flags & 3)
 }
 
+/// How masked pixels are filled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fill {
+  /// ROAD's noisy linear imputation with this noise level (images).
+  NoisyLinear { noise: f32 },
+  /// A constant in every channel, e.g. the data mean of standardised tabular features.
+  Constant(f32),
+}
+
 /// Imputes row `i` = sample `samples[i]` of `x` (`shape = [N, C, H, W]`) under `masks[i]` into
 /// `out[i]`, with noise stream `streams[i]` of `seed`. Rows run in parallel on rayon's pool.
 ///
@@ -54,7 +63,7 @@ pub fn impute_rows(
   shape: [usize; 4],
   samples: &[u32],
   masks: &[u8],
-  noise: f32,
+  fill: Fill,
   seed: u64,
   streams: &[u64],
   out: &mut [f32],
@@ -78,8 +87,15 @@ pub fn impute_rows(
     .zip(samples.par_iter().zip(streams.par_iter()))
     .try_for_each(|((o, m), (&s, &stream))| {
       let xi = &x[s as usize * image..][..image];
-      let imputed = impute::noisy_linear(xi, m, c, h, w, noise, seed, stream)?;
-      o.copy_from_slice(&imputed);
+      match fill {
+        Fill::NoisyLinear { noise } => o.copy_from_slice(&impute::noisy_linear(xi, m, c, h, w, noise, seed, stream)?),
+        Fill::Constant(value) => {
+          o.copy_from_slice(xi);
+          for channel in o.chunks_exact_mut(pixels) {
+            channel.iter_mut().zip(m).filter(|(_, &masked)| masked == 1).for_each(|(v, _)| *v = value);
+          }
+        }
+      }
       Ok(())
     })
 }
@@ -112,7 +128,7 @@ mod tests {
     let samples: Vec<u32> = spec.iter().map(|r| r.sample).collect();
     let streams: Vec<u64> = spec.iter().map(stream_of).collect();
     let mut out = vec![0.0; spec.len() * c * h * w];
-    impute_rows(&x, [3, c, h, w], &samples, &masks, 0.1, 9, &streams, &mut out).unwrap();
+    impute_rows(&x, [3, c, h, w], &samples, &masks, Fill::NoisyLinear { noise: 0.1 }, 9, &streams, &mut out).unwrap();
     for (i, r) in spec.iter().enumerate() {
       let xi = &x[r.sample as usize * c * h * w..][..c * h * w];
       let one = impute::noisy_linear(xi, &masks[i * h * w..][..h * w], c, h, w, 0.1, 9, stream_of(r)).unwrap();
@@ -120,5 +136,13 @@ mod tests {
     }
     // The same row twice gets the same noise: the stream is the row's identity.
     assert_eq!(&out[..c * h * w], &out[3 * c * h * w..]);
+  }
+
+  #[test]
+  fn constant_fill_sets_masked_pixels_in_every_channel() {
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let mut out = [0.0; 6];
+    impute_rows(&x, [1, 2, 1, 3], &[0], &[0, 1, 1], Fill::Constant(-1.0), 0, &[0], &mut out).unwrap();
+    assert_eq!(out, [1.0, -1.0, -1.0, 4.0, -1.0, -1.0]);
   }
 }

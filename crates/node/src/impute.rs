@@ -3,7 +3,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use xai_eval_core::error::CoreError;
-use xai_eval_core::imputed;
+use xai_eval_core::imputed::{self, Fill};
 use xai_eval_core::mask::RowSpec;
 
 use crate::{guarded, js_error};
@@ -34,7 +34,7 @@ impl Task for ImputeTask {
     let n = self.shape[0];
     let samples: Vec<u32> = (0..n as u32).collect();
     let streams: Vec<u64> = (0..n as u64).collect();
-    guarded(|| imputed::impute_rows(&self.x, self.shape, &samples, &self.masks, self.noise, self.seed, &streams, &mut out))?;
+    guarded(|| imputed::impute_rows(&self.x, self.shape, &samples, &self.masks, Fill::NoisyLinear { noise: self.noise }, self.seed, &streams, &mut out))?;
     Ok(out)
   }
 
@@ -83,7 +83,7 @@ impl Task for ImputeRowsTask {
       let masks = imputed::pixel_masks(&self.order, h * w, &rows)?;
       let samples: Vec<u32> = rows.iter().map(|r| r.sample).collect();
       let streams: Vec<u64> = rows.iter().map(imputed::stream_of).collect();
-      imputed::impute_rows(&self.x, self.shape, &samples, &masks, self.noise, self.seed, &streams, out)
+      imputed::impute_rows(&self.x, self.shape, &samples, &masks, Fill::NoisyLinear { noise: self.noise }, self.seed, &streams, out)
     })
   }
 
@@ -118,7 +118,7 @@ pub struct ImputeMaskedTask {
   ids: Uint32Array,
   keys: Uint32Array,
   masks: Uint8Array,
-  noise: f32,
+  fill: Fill,
   seed: u64,
   out: Float32Array,
 }
@@ -137,7 +137,7 @@ impl Task for ImputeMaskedTask {
       xai_eval_core::error::expect_len("keys", self.keys.len(), self.samples.len())?;
       let streams: Vec<u64> =
         self.ids.iter().zip(self.keys.iter()).map(|(&id, &k)| (u64::from(id) << 32) | u64::from(k)).collect();
-      imputed::impute_rows(&self.x, self.shape, &self.samples, &self.masks, self.noise, self.seed, &streams, out)
+      imputed::impute_rows(&self.x, self.shape, &self.samples, &self.masks, self.fill, self.seed, &streams, out)
     })
   }
 
@@ -148,7 +148,8 @@ impl Task for ImputeMaskedTask {
 
 /// Writes row `i` = sample `samples[i]` of `x` (`[N, C, H, W]`) imputed under `masks[i]` into
 /// `out`. The noise stream of a row is `(ids[i], keys[i])` — the sample's global index and, e.g.,
-/// the step — never its position in a batch or shard.
+/// the step — never its position in a batch or shard. With `constant`, masked pixels take that
+/// value instead of being imputed (tabular data).
 #[napi(ts_return_type = "Promise<void>")]
 #[allow(clippy::too_many_arguments)]
 pub fn impute_masked(
@@ -161,8 +162,13 @@ pub fn impute_masked(
   noise: f64,
   seed: i64,
   out: Float32Array,
+  constant: Option<f64>,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<ImputeMaskedTask>> {
-  let task = ImputeMaskedTask { x, shape: shape4(&shape)?, samples, ids, keys, masks, noise: noise as f32, seed: seed as u64, out };
+  let fill = match constant {
+    Some(value) => Fill::Constant(value as f32),
+    None => Fill::NoisyLinear { noise: noise as f32 },
+  };
+  let task = ImputeMaskedTask { x, shape: shape4(&shape)?, samples, ids, keys, masks, fill, seed: seed as u64, out };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }
