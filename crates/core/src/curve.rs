@@ -72,12 +72,13 @@ pub fn trapezoid_unit(y: &[f64]) -> f64 {
 /// Areas of `curves` (`[n, k]`, row-major) on a shared grid `x` (`k` points), or with unit
 /// spacing when `x` is empty.
 pub fn areas(curves: &[f64], x: &[f64], k: usize) -> Result<Vec<f64>> {
-  if k == 0 || curves.len() % k != 0 {
+  if k == 0 || !curves.len().is_multiple_of(k) {
     return Err(CoreError::shape("curves", format!("a multiple of {k} points"), curves.len()));
   }
   if !x.is_empty() {
     expect_len("x", x.len(), k)?;
-    if x.windows(2).any(|w| !(w[1] >= w[0])) {
+    // `partial_cmp` so that a NaN in the grid is rejected too.
+    if x.windows(2).any(|w| w[1].partial_cmp(&w[0]).is_none_or(|o| o.is_lt())) {
       return Err(CoreError::param("x", "grid must be non-decreasing"));
     }
   }

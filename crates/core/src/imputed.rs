@@ -17,7 +17,7 @@ use crate::mask::{RowSpec, FROM_END};
 /// `SHAPE_MISMATCH` if `order` is not a multiple of `pixels`; `INVALID_OPTION` (arg `rows`) for a
 /// sample or count out of range or a flag other than [`FROM_END`].
 pub fn pixel_masks(order: &[u32], pixels: usize, rows: &[RowSpec]) -> Result<Vec<u8>> {
-  if pixels == 0 || order.len() % pixels != 0 {
+  if pixels == 0 || !order.len().is_multiple_of(pixels) {
     return Err(CoreError::shape("order", format!("a multiple of H·W = {pixels}"), order.len()));
   }
   let samples = order.len() / pixels;

@@ -26,7 +26,7 @@ pub struct RowSpec {
 impl RowSpec {
   /// Parses `(sample, count, flags)` triples.
   pub fn parse(triples: &[u32]) -> Result<Vec<RowSpec>> {
-    if triples.len() % 3 != 0 {
+    if !triples.len().is_multiple_of(3) {
       return Err(CoreError::shape("rows", "a multiple of 3 (sample, count, flags)", triples.len()));
     }
     Ok(triples.chunks(3).map(|t| RowSpec { sample: t[0], count: t[1], flags: t[2] }).collect())

@@ -4,8 +4,8 @@
 
 #![deny(clippy::unwrap_used)]
 
-mod impute;
-mod soco;
+pub mod impute;
+pub mod soco;
 mod tasks;
 
 use napi::bindgen_prelude::*;
