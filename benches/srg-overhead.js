@@ -8,9 +8,9 @@ import { demoSubset } from './common.js'
 
 export const name = 'srg-overhead'
 
-export async function run({ samples = 64, featuresInStep = 8, batch = 64 } = {}) {
+export async function run({ samples = 64, featuresInStep = 8, batch = 64, workers } = {}) {
   const { modelPath, data } = await demoSubset(samples)
-  const model = await OnnxModel.load(modelPath, { maxBatchSize: batch })
+  const model = await OnnxModel.load(modelPath, { maxBatchSize: batch, workers, threads: 1 })
   const srg = new SymmetricRelevanceGain({ featuresInStep })
   const first = await srg.evaluate(model, data) // warm-up, and the row count to match
   const rows = first.forwardPasses
@@ -43,7 +43,7 @@ export async function run({ samples = 64, featuresInStep = 8, batch = 64 } = {})
       ratio = full.details.median / bare.details.median
       console.log(`  overhead ratio (SRG time / forward time): ${ratio.toFixed(3)}`)
     }),
-    b.save({ file: name, folder: 'benches/results', format: 'json', details: true }),
+    b.save({ file: `${name}-${model.concurrency}w`, folder: 'benches/results', format: 'json', details: true }),
   )
   await model.close()
   return { summary, ratio, describe }
