@@ -95,6 +95,15 @@ test('ROAD: results are identical for any batch size and repeat with the seed', 
   }
 })
 
+test("ROAD compat 'quantus': per-cent percentages, MoRF only, single-channel inputs only", async (t) => {
+  t.is((t.throws(() => new Road({ compat: 'quantus', order: 'lerf' })) as XaiEvalError).arg, 'order')
+  t.is((t.throws(() => new Road({ compat: 'quantus', percentages: [150] })) as XaiEvalError).arg, 'percentages')
+  t.deepEqual(new Road({ compat: 'quantus' }).percentages.slice(0, 3), [1, 3, 5])
+  const { data, model } = setup(5) // C = 2
+  const e = await t.throwsAsync(new Road({ compat: 'quantus' }).evaluate(model(4), data))
+  t.is((e as XaiEvalError).arg, 'compat')
+})
+
 test('ROAD: typed errors for its options', (t) => {
   t.is(t.throws(() => new Road({ percentages: [0.5, 1.5] }))?.message.startsWith('percentages'), true)
   t.is((t.throws(() => new Road({ noise: -1 })) as XaiEvalError).arg, 'noise')

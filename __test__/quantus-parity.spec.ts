@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import test from 'ava'
-import { OnnxModel, PixelFlipping, SymmetricRelevanceGain } from 'xai-eval'
+import { loadDemo, OnnxModel, PixelFlipping, Road, SymmetricRelevanceGain } from 'xai-eval'
 
 interface Run {
   metric: 'PixelFlipping' | 'SRG-equivalent'
@@ -57,4 +57,22 @@ for (const name of ['pf-gray', 'pf-rgb']) {
       }
     })
   }
+}
+
+// ROAD against quantus.ROAD 0.6.0 on the embedded demo (scripts/make_quantus_road_fixture.py).
+interface RoadFixture {
+  samples: number
+  runs: { method: string; params: { percentages: number[]; noise: number; abs: boolean }; accuracy: Record<string, number> }[]
+}
+const road = JSON.parse(readFileSync(join(dir, 'road-demo.json'), 'utf8')) as RoadFixture
+for (const run of road.runs) {
+  test(`demo: ROAD ${run.method} percentages ${run.params.percentages.slice(0, 3).join(', ')}, …`, async (t) => {
+    const demo = await loadDemo()
+    const n = road.samples
+    const model = await OnnxModel.load(demo.modelPath, { maxBatchSize: 64 })
+    t.teardown(() => model.close())
+    const data = { x: demo.x.subarray(0, n * 784), shape: [n, 1, 28, 28] as const, y: demo.y.subarray(0, n), a: demo.attributions[run.method]!.subarray(0, n * 784) }
+    const r = await new Road({ compat: 'quantus', percentages: run.params.percentages, noise: run.params.noise, abs: run.params.abs }).evaluate(model, data)
+    t.deepEqual(Array.from(r.accuracy), run.params.percentages.map((p) => run.accuracy[String(p)]))
+  })
 }

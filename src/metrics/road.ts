@@ -16,6 +16,15 @@ export interface RoadOptions {
   noise?: number
   /** Seed of the imputation noise (default 0). */
   seed?: number
+  /** Rank by |a| (default false). */
+  abs?: boolean
+  /**
+   * `'quantus'` reproduces quantus.ROAD 0.6: `percentages` in per cent (default 1, 3, …, 99),
+   * `⌊H·W·p / 100⌋` pixels removed, MoRF only, single-channel inputs only (Quantus indexes the
+   * image's pixels with its ranking of the channel-broadcast attribution). Imputation noise is
+   * drawn from our seeded generator, not numpy's global one: set `noise: 0` for exact parity.
+   */
+  compat?: 'quantus'
 }
 
 export interface RoadResult extends MetricResult {
@@ -44,14 +53,23 @@ export class Road {
   readonly percentages: readonly number[]
   readonly noise: number
   readonly seed: number
+  readonly abs: boolean
+  readonly compat: 'quantus' | undefined
 
   constructor(options: RoadOptions = {}) {
     this.order = oneOf('order', options.order ?? 'morf', ['morf', 'lerf'])
-    this.percentages = options.percentages ?? [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9]
+    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['quantus'])
+    if (this.compat && this.order !== 'morf') throw new XaiEvalError('INVALID_OPTION', 'order', "Quantus's ROAD is MoRF only")
+    const unit = this.compat ? 100 : 1
+    this.percentages = options.percentages ?? (this.compat
+      ? Array.from({ length: 50 }, (_, i) => 2 * i + 1)
+      : [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9])
     if (!Array.isArray(this.percentages) || this.percentages.length === 0 ||
-      !this.percentages.every((p) => typeof p === 'number' && p >= 0 && p <= 1)) {
-      throw new XaiEvalError('INVALID_OPTION', 'percentages', `expected a non-empty list of fractions in [0, 1], got ${JSON.stringify(options.percentages)}`)
+      !this.percentages.every((p) => typeof p === 'number' && p >= 0 && p <= unit)) {
+      throw new XaiEvalError('INVALID_OPTION', 'percentages',
+        `expected a non-empty list of ${this.compat ? 'per cent values in [0, 100]' : 'fractions in [0, 1]'}, got ${JSON.stringify(options.percentages)}`)
     }
+    this.abs = options.abs ?? false
     this.noise = options.noise ?? 0.01
     if (!(this.noise >= 0 && Number.isFinite(this.noise))) throw new XaiEvalError('INVALID_OPTION', 'noise', `expected a finite value ≥ 0, got ${this.noise}`)
     this.seed = options.seed ?? 0
@@ -62,9 +80,13 @@ export class Road {
     const d = checkDataset(data)
     const layout = layoutOf(d, 'pixel')
     const pixels = d.height * d.width
-    const counts = this.percentages.map((p) => Math.floor(pixels * p))
+    if (this.compat && d.channels !== 1) {
+      throw new XaiEvalError('INVALID_OPTION', 'compat', `Quantus's ROAD supports single-channel inputs only (got C = ${d.channels}): it ranks the channel-broadcast attribution but imputes pixels`)
+    }
+    // Quantus: int(a_size * p / 100), the product exact, one division, truncation.
+    const counts = this.percentages.map((p) => (this.compat ? Math.trunc((pixels * p) / 100) : Math.floor(pixels * p)))
     const flags = this.order === 'lerf' ? FROM_END : 0
-    const order = await rankFeatures(d.a, d.n, layout, false, options.signal)
+    const order = await rankFeatures(d.a, d.n, layout, this.abs, options.signal)
     const k = counts.length
     const shape = [d.n, d.channels, d.height, d.width]
     const plan: Plan = {
@@ -103,7 +125,7 @@ export class Road {
       probability: perStep(probability),
       curves: { correct: { x, values: correct, points: k }, probability: { x, values: probability, points: k } },
       ...cost(),
-      params: { order: this.order, percentages: this.percentages, noise: this.noise, seed: this.seed },
+      params: { order: this.order, percentages: this.percentages, noise: this.noise, seed: this.seed, abs: this.abs, compat: this.compat },
     })
   }
 }
