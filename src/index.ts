@@ -17,16 +17,9 @@ export {
 } from './metrics/deletion-insertion.js'
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 export * as impute from './impute.js'
-export {
-  Soundness,
-  type Indicator,
-  type SoundnessOptions,
-  type SoundnessOptionsForShard,
-  type SoundnessResult,
-  type SoundnessShard,
-} from './metrics/soundness.js'
-export type { Imputation } from './metrics/imputed-steps.js'
-export { Completeness, type CompletenessOptions, type CompletenessResult, type CompletenessShard } from './metrics/completeness.js'
+export type { Imputation, Indicator, ShardOptions, StepwiseOptions } from './metric./stepwise.js'
+export { Soundness, type SoundnessResult, type SoundnessShard } from './metrics/soundness.js'
+export { Completeness, type CompletenessResult, type CompletenessShard } from './metrics/completeness.js'
 export * as modify from './modify.js'
 export type { ModificationKind, ModifyOptions } from './modify.js'
 export { hausdorff, minimalHausdorff, type CurvePoints, type MinimalHausdorff } from './hausdorff.js'

@@ -4,23 +4,9 @@ import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { SocoCompletenessStats, socoCompletenessMasks, socoCompletenessThresholds, typedCall } from '../native.js'
 import { finish, meter, type MetricResult } from '../result.js'
-import { checkDataset, oneOf, rowShape } from '../validate.js'
+import { checkDataset, rowShape } from '../validate.js'
 import type { EvaluateOptions } from './curve.js'
-import { checkImputation, stepRows, type Imputation } from './imputed-steps.js'
-import { attributionMaps, checkNoise, checkSeed, type Indicator, type SoundnessOptionsForShard } from './soundness.js'
-
-export interface CompletenessOptions {
-  /** `'accuracy'` (default) or each sample's raw true-class model output (`'score'`, no softmax). */
-  indicator?: Indicator
-  /** `'soco'`: thresholds relative to each uint8-quantised map's maximum, as the authors' code. */
-  compat?: 'soco'
-  /** How removed pixels are filled (default `'noisyLinear'`; `{ constant: 0 }` for standardised tabular data). */
-  imputation?: Imputation
-  /** Imputation noise (default 0.01). */
-  noise?: number
-  /** Seed of the imputation noise (default 0). */
-  seed?: number
-}
+import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions, type StepwiseOptions } from './stepwise.js'
 
 export interface CompletenessShard {
   firstSample: number
@@ -50,23 +36,9 @@ export interface CompletenessResult extends MetricResult {
  *
  * One clean forward pass per sample serves every threshold. Map + reduce as {@link Soundness}.
  */
-export class Completeness {
-  readonly indicator: Indicator
-  readonly compat: 'soco' | undefined
-  readonly imputation: Imputation
-  readonly noise: number
-  readonly seed: number
-
-  constructor(options: CompletenessOptions = {}) {
-    this.indicator = oneOf('indicator', options.indicator ?? 'accuracy', ['accuracy', 'score'])
-    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['soco'])
-    this.imputation = checkImputation(options.imputation ?? 'noisyLinear')
-    this.noise = checkNoise(options.noise ?? 0.01)
-    this.seed = checkSeed(options.seed ?? 0)
-  }
-
-  private get mode(): 'paper' | 'soco' {
-    return this.compat ?? 'paper'
+export class Completeness extends StepwiseImputationMetric {
+  constructor(options: StepwiseOptions = {}) {
+    super(options)
   }
 
   get thresholds(): Float64Array {
@@ -77,14 +49,11 @@ export class Completeness {
     return this.reduce([await this.map(model, data, options)])
   }
 
-  async map(model: Model, data: Dataset, options: SoundnessOptionsForShard = {}): Promise<CompletenessShard> {
+  async map(model: Model, data: Dataset, options: ShardOptions = {}): Promise<CompletenessShard> {
     const d = checkDataset(data)
-    const firstSample = options.firstSample ?? 0
-    if (!Number.isSafeInteger(firstSample) || firstSample < 0) {
-      throw new XaiEvalError('INVALID_OPTION', 'firstSample', `expected a non-negative integer, got ${firstSample}`)
-    }
+    const firstSample = firstSampleOf(options)
     const pixels = d.height * d.width
-    const maps = attributionMaps(d, this.mode, true)
+    const maps = this.maps(d, true)
     const steps = this.thresholds.length
     const width = steps + 1
     const values = new Float64Array(d.n * width)
@@ -146,7 +115,7 @@ export class Completeness {
       values,
       forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
       batches: sorted.reduce((a, s) => a + s.batches, 0),
-      params: { indicator: this.indicator, compat: this.compat, imputation: this.imputation, noise: this.noise, seed: this.seed },
+      params: this.params(),
     })
   }
 }

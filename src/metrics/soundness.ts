@@ -2,36 +2,11 @@ import type { Dataset } from '../data.js'
 import { needsSoftmax, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
-import { pixelMaps, SocoSoundnessStats, socoQuantize, socoSoundnessMasks, socoSoundnessRatios, typedCall } from '../native.js'
+import { SocoSoundnessStats, socoSoundnessMasks, socoSoundnessRatios, typedCall } from '../native.js'
 import { finish, meter, type MetricResult } from '../result.js'
-import { checkDataset, layoutOf, oneOf, rowShape, type Checked } from '../validate.js'
+import { checkDataset, rowShape } from '../validate.js'
 import type { EvaluateOptions } from './curve.js'
-import { checkImputation, stepRows, type Imputation } from './imputed-steps.js'
-
-/** What the model's answer on an imputed sample is measured by. */
-export type Indicator = 'accuracy' | 'score'
-
-export interface SoundnessOptions {
-  /**
-   * `'accuracy'` (default, the paper): data-set accuracy decides which steps add false attribution.
-   * `'score'` (the authors' `PredScore`): each sample's own gain in its true-class model output
-   * (the raw logit for a logits model, no softmax) decides for it.
-   */
-  indicator?: Indicator
-  /** `'soco'` reproduces the authors' code instead of Algorithm 3 as written (see README). */
-  compat?: 'soco'
-  /** How removed pixels are filled (default `'noisyLinear'`; `{ constant: 0 }` for standardised tabular data). */
-  imputation?: Imputation
-  /** Imputation noise (default 0.01, ROAD's). */
-  noise?: number
-  /** Seed of the imputation noise and of the order of tied attributions (default 0). */
-  seed?: number
-}
-
-export interface SoundnessOptionsForShard extends EvaluateOptions {
-  /** Global index of this shard's first sample (default 0): it keys noise and tie-breaking. */
-  firstSample?: number
-}
+import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions, type StepwiseOptions } from './stepwise.js'
 
 /**
  * The map output of one shard: mergeable counts plus each sample's value and newly included
@@ -80,23 +55,9 @@ export interface SoundnessResult extends MetricResult {
  * exactly the single-pass result. Attributions must be non-negative (paper) or are quantised to
  * uint8 per map (`compat: 'soco'`).
  */
-export class Soundness {
-  readonly indicator: Indicator
-  readonly compat: 'soco' | undefined
-  readonly imputation: Imputation
-  readonly noise: number
-  readonly seed: number
-
-  constructor(options: SoundnessOptions = {}) {
-    this.indicator = oneOf('indicator', options.indicator ?? 'accuracy', ['accuracy', 'score'])
-    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['soco'])
-    this.imputation = checkImputation(options.imputation ?? 'noisyLinear')
-    this.noise = checkNoise(options.noise ?? 0.01)
-    this.seed = checkSeed(options.seed ?? 0)
-  }
-
-  private get mode(): 'paper' | 'soco' {
-    return this.compat ?? 'paper'
+export class Soundness extends StepwiseImputationMetric {
+  constructor(options: StepwiseOptions = {}) {
+    super(options)
   }
 
   /** Mask ratios (fraction of pixels imputed) of the steps. */
@@ -109,14 +70,11 @@ export class Soundness {
   }
 
   /** The map phase on one shard of a data set. */
-  async map(model: Model, data: Dataset, options: SoundnessOptionsForShard = {}): Promise<SoundnessShard> {
+  async map(model: Model, data: Dataset, options: ShardOptions = {}): Promise<SoundnessShard> {
     const d = checkDataset(data)
-    const firstSample = options.firstSample ?? 0
-    if (!Number.isSafeInteger(firstSample) || firstSample < 0) {
-      throw new XaiEvalError('INVALID_OPTION', 'firstSample', `expected a non-negative integer, got ${firstSample}`)
-    }
+    const firstSample = firstSampleOf(options)
     const pixels = d.height * d.width
-    const maps = attributionMaps(d, this.mode)
+    const maps = this.maps(d, false)
     const steps = this.ratios.length
     const values = new Float64Array(d.n * steps)
     const newAttribution = new Float64Array(d.n * steps)
@@ -175,31 +133,8 @@ export class Soundness {
         falseAttribution,
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
-        params: { indicator: this.indicator, compat: this.compat, imputation: this.imputation, noise: this.noise, seed: this.seed },
+        params: this.params(),
       })
     })
   }
-}
-
-/**
- * Per-pixel maps: the attribution summed over channels, quantised to uint8 per map in soco mode,
- * else divided by each map's maximum when `normalize` (completeness thresholds lie in (0, 1)).
- */
-export function attributionMaps(d: Checked, mode: 'paper' | 'soco', normalize = false): Float32Array {
-  const maps = pixelMaps(d.a, d.n, layoutOf(d, 'pixel'), normalize && mode === 'paper')
-  return mode === 'soco' ? socoQuantize(maps, d.height * d.width) : maps
-}
-
-export function checkNoise(noise: unknown): number {
-  if (typeof noise !== 'number' || !Number.isFinite(noise) || noise < 0) {
-    throw new XaiEvalError('INVALID_OPTION', 'noise', `expected a finite value ≥ 0, got ${String(noise)}`)
-  }
-  return noise
-}
-
-export function checkSeed(seed: unknown): number {
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${String(seed)}`)
-  }
-  return seed
 }
