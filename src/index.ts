@@ -17,7 +17,7 @@ export {
 } from './metrics/deletion-insertion.js'
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 export * as impute from './impute.js'
-export type { Imputation, Indicator, ShardOptions, StepwiseOptions } from './metric./stepwise.js'
+export type { Imputation, Indicator, ShardOptions, StepwiseOptions } from './metrics/stepwise.js'
 export { Soundness, type SoundnessResult, type SoundnessShard } from './metrics/soundness.js'
 export { Completeness, type CompletenessResult, type CompletenessShard } from './metrics/completeness.js'
 export * as modify from './modify.js'

@@ -1,7 +1,6 @@
 // The step-wise imputation metrics (soundness, completeness): their shared options, and their
-// rows: row r is sample r % N at
-// step ⌊r / N⌋, with that step's pixel mask imputed. Step-major order keeps the samples of a
-// batch contiguous, so masks are made for whole runs of samples at once.
+// rows: row r is sample r % N at step ⌊r / N⌋, with that step's pixel mask imputed. Step-major
+// order keeps the samples of a batch contiguous, so masks are made for whole runs of samples.
 import type { Plan } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import { imputeMasked, pixelMaps, socoQuantize } from '../native.js'
