@@ -61,6 +61,12 @@ test('evaluate prints a table; a missing option or unknown metric is a clear err
   t.regex((missing as { stderr: string }).stderr, /x: --x is required \(INVALID_OPTION\)/)
   const unknown = await t.throwsAsync(run('node', [cli, ...args, '--metrics', 'srg,nope']))
   t.regex((unknown as { stderr: string }).stderr, /metrics: unknown metric 'nope'/)
-  const notNpy = await t.throwsAsync(run('node', [cli, ...args.slice(0, 4), '--y', demo.modelPath, '--a', join(dir, 'a.npy')]))
+  const notNpy = await t.throwsAsync(run('node', [cli, ...args.slice(0, 5), '--y', demo.modelPath, '--a', join(dir, 'a.npy')]))
   t.regex((notNpy as { stderr: string }).stderr, /y: not a supported \.npy array: bad magic/)
+})
+
+test('a malformed command line prints the usage and exits with 2', async (t) => {
+  const e = await t.throwsAsync(run('node', [cli, 'evaluate', '--x'])) as { code: number; stderr: string }
+  t.is(e.code, 2)
+  t.regex(e.stderr, /Option '--x <value>' argument missing[\s\S]*Usage:/)
 })

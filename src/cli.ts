@@ -195,6 +195,14 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  console.error(e instanceof XaiEvalError ? `xai-eval: ${e.message} (${e.code})` : e)
-  process.exitCode = 1
+  if (e instanceof XaiEvalError) {
+    console.error(`xai-eval: ${e.message} (${e.code})`)
+    process.exitCode = 1
+  } else if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`xai-eval: ${(e as Error).message}\n\n${USAGE}`)
+    process.exitCode = 2
+  } else {
+    console.error(e)
+    process.exitCode = 1
+  }
 })
