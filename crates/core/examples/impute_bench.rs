@@ -6,7 +6,7 @@
 //! (49.8 %). Prints the median and minimum ms per image over repeated single-image calls
 //! (`noisy_linear`, which allocates its buffers each call), the mean over one batched call
 //! (`noisy_linear_batch`, which reuses them), and the median of single calls with `noise = 0`
-//! (the solve alone: drawing the normals costs ~30 ns each, about 2 ms at 50 % masked).
+//! (the solve alone: the ziggurat normals cost a few ns each, ~0.3 ms at 50 % masked).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::time::Instant;

@@ -55,6 +55,109 @@ impl Rng {
     let u2 = self.uniform();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
   }
+
+  /// Turns this generator into a sequential stream of standard normals drawn by the ziggurat
+  /// method (see [`Normals`]); [`Rng::normal`] is unaffected.
+  pub fn normals(self) -> Normals {
+    Normals {
+      rng: self,
+      zig: ziggurat_tables(),
+    }
+  }
+}
+
+/// Layers of the normal ziggurat.
+const ZIG_LAYERS: usize = 256;
+/// Right edge of the base layer (Marsaglia & Tsang 2000, 256 layers).
+const ZIG_R: f64 = 3.654_152_885_361_009;
+/// Area of every layer, base layer and tail included.
+const ZIG_V: f64 = 0.004_928_673_233_99;
+
+/// `x_i` (layer edges, `x_0 = V/f(R)`, `x_1 = R`, …, `x_256 = 0`) and `f(x_i) = exp(−x_i²/2)`.
+#[derive(Debug)]
+pub struct ZigTables {
+  x: [f64; ZIG_LAYERS + 1],
+  f: [f64; ZIG_LAYERS + 1],
+}
+
+fn ziggurat_tables() -> &'static ZigTables {
+  static TABLES: std::sync::OnceLock<ZigTables> = std::sync::OnceLock::new();
+  TABLES.get_or_init(|| {
+    let pdf = |x: f64| (-0.5 * x * x).exp();
+    let mut x = [0.0f64; ZIG_LAYERS + 1];
+    x[0] = ZIG_V / pdf(ZIG_R);
+    x[1] = ZIG_R;
+    for i in 2..ZIG_LAYERS {
+      // Layer i − 1 spans [0, x_{i−1}] × [f(x_{i−1}), f(x_i)] with area V.
+      x[i] = (-2.0 * (ZIG_V / x[i - 1] + pdf(x[i - 1])).ln()).sqrt();
+    }
+    x[ZIG_LAYERS] = 0.0;
+    let mut f = [0.0f64; ZIG_LAYERS + 1];
+    for (fi, &xi) in f.iter_mut().zip(&x) {
+      *fi = pdf(xi);
+    }
+    ZigTables { x, f }
+  })
+}
+
+/// Standard normals by the ziggurat method (Marsaglia & Tsang 2000, 256 layers, in the form of
+/// Doornik 2005 with the layer index and the abscissa taken from different bits of one draw).
+///
+/// Values come out one at a time in a fixed order: the k-th value of a stream depends only on
+/// `(seed, stream, k)`. About 99 % of them cost one `next_u64` and a table look-up (a few ns,
+/// against ~30 ns for [`Rng::normal`]); the rest take a few more uniforms, and the tail beyond
+/// `R ≈ 3.65` is sampled exactly (Marsaglia 1964). The sequence differs from that of
+/// [`Rng::normal`], which is kept for its callers.
+#[derive(Debug, Clone)]
+pub struct Normals {
+  rng: Rng,
+  zig: &'static ZigTables,
+}
+
+impl Normals {
+  /// The next standard normal of the stream.
+  #[inline]
+  pub fn next_normal(&mut self) -> f64 {
+    let (xt, ft) = (&self.zig.x, &self.zig.f);
+    loop {
+      let bits = self.rng.next_u64();
+      let i = (bits & 0xff) as usize;
+      // u uniform in [−1, 1) from the top 53 bits (independent of the 8 index bits).
+      let u = (bits >> 11) as f64 * (2.0 / (1u64 << 53) as f64) - 1.0;
+      let x = u * xt[i];
+      if x.abs() < xt[i + 1] {
+        return x;
+      }
+      if i == 0 {
+        return self.tail(u < 0.0);
+      }
+      let y = ft[i] + (ft[i + 1] - ft[i]) * self.rng.uniform();
+      if y < (-0.5 * x * x).exp() {
+        return x;
+      }
+    }
+  }
+
+  /// A draw from the tail `|x| > R` with the given sign.
+  #[cold]
+  fn tail(&mut self, negative: bool) -> f64 {
+    loop {
+      let a = (1.0 - self.rng.uniform()).ln() / ZIG_R; // (−∞, 0]
+      let b = (1.0 - self.rng.uniform()).ln();
+      if -2.0 * b >= a * a {
+        return if negative { a - ZIG_R } else { ZIG_R - a };
+      }
+    }
+  }
+}
+
+impl Iterator for Normals {
+  type Item = f64;
+
+  #[inline]
+  fn next(&mut self) -> Option<f64> {
+    Some(self.next_normal())
+  }
 }
 
 #[cfg(test)]
@@ -83,5 +186,43 @@ mod tests {
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
     assert!(mean.abs() < 0.01, "mean {mean}");
     assert!((var - 1.0).abs() < 0.01, "var {var}");
+  }
+
+  #[test]
+  fn ziggurat_normals_match_the_normal_distribution() {
+    let n = 1_000_000;
+    let xs: Vec<f64> = Rng::new(3, 1).normals().take(n).collect();
+    let again: Vec<f64> = Rng::new(3, 1).normals().take(100).collect();
+    assert_eq!(&xs[..100], &again[..]);
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+    let kurt = xs.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64;
+    assert!(mean.abs() < 0.005, "mean {mean}");
+    assert!((var - 1.0).abs() < 0.005, "var {var}");
+    assert!((kurt - 3.0).abs() < 0.05, "kurtosis {kurt}");
+    // Probabilities of a few intervals (the base layer, a wedge and the tail included), each
+    // within 5 standard errors of the exact value.
+    let cdf = |x: f64| 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2));
+    for (lo, hi) in [(-0.1, 0.1), (0.5, 1.0), (1.0, 2.0), (2.5, 3.6), (3.6, 10.0), (-10.0, -3.0)] {
+      let p = cdf(hi) - cdf(lo);
+      let got = xs.iter().filter(|&&x| x >= lo && x < hi).count() as f64 / n as f64;
+      let se = (p * (1.0 - p) / n as f64).sqrt();
+      assert!((got - p).abs() < 5.0 * se + 1e-7, "[{lo}, {hi}): {got} vs {p}");
+    }
+  }
+
+  /// erf by its Taylor series / continued fraction is overkill here: Abramowitz–Stegun 7.1.26
+  /// has an absolute error below 1.5e-7, enough for the interval probabilities above.
+  fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+      * (0.254_829_592
+        + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let v = 1.0 - poly * (-x * x).exp();
+    if x < 0.0 {
+      -v
+    } else {
+      v
+    }
   }
 }
