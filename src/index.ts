@@ -1,9 +1,23 @@
+// Data, errors and results
 export { loadDemo, type Dataset, type DemoData } from './data.js'
 export { XaiEvalError, type ErrorCode } from './errors.js'
 export type { Curves, MetricResult } from './result.js'
+
+// Models
 export type { Model, ModelStats, OutputKind } from './models/model.js'
 export { OnnxModel, type ExecutionProvider, type OnnxModelOptions } from './models/onnx-model.js'
 export { FunctionModel, type FunctionModelOptions } from './models/function-model.js'
+export {
+  writeOnnx,
+  type OnnxAttribute,
+  type OnnxElementType,
+  type OnnxGraph,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from './models/onnx-writer.js'
+
+// Metrics: perturbation curves
 export type { Baseline } from './metrics/baseline.js'
 export type { CurveResult, EvaluateOptions, Target } from './metrics/curve.js'
 export { PixelFlipping, type PixelFlippingOptions } from './metrics/pixel-flipping.js'
@@ -16,19 +30,14 @@ export {
   type InsertionResult,
 } from './metrics/deletion-insertion.js'
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
-export * as impute from './impute.js'
+
+// Metrics: soundness and completeness (map + reduce)
 export type { Imputation, Indicator, ShardOptions, StepwiseOptions } from './metrics/stepwise.js'
 export { Soundness, type SoundnessResult, type SoundnessShard } from './metrics/soundness.js'
 export { Completeness, type CompletenessResult, type CompletenessShard } from './metrics/completeness.js'
+
+// Utilities
+export * as impute from './impute.js'
 export * as modify from './modify.js'
 export type { ModificationKind, ModifyOptions } from './modify.js'
 export { hausdorff, minimalHausdorff, type CurvePoints, type MinimalHausdorff } from './hausdorff.js'
-export {
-  writeOnnx,
-  type OnnxAttribute,
-  type OnnxElementType,
-  type OnnxGraph,
-  type OnnxNode,
-  type OnnxTensor,
-  type OnnxValueInfo,
-} from './models/onnx-writer.js'
