@@ -4,7 +4,6 @@
 import type { Checked } from './validate.js'
 import { throwIfAborted, XaiEvalError } from './errors.js'
 import type { Model } from './models/model.js'
-import type { OnnxModel } from './models/onnx-model.js'
 import { computeBaselines, fillRows, rankFeatures, scoreRows, type BaselineSpec, type LayoutSpec } from './native.js'
 
 /** Everything a row needs besides its (sample, count, flags): inputs, feature orders, baselines. */
@@ -90,7 +89,7 @@ export async function run(
 ): Promise<void> {
   const { signal, onProgress } = options
   const rowLen = rowShape.reduce((p, d) => p * d, 1)
-  if ('tune' in model) await (model as OnnxModel).tune(rowShape)
+  await model.tune?.(rowShape)
   const size = model.maxBatchSize
   const batches = Math.ceil(plan.rows / size)
   let next = 0

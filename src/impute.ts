@@ -3,6 +3,7 @@
 // one system for all channels, then `noise · N(0, 1)` is added to the imputed values.
 import { XaiEvalError } from './errors.js'
 import * as native from './native.js'
+import { seedOf } from './validate.js'
 
 export interface NoisyLinearOptions {
   /** `[C, H, W]` of the image. */
@@ -17,13 +18,6 @@ export interface NoisyLinearOptions {
 export interface NoisyLinearBatchOptions extends Omit<NoisyLinearOptions, 'shape'> {
   /** `[N, C, H, W]` of the images; image n draws noise stream n of the seed. */
   shape: readonly [number, number, number, number]
-}
-
-function checkSeed(seed: unknown): number {
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${String(seed)}`)
-  }
-  return seed
 }
 
 /**
@@ -47,5 +41,5 @@ export async function noisyLinearBatch(x: Float32Array, masks: Uint8Array, optio
   if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new XaiEvalError('SHAPE_MISMATCH', 'shape', `expected [N, C, H, W], got ${String(shape)}`)
   }
-  return native.noisyLinearBatch(x, masks, [...shape], noise, checkSeed(seed), signal)
+  return native.noisyLinearBatch(x, masks, [...shape], noise, seedOf(seed), signal)
 }

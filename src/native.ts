@@ -39,7 +39,6 @@ export const socoCompletenessMasks = typed(binding.socoCompletenessMasks)
 export const socoQuantize = typed(binding.socoQuantize)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
-export type { SocoSoundnessStats as SoundnessStats, SocoCompletenessStats as CompletenessStats } from '../native/binding.cjs'
 
 /** Runs `f`, rethrowing a native error as a typed XaiEvalError. */
 export function typedCall<R>(f: () => R): R {

@@ -88,6 +88,21 @@ export function positiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTE
   return v
 }
 
+/** A seed: a non-negative safe integer. */
+export function seedOf(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${String(v)}`)
+  }
+  return v
+}
+
+export function nonNegative(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new XaiEvalError('INVALID_OPTION', name, `expected a finite value ≥ 0, got ${String(v)}`)
+  }
+  return v
+}
+
 export function oneOf<const T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
   if (!allowed.includes(v as T)) {
     throw new XaiEvalError('INVALID_OPTION', name, `expected one of ${allowed.map((s) => `'${s}'`).join(', ')}, got ${String(v)}`)

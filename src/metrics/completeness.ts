@@ -1,12 +1,12 @@
 import type { Dataset } from '../data.js'
-import { maskedRows, needsSoftmax, phase, run, type Plan } from '../engine.js'
+import { needsSoftmax, phase, run, type Plan } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { SocoCompletenessStats, socoCompletenessMasks, socoCompletenessThresholds, typedCall } from '../native.js'
 import { finish, meter, type MetricResult } from '../result.js'
 import { checkDataset, rowShape } from '../validate.js'
 import type { EvaluateOptions } from './curve.js'
-import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions, type StepwiseOptions } from './stepwise.js'
+import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions } from './stepwise.js'
 
 export interface CompletenessShard {
   firstSample: number
@@ -37,9 +37,6 @@ export interface CompletenessResult extends MetricResult {
  * One clean forward pass per sample serves every threshold. Map + reduce as {@link Soundness}.
  */
 export class Completeness extends StepwiseImputationMetric {
-  constructor(options: StepwiseOptions = {}) {
-    super(options)
-  }
 
   get thresholds(): Float64Array {
     return socoCompletenessThresholds(this.mode)
@@ -64,7 +61,14 @@ export class Completeness extends StepwiseImputationMetric {
     const softmax = needsSoftmax(model, false)
 
     // The clean pass: rows with nothing perturbed.
-    const clean: Plan = maskedRows({ data: d, layout: { channels: d.channels, pixels, attrChannels: 1, unit: 'pixel' }, order: new Uint32Array(d.n * pixels), baselines: d.x }, [[0, 0]], d.y)
+    const rowLen = d.channels * pixels
+    const clean: Plan = {
+      rows: d.n,
+      build: async (start, end, out, targets) => {
+        out.set(d.x.subarray(start * rowLen, end * rowLen))
+        targets.set(d.y.subarray(start, end))
+      },
+    }
     await run(model, rowShape(d), clean, softmax, ({ start, scores, argmax }) => {
       scores.forEach((v, i) => record(start + i, 0, v, argmax[i]!))
     }, phase(options, 0, d.n * width))

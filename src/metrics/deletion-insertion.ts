@@ -48,7 +48,7 @@ abstract class PixelGame {
   readonly blurSigma: number
   readonly target: Target
 
-  constructor(options: DeletionInsertionOptions) {
+  constructor(options: DeletionInsertionOptions = {}) {
     this.steps = options.steps ?? 50
     this.baseline = options.baseline ?? 'blur'
     this.blurSigma = options.blurSigma ?? 5
@@ -114,6 +114,20 @@ abstract class PixelGame {
   }
 }
 
+/** Per-sample AUC and the curve's clean and substrate ends, with the relative change between them. */
+function summarise(values: Float64Array, x: Float64Array, points: number, n: number, cleanAt: number) {
+  const substrateAt = points - 1 - cleanAt
+  const originalScore = new Float64Array(n)
+  const baselineScore = new Float64Array(n)
+  const change = new Float64Array(n)
+  for (let s = 0; s < n; s++) {
+    originalScore[s] = values[s * points + cleanAt]!
+    baselineScore[s] = values[s * points + substrateAt]!
+    change[s] = (originalScore[s]! - baselineScore[s]!) / originalScore[s]!
+  }
+  return { auc: areas(values, x, points), originalScore, baselineScore, change }
+}
+
 /**
  * Deletion: replace the most important pixels with the substrate, `steps` times, and follow the
  * target score. A faithful attribution makes it fall fast: lower AUC is better.
@@ -121,21 +135,9 @@ abstract class PixelGame {
 export class Deletion extends PixelGame {
   protected readonly flags = 0
 
-  constructor(options: DeletionInsertionOptions = {}) {
-    super(options)
-  }
-
   async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<DeletionResult> {
     const { d, x, values, points, cost } = await this.curve(model, data, options)
-    const auc = areas(values, x, points)
-    const originalScore = new Float64Array(d.n)
-    const baselineScore = new Float64Array(d.n)
-    const finalDrop = new Float64Array(d.n)
-    for (let s = 0; s < d.n; s++) {
-      originalScore[s] = values[s * points]!
-      baselineScore[s] = values[s * points + points - 1]!
-      finalDrop[s] = (originalScore[s]! - baselineScore[s]!) / originalScore[s]!
-    }
+    const { auc, originalScore, baselineScore, change: finalDrop } = summarise(values, x, points, d.n, 0)
     return finish<DeletionResult>({
       metric: 'Deletion', scores: auc, auc, originalScore, baselineScore, finalDrop,
       curves: { scores: { x, values, points } }, ...cost(), params: this.params(),
@@ -150,21 +152,10 @@ export class Deletion extends PixelGame {
 export class Insertion extends PixelGame {
   protected readonly flags = INSERT
 
-  constructor(options: DeletionInsertionOptions = {}) {
-    super(options)
-  }
-
   async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<InsertionResult> {
     const { d, x, values, points, cost } = await this.curve(model, data, options)
-    const auc = areas(values, x, points)
-    const originalScore = new Float64Array(d.n)
-    const baselineScore = new Float64Array(d.n)
-    const finalRise = new Float64Array(d.n)
-    for (let s = 0; s < d.n; s++) {
-      baselineScore[s] = values[s * points]!
-      originalScore[s] = values[s * points + points - 1]!
-      finalRise[s] = (originalScore[s]! - baselineScore[s]!) / originalScore[s]!
-    }
+    // Insertion's curve runs from the substrate (first point) to the clean input (last).
+    const { auc, originalScore, baselineScore, change: finalRise } = summarise(values, x, points, d.n, points - 1)
     return finish<InsertionResult>({
       metric: 'Insertion', scores: auc, auc, originalScore, baselineScore, finalRise,
       curves: { scores: { x, values, points } }, ...cost(),

@@ -1,13 +1,12 @@
 import type { Dataset } from '../data.js'
 import { maskedRows, needsSoftmax, prepare, run } from '../engine.js'
-import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { finish, meter } from '../result.js'
 import { checkDataset, featureCount, layoutOf, oneOf, rowShape } from '../validate.js'
 import { baselineSpec, type Baseline } from './baseline.js'
 import { countsByStep, FROM_END, fractions, type CurveResult, type EvaluateOptions } from './curve.js'
-import { quantusBaseline } from './quantus.js'
+import { quantusSetup } from './quantus.js'
 
 export interface PixelFlippingOptions {
   /** Most influential first (default) or least influential first. */
@@ -54,10 +53,9 @@ export class PixelFlipping {
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)
     const all = countsByStep(features, this.featuresInStep)
-    if (this.compat && (d.height * d.width) % this.featuresInStep !== 0) {
-      throw new XaiEvalError('INVALID_OPTION', 'featuresInStep', `Quantus requires H·W (${d.height * d.width}) to be a multiple of featuresInStep (${this.featuresInStep})`)
-    }
-    const baseline = this.compat ? quantusBaseline(this.baseline) : baselineSpec('baseline', this.baseline)
+    const baseline = this.compat
+      ? quantusSetup(d.height * d.width, this.featuresInStep, this.baseline)
+      : baselineSpec('baseline', this.baseline)
     const counts = this.compat ? all.subarray(1) : all
     const flags = this.order === 'lif' ? FROM_END : 0
     const src = await prepare(d, layout, baseline, this.abs, options.signal)

@@ -4,7 +4,7 @@ import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { imputeRows, rankFeatures } from '../native.js'
 import { finish, meter, type Curves, type MetricResult } from '../result.js'
-import { checkDataset, layoutOf, oneOf, rowShape } from '../validate.js'
+import { checkDataset, layoutOf, nonNegative, oneOf, rowShape, seedOf } from '../validate.js'
 import { FROM_END, type EvaluateOptions } from './curve.js'
 
 export interface RoadOptions {
@@ -70,10 +70,8 @@ export class Road {
         `expected a non-empty list of ${this.compat ? 'per cent values in [0, 100]' : 'fractions in [0, 1]'}, got ${JSON.stringify(options.percentages)}`)
     }
     this.abs = options.abs ?? false
-    this.noise = options.noise ?? 0.01
-    if (!(this.noise >= 0 && Number.isFinite(this.noise))) throw new XaiEvalError('INVALID_OPTION', 'noise', `expected a finite value ≥ 0, got ${this.noise}`)
-    this.seed = options.seed ?? 0
-    if (!Number.isSafeInteger(this.seed) || this.seed < 0) throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${this.seed}`)
+    this.noise = nonNegative('noise', options.noise ?? 0.01)
+    this.seed = seedOf(options.seed ?? 0)
   }
 
   async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<RoadResult> {

@@ -6,7 +6,7 @@ import { SocoSoundnessStats, socoSoundnessMasks, socoSoundnessRatios, typedCall 
 import { finish, meter, type MetricResult } from '../result.js'
 import { checkDataset, rowShape } from '../validate.js'
 import type { EvaluateOptions } from './curve.js'
-import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions, type StepwiseOptions } from './stepwise.js'
+import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions } from './stepwise.js'
 
 /**
  * The map output of one shard: mergeable counts plus each sample's value and newly included
@@ -56,9 +56,6 @@ export interface SoundnessResult extends MetricResult {
  * uint8 per map (`compat: 'soco'`).
  */
 export class Soundness extends StepwiseImputationMetric {
-  constructor(options: StepwiseOptions = {}) {
-    super(options)
-  }
 
   /** Mask ratios (fraction of pixels imputed) of the steps. */
   get ratios(): Float64Array {

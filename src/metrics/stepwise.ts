@@ -4,7 +4,7 @@
 import type { Plan } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import { imputeMasked, pixelMaps, socoQuantize } from '../native.js'
-import { layoutOf, oneOf, type Checked } from '../validate.js'
+import { layoutOf, nonNegative, oneOf, seedOf, type Checked } from '../validate.js'
 import type { EvaluateOptions } from './curve.js'
 
 /** What the model's answer on an imputed sample is measured by. */
@@ -40,15 +40,12 @@ export abstract class StepwiseImputationMetric {
   readonly noise: number
   readonly seed: number
 
-  constructor(options: StepwiseOptions) {
+  constructor(options: StepwiseOptions = {}) {
     this.indicator = oneOf('indicator', options.indicator ?? 'accuracy', ['accuracy', 'score'])
     this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['soco'])
     this.imputation = checkImputation(options.imputation ?? 'noisyLinear')
     this.noise = nonNegative('noise', options.noise ?? 0.01)
-    this.seed = options.seed ?? 0
-    if (!Number.isSafeInteger(this.seed) || this.seed < 0) {
-      throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${String(options.seed)}`)
-    }
+    this.seed = seedOf(options.seed ?? 0)
   }
 
   protected get mode(): 'paper' | 'soco' {
@@ -75,13 +72,6 @@ export function firstSampleOf(options: ShardOptions): number {
     throw new XaiEvalError('INVALID_OPTION', 'firstSample', `expected a non-negative integer, got ${first}`)
   }
   return first
-}
-
-function nonNegative(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new XaiEvalError('INVALID_OPTION', name, `expected a finite value ≥ 0, got ${String(v)}`)
-  }
-  return v
 }
 
 /**

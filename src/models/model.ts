@@ -25,6 +25,8 @@ export interface Model {
    * `rows` ≤ {@link maxBatchSize}.
    */
   forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array>
+  /** Settles {@link maxBatchSize} for inputs of `rowShape`, e.g. by measuring; called before the first batch. */
+  tune?(rowShape: readonly number[]): Promise<number>
   /** Releases workers and sessions. */
   close(): Promise<void>
 }
