@@ -1,8 +1,9 @@
-//! Deterministic random numbers keyed by `(seed, stream)`.
+//! Deterministic random numbers keyed by `(seed, global sample index, purpose, step)`.
 //!
-//! Every random choice in xai-eval derives its generator from the user's seed and the *sample
-//! index* (the stream), never from a global or per-batch state, so results do not depend on batch
-//! size, worker count or sharding. The generator is xoshiro256++ seeded through SplitMix64; it is
+//! Every random choice in xai-eval derives its generator from [`Rng::keyed`]: the user's seed, the
+//! sample's index in the *whole* data set (never its position in a batch or shard), what the draws
+//! are for ([`Purpose`]) and the step of the metric that draws them. Nothing else: so results do
+//! not depend on batch size, worker count or how a data set is split into shards. The generator is xoshiro256++ seeded through SplitMix64; it is
 //! written out here (not taken from a crate) so that numbers stay bit-identical across dependency
 //! upgrades — the same reason numpy pins its bit generators.
 
@@ -13,6 +14,33 @@ fn splitmix64(state: &mut u64) -> u64 {
   z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
   z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
   z ^ (z >> 31)
+}
+
+/// The SplitMix64 finaliser of `x + golden ratio`: one 64-bit mixing step of [`Rng::keyed`].
+fn mix64(x: u64) -> u64 {
+  let mut state = x;
+  splitmix64(&mut state)
+}
+
+/// What a random stream is used for. Two purposes never share a stream, so adding draws for one
+/// never shifts another's. The numbers are part of the results' definition: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Purpose {
+  /// Seeded uniform baselines, one draw per entry (step 0).
+  Baseline = 1,
+  /// Imputation noise of a perturbed row (step: what the row is, e.g. its mask's key).
+  Imputation = 2,
+  /// Random order among tied attributions.
+  Ties = 3,
+  /// Random feature subsets (FaithfulnessCorrelation's runs, …).
+  Subset = 4,
+  /// Random explanations (random rankings for QGE baselines and latent-quality checks).
+  Explanation = 5,
+  /// Random perturbation values (MonotonicityCorrelation's uniform baselines, noise, …).
+  Perturbation = 6,
+  /// Random patch or region orders.
+  Order = 7,
 }
 
 /// xoshiro256++ (Blackman & Vigna 2019).
@@ -28,6 +56,38 @@ impl Rng {
     let mut sm = seed ^ splitmix64(&mut key);
     let s = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
     Rng { s }
+  }
+
+  /// The generator of `(seed, sample, purpose, step)`: `sample` is the global index of the sample
+  /// in the whole data set. The stream is `mix(mix(mix(sample) ^ purpose) ^ step)` with the
+  /// SplitMix64 finaliser as `mix`, fed to [`Rng::new`].
+  pub fn keyed(seed: u64, sample: u64, purpose: Purpose, step: u64) -> Self {
+    Rng::new(seed, mix64(mix64(mix64(sample) ^ purpose as u64) ^ step))
+  }
+
+  /// A uniform integer in `[0, n)` (`n ≥ 1`) by Lemire's multiply-and-reject: unbiased.
+  pub fn below(&mut self, n: u64) -> u64 {
+    debug_assert!(n > 0);
+    let threshold = n.wrapping_neg() % n;
+    loop {
+      let m = u128::from(self.next_u64()) * u128::from(n);
+      if (m as u64) >= threshold {
+        return (m >> 64) as u64;
+      }
+    }
+  }
+
+  /// `k` distinct indices of `0..n`, in draw order, by a partial Fisher–Yates shuffle of the
+  /// identity: draw `i` swaps position `i` with `i + below(n − i)`. Needs `k ≤ n`; O(n) memory.
+  pub fn subset(&mut self, n: usize, k: usize, out: &mut Vec<u32>) {
+    debug_assert!(k <= n);
+    out.clear();
+    out.extend(0..n as u32);
+    for i in 0..k {
+      let j = i + self.below((n - i) as u64) as usize;
+      out.swap(i, j);
+    }
+    out.truncate(k);
   }
 
   pub fn next_u64(&mut self) -> u64 {
@@ -175,6 +235,38 @@ mod tests {
   fn streams_differ() {
     assert_ne!(Rng::new(7, 0).next_u64(), Rng::new(7, 1).next_u64());
     assert_ne!(Rng::new(7, 0).next_u64(), Rng::new(8, 0).next_u64());
+  }
+
+  #[test]
+  fn keyed_streams_differ_by_every_key_and_repeat() {
+    let first = |seed, sample, purpose, step| Rng::keyed(seed, sample, purpose, step).next_u64();
+    let base = first(1, 2, Purpose::Subset, 3);
+    assert_eq!(base, first(1, 2, Purpose::Subset, 3));
+    assert_ne!(base, first(2, 2, Purpose::Subset, 3));
+    assert_ne!(base, first(1, 3, Purpose::Subset, 3));
+    assert_ne!(base, first(1, 2, Purpose::Baseline, 3));
+    assert_ne!(base, first(1, 2, Purpose::Subset, 4));
+    // The reference values the Python fixture scripts mirror (scripts/keyed_rng.py).
+    assert_eq!(first(0, 0, Purpose::Baseline, 0), KEYED_0_0_1_0);
+  }
+
+  /// `Rng::keyed(0, 0, Purpose::Baseline, 0).next_u64()`, pinned: changing it changes results.
+  const KEYED_0_0_1_0: u64 = 17_620_060_956_121_287_104;
+
+  #[test]
+  fn below_and_subset_are_in_range_and_distinct() {
+    let mut r = Rng::new(5, 5);
+    assert!((0..1000).all(|_| r.below(7) < 7));
+    let mut out = Vec::new();
+    r.subset(50, 20, &mut out);
+    let mut seen = out.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!((out.len(), seen.len()), (20, 20));
+    assert!(out.iter().all(|&i| i < 50));
+    // Pinned against scripts/keyed_rng.py.
+    Rng::keyed(7, 3, Purpose::Subset, 2).subset(10, 4, &mut out);
+    assert_eq!(out, [9, 4, 5, 1]);
   }
 
   #[test]
