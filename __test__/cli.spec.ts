@@ -15,7 +15,7 @@ const cli = join(import.meta.dirname, '..', 'dist', 'cli.js')
 function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`
   const total = 10 + header.length + 1
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n'
+  header += `${' '.repeat((64 - (total % 64)) % 64)}\n`
   const head = Buffer.alloc(10)
   head.write('\x93NUMPY', 0, 'latin1')
   head[6] = 1
@@ -39,14 +39,37 @@ async function files() {
 
 test('evaluate --json on .npy files reproduces the library (float64 a, int64 y)', async (t) => {
   const { dir, demo, n, x, a, y } = await files()
-  const { stdout } = await run('node', [cli, 'evaluate', '--model', demo.modelPath, '--x', join(dir, 'x.npy'), '--y', join(dir, 'y.npy'),
-    '--a', join(dir, 'a.npy'), '--metrics', 'srg,deletion', '--features-in-step', '28', '--batch', '32', '--json'])
+  const { stdout } = await run('node', [
+    cli,
+    'evaluate',
+    '--model',
+    demo.modelPath,
+    '--x',
+    join(dir, 'x.npy'),
+    '--y',
+    join(dir, 'y.npy'),
+    '--a',
+    join(dir, 'a.npy'),
+    '--metrics',
+    'srg,deletion',
+    '--features-in-step',
+    '28',
+    '--batch',
+    '32',
+    '--json',
+  ])
   const out = JSON.parse(stdout) as { provider: string; metrics: Record<string, { mean: number; scores: number[]; forwardPasses: number }> }
   t.is(out.provider, 'cpu')
   t.deepEqual(Object.keys(out.metrics), ['srg', 'deletion'])
   const model = await OnnxModel.load(demo.modelPath, { maxBatchSize: 32 })
   t.teardown(() => model.close())
-  const expected = await new SymmetricRelevanceGain({ featuresInStep: 28 }).evaluate(model, { x, shape: [n, 1, 28, 28], y, a, aShape: [n, 1, 28, 28] })
+  const expected = await new SymmetricRelevanceGain({ featuresInStep: 28 }).evaluate(model, {
+    x,
+    shape: [n, 1, 28, 28],
+    y,
+    a,
+    aShape: [n, 1, 28, 28],
+  })
   t.deepEqual(out.metrics.srg!.scores, Array.from(expected.scores))
   t.is(out.metrics.srg!.forwardPasses, expected.forwardPasses)
 })
@@ -66,7 +89,7 @@ test('evaluate prints a table; a missing option or unknown metric is a clear err
 })
 
 test('a malformed command line prints the usage and exits with 2', async (t) => {
-  const e = await t.throwsAsync(run('node', [cli, 'evaluate', '--x'])) as { code: number; stderr: string }
+  const e = (await t.throwsAsync(run('node', [cli, 'evaluate', '--x']))) as { code: number; stderr: string }
   t.is(e.code, 2)
   t.regex(e.stderr, /Option '--x <value>' argument missing[\s\S]*Usage:/)
 })

@@ -38,7 +38,10 @@ const valid: Dataset = {
   a: Float32Array.from({ length: N * H * W }, () => rand() - 0.5),
   aShape: [N, 1, H, W],
 }
-const row = linearRowModel(Float64Array.from({ length: K * ROW }, () => rand() - 0.5), Float64Array.from({ length: K }, () => rand()))
+const row = linearRowModel(
+  Float64Array.from({ length: K * ROW }, () => rand() - 0.5),
+  Float64Array.from({ length: K }, () => rand()),
+)
 const linear = () => new FunctionModel(batched(row), { maxBatchSize: 4 })
 
 const metrics = () => [
@@ -47,7 +50,7 @@ const metrics = () => [
   new Deletion({ steps: 3, target: 'label' }),
   new Insertion({ steps: 3, target: 'label' }),
 ]
-const entryMetrics = () => [new SymmetricRelevanceGain(), new PixelFlipping()]
+const _entryMetrics = () => [new SymmetricRelevanceGain(), new PixelFlipping()]
 
 /** `data` with `x` (or `a`) copied and entry `i` set to `v`. */
 const withX = (i: number, v: number): Dataset => {
@@ -61,14 +64,23 @@ const withA = (i: number, v: number): Dataset => {
   return { ...valid, a }
 }
 
-async function expectError(t: ExecutionContext, run: () => Promise<unknown> | unknown, code: ErrorCode, arg: string, what = ''): Promise<void> {
+async function expectError(
+  t: ExecutionContext,
+  run: () => Promise<unknown> | unknown,
+  code: ErrorCode,
+  arg: string,
+  what = '',
+): Promise<void> {
   let error: unknown
   try {
     await run()
   } catch (e) {
     error = e
   }
-  t.true(error instanceof XaiEvalError, `${what}: expected an XaiEvalError ${code}/${arg}, got ${error === undefined ? 'no error' : String(error)}`)
+  t.true(
+    error instanceof XaiEvalError,
+    `${what}: expected an XaiEvalError ${code}/${arg}, got ${error === undefined ? 'no error' : String(error)}`,
+  )
   if (!(error instanceof XaiEvalError)) return
   t.is(error.code, code, `${what}: code (${error.message})`)
   t.is(error.arg, arg, `${what}: arg (${error.message})`)
@@ -91,12 +103,27 @@ const cases: Case[] = [
   { name: 'x shorter than its shape', code: 'SHAPE_MISMATCH', arg: 'x', runs: onEvery({ ...valid, x: valid.x.subarray(1) }) },
   { name: 'x longer than its shape', code: 'SHAPE_MISMATCH', arg: 'x', runs: onEvery({ ...valid, x: new Float32Array(N * ROW + C) }) },
   { name: 'a does not match aShape', code: 'SHAPE_MISMATCH', arg: 'a', runs: onEvery({ ...valid, a: valid.a.subarray(0, N * H * W - 1) }) },
-  { name: 'a does not match the default aShape (= shape)', code: 'SHAPE_MISMATCH', arg: 'a', runs: onEvery({ ...valid, aShape: undefined }) },
+  {
+    name: 'a does not match the default aShape (= shape)',
+    code: 'SHAPE_MISMATCH',
+    arg: 'a',
+    runs: onEvery({ ...valid, aShape: undefined }),
+  },
   { name: 'y has the wrong length', code: 'SHAPE_MISMATCH', arg: 'y', runs: onEvery({ ...valid, y: [0] }) },
-  { name: 'aShape with a wrong channel count', code: 'SHAPE_MISMATCH', arg: 'aShape', runs: onEvery({ ...valid, a: new Float32Array(N * 2 * H * W), aShape: [N, 2, H, W] }) },
+  {
+    name: 'aShape with a wrong channel count',
+    code: 'SHAPE_MISMATCH',
+    arg: 'aShape',
+    runs: onEvery({ ...valid, a: new Float32Array(N * 2 * H * W), aShape: [N, 2, H, W] }),
+  },
   { name: 'aShape with wrong spatial dims', code: 'SHAPE_MISMATCH', arg: 'aShape', runs: onEvery({ ...valid, aShape: [N, 1, W, H] }) },
   { name: 'a shape that is not 4-d', code: 'SHAPE_MISMATCH', arg: 'shape', runs: onEvery({ ...valid, shape: [N, ROW] as never }) },
-  { name: 'x that is not a Float32Array', code: 'INVALID_OPTION', arg: 'x', runs: onEvery({ ...valid, x: Float64Array.from(valid.x) as never }) },
+  {
+    name: 'x that is not a Float32Array',
+    code: 'INVALID_OPTION',
+    arg: 'x',
+    runs: onEvery({ ...valid, x: Float64Array.from(valid.x) as never }),
+  },
 
   // Non-finite values
   { name: 'NaN in x', code: 'NON_FINITE', arg: 'x', runs: onEvery(withX(5, Number.NaN)) },
@@ -106,27 +133,39 @@ const cases: Case[] = [
   { name: 'Infinity in a', code: 'NON_FINITE', arg: 'a', runs: onEvery(withA(N * H * W - 1, Number.POSITIVE_INFINITY)) },
 
   // Options
-  ...[0, 1.5, -1, Number.NaN, ROW + 1].map((fis): Case => ({
-    name: `featuresInStep = ${fis}`, code: 'INVALID_OPTION', arg: 'featuresInStep',
-    runs: [
-      () => new SymmetricRelevanceGain({ featuresInStep: fis }).evaluate(linear(), valid),
-      () => new PixelFlipping({ featuresInStep: fis }).evaluate(linear(), valid),
-      () => new PixelFlipping({ featuresInStep: fis, order: 'lif' }).evaluate(linear(), valid),
-    ],
-  })),
-  ...[0, H * W + 1, 2.5].map((steps): Case => ({
-    name: `steps = ${steps} (P = ${H * W})`, code: 'INVALID_OPTION', arg: 'steps',
-    runs: [
-      () => new Deletion({ steps }).evaluate(linear(), valid),
-      () => new Insertion({ steps }).evaluate(linear(), valid),
-    ],
-  })),
-  { name: 'empty data (N = 0)', code: 'EMPTY_INPUT', arg: 'x', runs: onEvery({ x: new Float32Array(), shape: [0, C, H, W], y: [], a: new Float32Array(), aShape: [0, 1, H, W] }) },
+  ...[0, 1.5, -1, Number.NaN, ROW + 1].map(
+    (fis): Case => ({
+      name: `featuresInStep = ${fis}`,
+      code: 'INVALID_OPTION',
+      arg: 'featuresInStep',
+      runs: [
+        () => new SymmetricRelevanceGain({ featuresInStep: fis }).evaluate(linear(), valid),
+        () => new PixelFlipping({ featuresInStep: fis }).evaluate(linear(), valid),
+        () => new PixelFlipping({ featuresInStep: fis, order: 'lif' }).evaluate(linear(), valid),
+      ],
+    }),
+  ),
+  ...[0, H * W + 1, 2.5].map(
+    (steps): Case => ({
+      name: `steps = ${steps} (P = ${H * W})`,
+      code: 'INVALID_OPTION',
+      arg: 'steps',
+      runs: [() => new Deletion({ steps }).evaluate(linear(), valid), () => new Insertion({ steps }).evaluate(linear(), valid)],
+    }),
+  ),
+  {
+    name: 'empty data (N = 0)',
+    code: 'EMPTY_INPUT',
+    arg: 'x',
+    runs: onEvery({ x: new Float32Array(), shape: [0, C, H, W], y: [], a: new Float32Array(), aShape: [0, 1, H, W] }),
+  },
   { name: 'label = K (out of range)', code: 'INVALID_OPTION', arg: 'y', runs: onEvery({ ...valid, y: [0, K] }) },
   { name: 'negative label', code: 'INVALID_OPTION', arg: 'y', runs: onEvery({ ...valid, y: [-1, 0] }) },
   { name: 'non-integer label', code: 'INVALID_OPTION', arg: 'y', runs: onEvery({ ...valid, y: [0.5, 0] }) },
   {
-    name: 'unknown baseline string', code: 'INVALID_OPTION', arg: 'baseline',
+    name: 'unknown baseline string',
+    code: 'INVALID_OPTION',
+    arg: 'baseline',
     runs: [
       () => new SymmetricRelevanceGain({ baseline: 'gray' as never }).evaluate(linear(), valid),
       () => new PixelFlipping({ baseline: 'gray' as never }).evaluate(linear(), valid),
@@ -135,18 +174,24 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'non-finite constant baseline', code: 'INVALID_OPTION', arg: 'baseline',
+    name: 'non-finite constant baseline',
+    code: 'INVALID_OPTION',
+    arg: 'baseline',
     runs: [() => new SymmetricRelevanceGain({ baseline: Number.NaN }).evaluate(linear(), valid)],
   },
   {
-    name: "compat: 'quantus' with baseline 'mean'", code: 'INVALID_OPTION', arg: 'baseline',
+    name: "compat: 'quantus' with baseline 'mean'",
+    code: 'INVALID_OPTION',
+    arg: 'baseline',
     runs: [
       () => new SymmetricRelevanceGain({ compat: 'quantus', baseline: 'mean' }).evaluate(linear(), valid),
       () => new PixelFlipping({ compat: 'quantus', baseline: 'mean' }).evaluate(linear(), valid),
     ],
   },
   {
-    name: "compat: 'quantus' with H·W not a multiple of featuresInStep", code: 'INVALID_OPTION', arg: 'featuresInStep',
+    name: "compat: 'quantus' with H·W not a multiple of featuresInStep",
+    code: 'INVALID_OPTION',
+    arg: 'featuresInStep',
     runs: [() => new SymmetricRelevanceGain({ compat: 'quantus', featuresInStep: 4 }).evaluate(linear(), valid)],
   },
   { name: 'unknown target', code: 'INVALID_OPTION', arg: 'target', runs: [() => new Deletion({ target: 'top' as never })] },
@@ -154,29 +199,55 @@ const cases: Case[] = [
 
   // Models
   {
-    name: 'model output not [N, K] (one value too many per batch)', code: 'MODEL_OUTPUT', arg: 'model.output',
-    runs: onEvery(valid, metrics(), () => new FunctionModel((x, shape) => {
-      const out = batched(row)(x, shape)
-      const longer = new Float32Array(out.length + 1)
-      longer.set(out)
-      return longer
-    }, { maxBatchSize: 4 })),
+    name: 'model output not [N, K] (one value too many per batch)',
+    code: 'MODEL_OUTPUT',
+    arg: 'model.output',
+    runs: onEvery(
+      valid,
+      metrics(),
+      () =>
+        new FunctionModel(
+          (x, shape) => {
+            const out = batched(row)(x, shape)
+            const longer = new Float32Array(out.length + 1)
+            longer.set(out)
+            return longer
+          },
+          { maxBatchSize: 4 },
+        ),
+    ),
   },
   {
-    name: 'model output empty', code: 'MODEL_OUTPUT', arg: 'model.output',
+    name: 'model output empty',
+    code: 'MODEL_OUTPUT',
+    arg: 'model.output',
     runs: onEvery(valid, metrics(), () => new FunctionModel(() => new Float32Array(0))),
   },
   {
-    name: 'model output not a Float32Array', code: 'MODEL_OUTPUT', arg: 'model.output',
+    name: 'model output not a Float32Array',
+    code: 'MODEL_OUTPUT',
+    arg: 'model.output',
     runs: onEvery(valid, metrics(), () => new FunctionModel((x, shape) => Array.from(batched(row)(x, shape)) as never)),
   },
   {
-    name: 'NaN in the model output', code: 'NON_FINITE', arg: 'output',
+    name: 'NaN in the model output',
+    code: 'NON_FINITE',
+    arg: 'output',
     runs: onEvery(valid, metrics(), () => new FunctionModel((x, shape) => batched(row)(x, shape).fill(Number.NaN))),
   },
   { name: 'FunctionModel without a function', code: 'INVALID_OPTION', arg: 'fn', runs: [() => new FunctionModel(42 as never)] },
-  { name: 'FunctionModel maxBatchSize 0', code: 'INVALID_OPTION', arg: 'maxBatchSize', runs: [() => new FunctionModel(batched(row), { maxBatchSize: 0 })] },
-  { name: 'OnnxModel.load on a missing file', code: 'MODEL_LOAD', arg: 'path', runs: [() => OnnxModel.load(join(import.meta.dirname, 'fixtures', 'no-such-model.onnx'))] },
+  {
+    name: 'FunctionModel maxBatchSize 0',
+    code: 'INVALID_OPTION',
+    arg: 'maxBatchSize',
+    runs: [() => new FunctionModel(batched(row), { maxBatchSize: 0 })],
+  },
+  {
+    name: 'OnnxModel.load on a missing file',
+    code: 'MODEL_LOAD',
+    arg: 'path',
+    runs: [() => OnnxModel.load(join(import.meta.dirname, 'fixtures', 'no-such-model.onnx'))],
+  },
 ]
 
 for (const c of cases) {
@@ -217,8 +288,11 @@ async function wrongShape(model: OnnxModel) {
   const d = await demo
   // Three channels where the demo model takes one; a per-pixel attribution.
   return new SymmetricRelevanceGain({ featuresInStep: 28 * 28 }).evaluate(model, {
-    x: new Float32Array(2 * 3 * 28 * 28).fill(0.5), shape: [2, 3, 28, 28], y: d.y.subarray(0, 2),
-    a: d.attributions.gradient!.subarray(0, 2 * 28 * 28), aShape: [2, 1, 28, 28],
+    x: new Float32Array(2 * 3 * 28 * 28).fill(0.5),
+    shape: [2, 3, 28, 28],
+    y: d.y.subarray(0, 2),
+    a: d.attributions.gradient!.subarray(0, 2 * 28 * 28),
+    aShape: [2, 1, 28, 28],
   })
 }
 
@@ -263,7 +337,10 @@ test("OnnxModel.load with executionProviders ['cuda'] falls back to cpu with a w
   }
   const d = await demo
   const r = await new SymmetricRelevanceGain({ featuresInStep: 56 }).evaluate(model, {
-    x: d.x.subarray(0, 4 * 784), shape: [4, 1, 28, 28], y: d.y.subarray(0, 4), a: d.attributions['integrated-gradients']!.subarray(0, 4 * 784),
+    x: d.x.subarray(0, 4 * 784),
+    shape: [4, 1, 28, 28],
+    y: d.y.subarray(0, 4),
+    a: d.attributions['integrated-gradients']!.subarray(0, 4 * 784),
   })
   t.is(r.scores.length, 4)
   t.is(r.skipped, 0)
@@ -340,17 +417,20 @@ console.log('survived')`)
 // settle while model calls it started are still running.
 function slowModel(failOnCall: number | undefined) {
   const state = { inFlight: 0, calls: 0 }
-  const model = new FunctionModel(async (x, shape) => {
-    const call = state.calls++
-    state.inFlight++
-    try {
-      await new Promise((resolve) => setTimeout(resolve, call === failOnCall ? 1 : 60))
-      if (call === failOnCall) throw new Error('backend down')
-      return batched(row)(x, shape)
-    } finally {
-      state.inFlight--
-    }
-  }, { maxBatchSize: 2, concurrency: 2 })
+  const model = new FunctionModel(
+    async (x, shape) => {
+      const call = state.calls++
+      state.inFlight++
+      try {
+        await new Promise((resolve) => setTimeout(resolve, call === failOnCall ? 1 : 60))
+        if (call === failOnCall) throw new Error('backend down')
+        return batched(row)(x, shape)
+      } finally {
+        state.inFlight--
+      }
+    },
+    { maxBatchSize: 2, concurrency: 2 },
+  )
   return { model, state }
 }
 
@@ -358,14 +438,16 @@ test('a failed evaluation settles only after all its model calls have settled', 
   const { model, state } = slowModel(1)
   const e = await t.throwsAsync(new SymmetricRelevanceGain().evaluate(model, valid))
   t.true(e instanceof XaiEvalError && e.code === 'MODEL_OUTPUT' && e.arg === 'model', String(e))
-  t.is((e?.cause as Error).message, 'backend down')
+  t.is((e?.cause as Error | undefined)?.message, 'backend down')
   t.is(state.inFlight, 0, 'model calls still running when evaluate() rejected')
 })
 
 test('an aborted evaluation settles only after all its model calls have settled', async (t) => {
   const { model, state } = slowModel(undefined)
   const controller = new AbortController()
-  const e = await t.throwsAsync(new SymmetricRelevanceGain().evaluate(model, valid, { signal: controller.signal, onProgress: () => controller.abort() }))
+  const e = await t.throwsAsync(
+    new SymmetricRelevanceGain().evaluate(model, valid, { signal: controller.signal, onProgress: () => controller.abort() }),
+  )
   t.is((e as XaiEvalError).code, 'ABORTED')
   t.is(state.inFlight, 0, 'model calls still running when evaluate() rejected')
 })

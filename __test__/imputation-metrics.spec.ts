@@ -43,7 +43,16 @@ test('noisyLinear: typed errors', async (t) => {
   t.deepEqual(await codeOf(impute.noisyLinear(x, new Uint8Array(5), { shape: [1, 3, 4] })), ['SHAPE_MISMATCH', 'masks'])
   t.deepEqual(await codeOf(impute.noisyLinear(x, new Uint8Array(12).fill(2), { shape: [1, 3, 4] })), ['INVALID_OPTION', 'masks'])
   t.deepEqual(await codeOf(impute.noisyLinear(x, new Uint8Array(12), { shape: [1, 3, 4], noise: -1 })), ['INVALID_OPTION', 'noise'])
-  t.deepEqual(await codeOf(impute.noisyLinear(Float32Array.from(x, () => NaN), new Uint8Array(12), { shape: [1, 3, 4] })), ['NON_FINITE', 'x'])
+  t.deepEqual(
+    await codeOf(
+      impute.noisyLinear(
+        Float32Array.from(x, () => NaN),
+        new Uint8Array(12),
+        { shape: [1, 3, 4] },
+      ),
+    ),
+    ['NON_FINITE', 'x'],
+  )
   t.deepEqual(await codeOf(impute.noisyLinear(x, new Uint8Array(12), { shape: [1, 3, 4], seed: -1 })), ['INVALID_OPTION', 'seed'])
 })
 
@@ -118,9 +127,17 @@ for (const indicator of ['accuracy', 'score'] as const) {
       const whole = await metric.evaluate(model(4), data)
       const [, c, h, w] = data.shape
       const row = c * h * w
-      const shard = (s0: number, s1: number) => metric.map(model(s1 - s0 + 2), {
-        x: data.x.subarray(s0 * row, s1 * row), shape: [s1 - s0, c, h, w], y: Array.from(data.y).slice(s0, s1), a: data.a.subarray(s0 * row, s1 * row),
-      }, { firstSample: s0 })
+      const shard = (s0: number, s1: number) =>
+        metric.map(
+          model(s1 - s0 + 2),
+          {
+            x: data.x.subarray(s0 * row, s1 * row),
+            shape: [s1 - s0, c, h, w],
+            y: Array.from(data.y).slice(s0, s1),
+            a: data.a.subarray(s0 * row, s1 * row),
+          },
+          { firstSample: s0 },
+        )
       const parts = await Promise.all([shard(6, 9), shard(0, 2), shard(2, 6)])
       const sharded = metric.reduce(parts)
       t.deepEqual(sharded.scores, whole.scores)
@@ -139,14 +156,24 @@ test('Completeness: one clean pass per sample serves every threshold; 3 shards =
   t.is(whole.forwardPasses, 7 * (1 + metric.thresholds.length))
   const [, c, h, w] = data.shape
   const row = c * h * w
-  const shard = (s0: number, s1: number) => metric.map(model(2), {
-    x: data.x.subarray(s0 * row, s1 * row), shape: [s1 - s0, c, h, w], y: Array.from(data.y).slice(s0, s1), a: data.a.subarray(s0 * row, s1 * row),
-  }, { firstSample: s0 })
+  const shard = (s0: number, s1: number) =>
+    metric.map(
+      model(2),
+      {
+        x: data.x.subarray(s0 * row, s1 * row),
+        shape: [s1 - s0, c, h, w],
+        y: Array.from(data.y).slice(s0, s1),
+        a: data.a.subarray(s0 * row, s1 * row),
+      },
+      { firstSample: s0 },
+    )
   const sharded = metric.reduce(await Promise.all([shard(4, 7), shard(0, 1), shard(1, 4)]))
   t.deepEqual(sharded.curve, whole.curve)
   t.deepEqual(sharded.scores, whole.scores)
   // the curve's difference is clean minus the indicator at each threshold
-  whole.curve.difference.forEach((d, k) => t.is(d, whole.curve.clean - whole.curve.indicator[k]!))
+  whole.curve.difference.forEach((d, k) => {
+    t.is(d, whole.curve.clean - whole.curve.indicator[k]!)
+  })
 })
 
 test('Soundness rejects negative attributions in paper mode with a typed error', async (t) => {
@@ -162,7 +189,12 @@ test('Completeness on the demo model: occlusion maps are clearly more complete t
   const model = await OnnxModel.load(demo.modelPath, { maxBatchSize: 128 })
   t.teardown(() => model.close())
   const n = 24
-  const pick = (a: Float32Array) => ({ x: demo.x.subarray(0, n * 784), shape: [n, 1, 28, 28] as const, y: demo.y.subarray(0, n), a: a.subarray(0, n * 784).map(Math.abs) })
+  const pick = (a: Float32Array) => ({
+    x: demo.x.subarray(0, n * 784),
+    shape: [n, 1, 28, 28] as const,
+    y: demo.y.subarray(0, n),
+    a: a.subarray(0, n * 784).map(Math.abs),
+  })
   const completeness = new Completeness()
   const occlusion = await completeness.evaluate(model, pick(demo.attributions.occlusion!))
   const random = await completeness.evaluate(model, pick(demo.attributions.random!))

@@ -47,7 +47,13 @@ const getDemo = () => (demo ??= loadDemo())
 async function demoSubset(n: number, method = 'integrated-gradients'): Promise<Dataset & { shape: Shape }> {
   const d = await getDemo()
   const len = 28 * 28
-  return { x: d.x.subarray(0, n * len), shape: [n, 1, 28, 28], y: d.y.subarray(0, n), a: d.attributions[method]!.subarray(0, n * len), aShape: [n, 1, 28, 28] }
+  return {
+    x: d.x.subarray(0, n * len),
+    shape: [n, 1, 28, 28],
+    y: d.y.subarray(0, n),
+    a: d.attributions[method]!.subarray(0, n * len),
+    aShape: [n, 1, 28, 28],
+  }
 }
 
 async function demoModel(t: ExecutionContext, options: Parameters<typeof OnnxModel.load>[1] = {}): Promise<OnnxModel> {
@@ -78,12 +84,25 @@ const column = (c: { values: Float64Array; points: number }, k: number) =>
 // Symmetries
 
 test('SRG(−a) = −SRG(a) without abs and without ties; MIF(−a) is LIF(a)', async (t) => {
-  for (const [seed, shape, fis] of [[1, [4, 2, 3, 4], 1], [2, [3, 1, 5, 5], 4], [3, [2, 3, 2, 3], 7]] as const) {
+  for (const [seed, shape, fis] of [
+    [1, [4, 2, 3, 4], 1],
+    [2, [3, 1, 5, 5], 4],
+    [3, [2, 3, 2, 3], 7],
+  ] as const) {
     const { data, model } = randomSetup(seed, [...shape])
     const pos = await new SymmetricRelevanceGain({ featuresInStep: fis }).evaluate(model(), data)
     const neg = await new SymmetricRelevanceGain({ featuresInStep: fis }).evaluate(model(), negate(data))
-    t.true(pos.scores.some((v) => Math.abs(v) > 1e-3), 'the scores are not trivially zero')
-    closeTo(t, neg.scores, pos.scores.map((v) => -v), 1e-12, `seed ${seed}: scores`)
+    t.true(
+      pos.scores.some((v) => Math.abs(v) > 1e-3),
+      'the scores are not trivially zero',
+    )
+    closeTo(
+      t,
+      neg.scores,
+      pos.scores.map((v) => -v),
+      1e-12,
+      `seed ${seed}: scores`,
+    )
     t.deepEqual(neg.curves.mif!.values, pos.curves.lif!.values)
     t.deepEqual(neg.curves.lif!.values, pos.curves.mif!.values)
   }
@@ -115,14 +134,23 @@ test('MIF and LIF share both endpoints: the unperturbed score and the fully impu
   const probs = (out: Float32Array) => Float64Array.from({ length: n }, (_, s) => softmax(out.subarray(4 * s, 4 * s + 4))[data.y[s]!]!)
   closeTo(t, column(mif!, 0), probs(clean), 1e-9, 'first point = clean score')
   closeTo(t, column(mif!, -1), probs(zeros), 1e-9, 'last point = baseline score')
-  t.true(column(mif!, 0).some((v, s) => Math.abs(v - column(mif!, -1)[s]!) > 0.1), 'the endpoints differ')
+  t.true(
+    column(mif!, 0).some((v, s) => Math.abs(v - column(mif!, -1)[s]!) > 0.1),
+    'the endpoints differ',
+  )
 
   // Separate pixel-flipping runs give the same curves, endpoints included.
   const pfMif = await new PixelFlipping({ order: 'mif', featuresInStep: 28 }).evaluate(model, data)
   const pfLif = await new PixelFlipping({ order: 'lif', featuresInStep: 28 }).evaluate(model, data)
   t.deepEqual(pfMif.curves.mif!.values, mif!.values)
   t.deepEqual(pfLif.curves.lif!.values, lif!.values)
-  closeTo(t, srg.scores, pfLif.scores.map((v, s) => v - pfMif.scores[s]!), 1e-12, 'SRG = AUC(LIF) − AUC(MIF)')
+  closeTo(
+    t,
+    srg.scores,
+    pfLif.scores.map((v, s) => v - pfMif.scores[s]!),
+    1e-12,
+    'SRG = AUC(LIF) − AUC(MIF)',
+  )
 })
 
 test('an explicit default baseline equals the omitted one', async (t) => {
@@ -197,12 +225,18 @@ test('forwardPasses and model.stats.rows equal exactly the planned rows', async 
     await check(`PixelFlipping fis=${fis}`, n * (k + 1), () => new PixelFlipping({ featuresInStep: fis }).evaluate(model, data))
   }
   // Quantus mode leaves out the unperturbed point: 2K − 1 and K rows.
-  await check('SRG quantus fis=3', n * (2 * 8 - 1), () => new SymmetricRelevanceGain({ featuresInStep: 3, compat: 'quantus' }).evaluate(model, data))
+  await check('SRG quantus fis=3', n * (2 * 8 - 1), () =>
+    new SymmetricRelevanceGain({ featuresInStep: 3, compat: 'quantus' }).evaluate(model, data),
+  )
   await check('PixelFlipping quantus fis=3', n * 8, () => new PixelFlipping({ featuresInStep: 3, compat: 'quantus' }).evaluate(model, data))
   for (const steps of [1, 5, 12]) {
     for (const target of ['label', 'predicted'] as const) {
-      await check(`Deletion steps=${steps} ${target}`, n * (steps + 1), () => new Deletion({ steps, target, baseline: 0 }).evaluate(model, data))
-      await check(`Insertion steps=${steps} ${target}`, n * (steps + 1), () => new Insertion({ steps, target, baseline: 0 }).evaluate(model, data))
+      await check(`Deletion steps=${steps} ${target}`, n * (steps + 1), () =>
+        new Deletion({ steps, target, baseline: 0 }).evaluate(model, data),
+      )
+      await check(`Insertion steps=${steps} ${target}`, n * (steps + 1), () =>
+        new Insertion({ steps, target, baseline: 0 }).evaluate(model, data),
+      )
     }
   }
 })
@@ -234,7 +268,7 @@ test('hand-worked pixel flipping and SRG areas (one step per feature)', async (t
   // MIF removes 9, 4, 2, 1: mass 16, 7, 3, 1, 0.
   t.deepEqual([...mif.curves.mif!.values], [1, 7 / 16, 3 / 16, 1 / 16, 0])
   t.deepEqual([...mif.curves.mif!.x], [0, 0.25, 0.5, 0.75, 1])
-  t.is(mif.scores[0], 0.25 * (23 + 10 + 4 + 1) / 32) // = 38/128
+  t.is(mif.scores[0], (0.25 * (23 + 10 + 4 + 1)) / 32) // = 38/128
   const lif = await new PixelFlipping({ order: 'lif' }).evaluate(massModel(), data)
   // LIF removes 1, 2, 4, 9: mass 16, 15, 13, 9, 0.
   t.deepEqual([...lif.curves.lif!.values], [1, 15 / 16, 13 / 16, 9 / 16, 0])
@@ -262,18 +296,36 @@ test('hand-worked ties: an all-equal attribution ranks in index order, LIF its e
   t.deepEqual([...srg.curves.lif!.values], [1, 7 / 16, 3 / 16, 1 / 16, 0])
   t.is(srg.scores[0], -52 / 128)
   // Ties between broadcast channel copies: [N, 1, H, W] over two identical channels.
-  const twoChannels: Dataset = { x: Float32Array.of(1, 2, 4, 9, 1, 2, 4, 9), shape: [1, 2, 2, 2], y: [0], a: Float32Array.of(1, 2, 4, 9), aShape: [1, 1, 2, 2] }
-  const pf = await new PixelFlipping().evaluate(new FunctionModel(batched((r) => Float32Array.of(r.reduce((p, q) => p + q, 0) / 32)), { output: 'logits', maxBatchSize: 4 }), twoChannels)
+  const twoChannels: Dataset = {
+    x: Float32Array.of(1, 2, 4, 9, 1, 2, 4, 9),
+    shape: [1, 2, 2, 2],
+    y: [0],
+    a: Float32Array.of(1, 2, 4, 9),
+    aShape: [1, 1, 2, 2],
+  }
+  const pf = await new PixelFlipping().evaluate(
+    new FunctionModel(
+      batched((r) => Float32Array.of(r.reduce((p, q) => p + q, 0) / 32)),
+      { output: 'logits', maxBatchSize: 4 },
+    ),
+    twoChannels,
+  )
   // Order: entry 3 (c0, 9), 7 (c1, 9), 2, 6, 1, 5, 0, 4.
-  t.deepEqual([...pf.curves.mif!.values].map((v) => v * 32), [32, 23, 14, 10, 6, 4, 2, 1, 0])
+  t.deepEqual(
+    [...pf.curves.mif!.values].map((v) => v * 32),
+    [32, 23, 14, 10, 6, 4, 2, 1, 0],
+  )
 })
 
 test('hand-worked Deletion and Insertion: pixels ranked by the channel sum of the attribution', async (t) => {
   // Two channels; channel 1 of x is zero. Pixel sums of a: [1, 2, 4, 9] (9 = 1 + 8 comes mostly
   // from channel 1, so an entry-wise or channel-0 ranking would give a different curve).
   const data: Dataset = {
-    x: Float32Array.of(1, 2, 4, 9, 0, 0, 0, 0), shape: [1, 2, 1, 4], y: [0],
-    a: Float32Array.of(1, 2, 4, 1, 0, 0, 0, 8), aShape: [1, 2, 1, 4],
+    x: Float32Array.of(1, 2, 4, 9, 0, 0, 0, 0),
+    shape: [1, 2, 1, 4],
+    y: [0],
+    a: Float32Array.of(1, 2, 4, 1, 0, 0, 0, 8),
+    aShape: [1, 2, 1, 4],
   }
   const del = await new Deletion({ steps: 4, baseline: 0, target: 'label' }).evaluate(massModel(), data)
   t.deepEqual([...del.curves.scores!.values], [1, 7 / 16, 3 / 16, 1 / 16, 0])
@@ -288,7 +340,7 @@ test('hand-worked Deletion and Insertion: pixels ranked by the channel sum of th
   // steps = 2 of P = 4: counts 0, 2, 4.
   const coarse = await new Deletion({ steps: 2, baseline: 0, target: 'label' }).evaluate(massModel(), data)
   t.deepEqual([...coarse.curves.scores!.x], [0, 0.5, 1])
-  t.is(coarse.auc[0], 0.5 * (1 + 3 / 16) / 2 + 0.5 * (3 / 16) / 2)
+  t.is(coarse.auc[0], (0.5 * (1 + 3 / 16)) / 2 + (0.5 * (3 / 16)) / 2)
   // steps = 3 of P = 4: counts round(4k/3) = 0, 1, 3, 4.
   const odd = await new Deletion({ steps: 3, baseline: 0, target: 'label' }).evaluate(massModel(), data)
   t.deepEqual([...odd.curves.scores!.x], [0, 0.25, 0.75, 1])
@@ -356,7 +408,7 @@ test('a random attribution scores SRG ≈ 0 on average; integrated gradients cle
 test('random attributions on random linear models average SRG ≈ 0', async (t) => {
   const { data, model } = randomSetup(9, [60, 1, 4, 4], 3)
   const r = await new SymmetricRelevanceGain({ featuresInStep: 2 }).evaluate(model({ maxBatchSize: 64 }), data)
-  t.true(Math.abs(r.mean) < 3 * r.std / Math.sqrt(60) + 1e-9, `mean ${r.mean}, std ${r.std}`)
+  t.true(Math.abs(r.mean) < (3 * r.std) / Math.sqrt(60) + 1e-9, `mean ${r.mean}, std ${r.std}`)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -384,12 +436,14 @@ test('aborting mid-evaluation rejects with ABORTED, stops early, and leaves the 
   const metric = new SymmetricRelevanceGain({ featuresInStep: 1 })
   const planned = 5 * 2 * 32
   let calls = 0
-  const e = await t.throwsAsync(metric.evaluate(m, data, {
-    signal: controller.signal,
-    onProgress: () => {
-      if (++calls === 3) controller.abort()
-    },
-  }))
+  const e = await t.throwsAsync(
+    metric.evaluate(m, data, {
+      signal: controller.signal,
+      onProgress: () => {
+        if (++calls === 3) controller.abort()
+      },
+    }),
+  )
   isAborted(t, e)
   t.true(m.stats.rows < planned / 4, `stopped after ${m.stats.rows} of ${planned} rows`)
   const ok = await metric.evaluate(m, data)
@@ -400,10 +454,12 @@ test('aborting an ONNX evaluation rejects with ABORTED', async (t) => {
   const data = await demoSubset(8)
   const model = await demoModel(t, { maxBatchSize: 16 })
   const controller = new AbortController()
-  const e = await t.throwsAsync(new SymmetricRelevanceGain({ featuresInStep: 4 }).evaluate(model, data, {
-    signal: controller.signal,
-    onProgress: () => controller.abort(),
-  }))
+  const e = await t.throwsAsync(
+    new SymmetricRelevanceGain({ featuresInStep: 4 }).evaluate(model, data, {
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    }),
+  )
   isAborted(t, e)
   // Let batches already in flight finish before the teardown closes the model (see errors.spec.ts:
   // closing with forward passes in flight can crash the process).
@@ -414,7 +470,8 @@ function checkProgress(t: ExecutionContext, events: { rows: number; totalRows: n
   t.true(events.length > 1, `${what}: several progress calls`)
   for (let i = 0; i < events.length; i++) {
     t.is(events[i]!.totalRows, total, `${what}: totalRows of call ${i}`)
-    if (i > 0) t.true(events[i]!.rows > events[i - 1]!.rows, `${what}: rows increase at call ${i} (${events[i - 1]!.rows} → ${events[i]!.rows})`)
+    if (i > 0)
+      t.true(events[i]!.rows > events[i - 1]!.rows, `${what}: rows increase at call ${i} (${events[i - 1]!.rows} → ${events[i]!.rows})`)
   }
   t.is(events.at(-1)!.rows, total, `${what}: ends at the total`)
 }

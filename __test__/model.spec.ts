@@ -15,7 +15,12 @@ const PIXELS = 28 * 28
 
 async function subset(n: number, method = 'integrated-gradients'): Promise<Dataset & { y: Int32Array }> {
   const d = await getDemo()
-  return { x: d.x.subarray(0, n * PIXELS), shape: [n, 1, 28, 28], y: d.y.subarray(0, n), a: d.attributions[method]!.subarray(0, n * PIXELS) }
+  return {
+    x: d.x.subarray(0, n * PIXELS),
+    shape: [n, 1, 28, 28],
+    y: d.y.subarray(0, n),
+    a: d.attributions[method]!.subarray(0, n * PIXELS),
+  }
 }
 
 async function load(t: ExecutionContext, options: Parameters<typeof OnnxModel.load>[1] = {}): Promise<OnnxModel> {
@@ -24,7 +29,8 @@ async function load(t: ExecutionContext, options: Parameters<typeof OnnxModel.lo
   return model
 }
 
-const firstPoints = (c: { values: Float64Array; points: number }) => Float64Array.from({ length: c.values.length / c.points }, (_, s) => c.values[s * c.points]!)
+const firstPoints = (c: { values: Float64Array; points: number }) =>
+  Float64Array.from({ length: c.values.length / c.points }, (_, s) => c.values[s * c.points]!)
 
 function closeTo(t: ExecutionContext, actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
   t.is(actual.length, expected.length, `${what}: length`)
@@ -116,25 +122,45 @@ test("output 'probabilities' applies softmax to the logits exactly once; 'logits
   const onProbs = await metric.evaluate(probModel, data)
   closeTo(t, firstPoints(onLogits.curves.mif!), logit, 1e-9, 'logits: the first point is the raw logit')
   closeTo(t, firstPoints(onProbs.curves.mif!), prob, 1e-9, 'probabilities: the first point is softmax(logits)[y]')
-  t.true(prob.every((p, s) => Math.abs(p - twice[s]!) > 1e-3), 'softmax applied twice would be detectably different')
+  t.true(
+    prob.every((p, s) => Math.abs(p - twice[s]!) > 1e-3),
+    'softmax applied twice would be detectably different',
+  )
   t.true([...onProbs.curves.mif!.values].every((v) => v > 0 && v < 1))
   t.true([...onLogits.curves.mif!.values].some((v) => v > 1 || v < 0))
   t.notDeepEqual(onProbs.scores, onLogits.scores)
 })
 
-test("FunctionModel: softmax only when it returns logits and the metrics score probabilities", async (t) => {
+test('FunctionModel: softmax only when it returns logits and the metrics score probabilities', async (t) => {
   const logits = (row: Float32Array) => Float32Array.of(row[0]! * 3, row[1]! - 1, 0.5)
   const probs = (row: Float32Array) => Float32Array.from(softmax(logits(row)))
-  const data: Dataset = { x: Float32Array.of(0.2, -0.4, 1, 0.3, 0.9, 0.1, -0.5, 0), shape: [2, 1, 2, 2], y: [0, 2], a: Float32Array.of(1, 2, 3, 4, 4, 3, 2, 1) }
+  const data: Dataset = {
+    x: Float32Array.of(0.2, -0.4, 1, 0.3, 0.9, 0.1, -0.5, 0),
+    shape: [2, 1, 2, 2],
+    y: [0, 2],
+    a: Float32Array.of(1, 2, 3, 4, 4, 3, 2, 1),
+  }
   const clean = [data.x.subarray(0, 4), data.x.subarray(4, 8)]
   const first = async (m: FunctionModel) => firstPoints((await new PixelFlipping().evaluate(m, data)).curves.mif!)
   const softmaxed = clean.map((r, s) => softmax(logits(r))[data.y[s]!]!)
   // logits → probabilities: softmax applied once.
   closeTo(t, await first(new FunctionModel(batched(logits))), softmaxed, 1e-12, 'returns logits')
   // probabilities → probabilities: taken as they are (up to float32 rounding of the model's output).
-  closeTo(t, await first(new FunctionModel(batched(probs), { returns: 'probabilities' })), clean.map((r, s) => Math.fround(softmaxed[s]!)), 0, 'returns probabilities')
+  closeTo(
+    t,
+    await first(new FunctionModel(batched(probs), { returns: 'probabilities' })),
+    clean.map((_, s) => Math.fround(softmaxed[s]!)),
+    0,
+    'returns probabilities',
+  )
   // logits → logits: the raw logit.
-  closeTo(t, await first(new FunctionModel(batched(logits), { output: 'logits' })), clean.map((r, s) => logits(r)[data.y[s]!]!), 0, 'output logits')
+  closeTo(
+    t,
+    await first(new FunctionModel(batched(logits), { output: 'logits' })),
+    clean.map((r, s) => logits(r)[data.y[s]!]!),
+    0,
+    'output logits',
+  )
 })
 
 /** A two-node ONNX graph, Flatten → Softmax, on `[N, 1, 2, 2]` inputs: its output is probabilities. */
@@ -152,8 +178,10 @@ function softmaxGraph(): Uint8Array {
   const bytes = (field: number, b: number[]) => [...varint(field * 8 + 2), ...varint(b.length), ...b]
   const str = (field: number, s: string) => bytes(field, [...new TextEncoder().encode(s)])
   const dim = (d: number | string) => bytes(1, typeof d === 'number' ? int(1, d) : str(2, d))
-  const tensor = (name: string, shape: (number | string)[]) =>
-    [...str(1, name), ...bytes(2, bytes(1, [...int(1, 1), ...bytes(2, shape.flatMap(dim))]))]
+  const tensor = (name: string, shape: (number | string)[]) => [
+    ...str(1, name),
+    ...bytes(2, bytes(1, [...int(1, 1), ...bytes(2, shape.flatMap(dim))])),
+  ]
   const node = (input: string, output: string, op: string) => [...str(1, input), ...str(2, output), ...str(3, op), ...str(4, op)]
   const graph = [
     ...bytes(1, node('x', 'flat', 'Flatten')),
@@ -175,7 +203,12 @@ test('an ONNX graph ending in Softmax is detected as probabilities and not softm
   t.is(model.rawOutput, 'probabilities')
   t.is(model.output, 'probabilities')
   t.deepEqual([...model.inputShape!], [null, 1, 2, 2])
-  const data: Dataset = { x: Float32Array.of(1, 2, 0, -1, 0.5, 0.5, 3, 0), shape: [2, 1, 2, 2], y: [1, 2], a: Float32Array.of(4, 3, 2, 1, 1, 2, 3, 4) }
+  const data: Dataset = {
+    x: Float32Array.of(1, 2, 0, -1, 0.5, 0.5, 3, 0),
+    shape: [2, 1, 2, 2],
+    y: [1, 2],
+    a: Float32Array.of(4, 3, 2, 1, 1, 2, 3, 4),
+  }
   const r = await new PixelFlipping().evaluate(model, data)
   const expected = [softmax(data.x.subarray(0, 4))[1]!, softmax(data.x.subarray(4, 8))[2]!]
   closeTo(t, firstPoints(r.curves.mif!), expected, 1e-6, 'first points are the graph’s own probabilities')

@@ -71,8 +71,21 @@ for (const run of road.runs) {
     const n = road.samples
     const model = await OnnxModel.load(demo.modelPath, { maxBatchSize: 64 })
     t.teardown(() => model.close())
-    const data = { x: demo.x.subarray(0, n * 784), shape: [n, 1, 28, 28] as const, y: demo.y.subarray(0, n), a: demo.attributions[run.method]!.subarray(0, n * 784) }
-    const r = await new Road({ compat: 'quantus', percentages: run.params.percentages, noise: run.params.noise, abs: run.params.abs }).evaluate(model, data)
-    t.deepEqual(Array.from(r.accuracy), run.params.percentages.map((p) => run.accuracy[String(p)]))
+    const data = {
+      x: demo.x.subarray(0, n * 784),
+      shape: [n, 1, 28, 28] as const,
+      y: demo.y.subarray(0, n),
+      a: demo.attributions[run.method]!.subarray(0, n * 784),
+    }
+    const r = await new Road({
+      compat: 'quantus',
+      percentages: run.params.percentages,
+      noise: run.params.noise,
+      abs: run.params.abs,
+    }).evaluate(model, data)
+    t.deepEqual(
+      Array.from(r.accuracy),
+      run.params.percentages.map((p) => run.accuracy[String(p)]),
+    )
   })
 }

@@ -52,14 +52,14 @@ function makeCase(id: number): Case {
   const weights = Float64Array.from({ length: k * rowLen }, () => rand() * 4 - 2)
   const bias = Float64Array.from({ length: k }, () => rand() - 0.5)
   const row = linearRowModel(weights, bias)
-  const output = rand() < 0.75 ? 'probabilities' as const : 'logits' as const
+  const output = rand() < 0.75 ? ('probabilities' as const) : ('logits' as const)
   const maxBatchSize = int(1, 12)
   const concurrency = int(1, 3)
   const featuresInStep = int(1, rowLen)
   const steps = int(1, h * w)
   const baseline = rand() < 0.5 ? 0 : Math.round((rand() * 2 - 1) * 100) / 100
   const abs = rand() < 0.3
-  const target = rand() < 0.5 ? 'label' as const : 'predicted' as const
+  const target = rand() < 0.5 ? ('label' as const) : ('predicted' as const)
   return {
     id,
     data: { x, shape: [n, c, h, w], y, a, aShape: [n, ac, h, w] },
@@ -71,7 +71,8 @@ function makeCase(id: number): Case {
     baseline,
     abs,
     target,
-    describe: `case ${id}: x [${n},${c},${h},${w}] a [${n},${ac},${h},${w}] K=${k} ${output} batch=${maxBatchSize}x${concurrency}` +
+    describe:
+      `case ${id}: x [${n},${c},${h},${w}] a [${n},${ac},${h},${w}] K=${k} ${output} batch=${maxBatchSize}x${concurrency}` +
       ` fis=${featuresInStep} steps=${steps} baseline=${baseline} abs=${abs} target=${target}${ties ? ' ties' : ''}`,
   }
 }
@@ -107,15 +108,27 @@ for (const c of cases) {
   test(`PixelFlipping MIF and LIF — ${c.describe}`, async (t) => {
     for (const order of ['mif', 'lif'] as const) {
       const model = c.model()
-      const r = await new PixelFlipping({ order, featuresInStep: c.featuresInStep, baseline: c.baseline, abs: c.abs }).evaluate(model, c.data)
-      const ref = pixelFlippingRef(c.row, c.data, { order, featuresInStep: c.featuresInStep, baseline: c.baseline, abs: c.abs, softmax: c.softmax })
+      const r = await new PixelFlipping({ order, featuresInStep: c.featuresInStep, baseline: c.baseline, abs: c.abs }).evaluate(
+        model,
+        c.data,
+      )
+      const ref = pixelFlippingRef(c.row, c.data, {
+        order,
+        featuresInStep: c.featuresInStep,
+        baseline: c.baseline,
+        abs: c.abs,
+        softmax: c.softmax,
+      })
       near(t, r.scores, ref.auc, `${order} scores`)
       sameCurve(t, r.curves[order]!, ref, `${order} curve`)
     }
   })
 
   test(`SRG — ${c.describe}`, async (t) => {
-    const r = await new SymmetricRelevanceGain({ featuresInStep: c.featuresInStep, baseline: c.baseline, abs: c.abs }).evaluate(c.model(), c.data)
+    const r = await new SymmetricRelevanceGain({ featuresInStep: c.featuresInStep, baseline: c.baseline, abs: c.abs }).evaluate(
+      c.model(),
+      c.data,
+    )
     const ref = srgRef(c.row, c.data, { featuresInStep: c.featuresInStep, baseline: c.baseline, abs: c.abs, softmax: c.softmax })
     near(t, r.scores, ref.scores, 'scores')
     sameCurve(t, r.curves.mif!, ref.mif, 'mif')
@@ -128,8 +141,18 @@ for (const c of cases) {
     near(t, r.scores, ref.auc, 'scores')
     near(t, r.auc, ref.auc, 'auc')
     sameCurve(t, r.curves.scores!, ref, 'curve')
-    near(t, r.originalScore, ref.values.map((v) => v[0]!), 'originalScore')
-    near(t, r.baselineScore, ref.values.map((v) => v[v.length - 1]!), 'baselineScore')
+    near(
+      t,
+      r.originalScore,
+      ref.values.map((v) => v[0]!),
+      'originalScore',
+    )
+    near(
+      t,
+      r.baselineScore,
+      ref.values.map((v) => v[v.length - 1]!),
+      'baselineScore',
+    )
   })
 
   test(`Insertion — ${c.describe}`, async (t) => {
@@ -137,21 +160,46 @@ for (const c of cases) {
     const ref = insertionRef(c.row, c.data, { steps: c.steps, baseline: c.baseline, target: c.target, softmax: c.softmax })
     near(t, r.scores, ref.auc, 'scores')
     sameCurve(t, r.curves.scores!, ref, 'curve')
-    near(t, r.baselineScore, ref.values.map((v) => v[0]!), 'baselineScore')
-    near(t, r.originalScore, ref.values.map((v) => v[v.length - 1]!), 'originalScore')
+    near(
+      t,
+      r.baselineScore,
+      ref.values.map((v) => v[0]!),
+      'baselineScore',
+    )
+    near(
+      t,
+      r.originalScore,
+      ref.values.map((v) => v[v.length - 1]!),
+      'originalScore',
+    )
   })
 }
 
 test('the random cases cover the interesting corners', (t) => {
   // Guards the generator itself: a change of seed must not silently lose coverage.
-  t.true(cases.some((c) => c.data.shape[1] > 1 && c.data.aShape![1] === 1), 'broadcast attribution over channels')
-  t.true(cases.some((c) => c.data.shape[1] > 1 && c.data.aShape![1] === c.data.shape[1]), 'per-channel attribution')
-  t.true(cases.some((c) => c.featuresInStep > 1 && (c.data.x.length / c.data.shape[0]) % c.featuresInStep !== 0), 'short last step')
+  t.true(
+    cases.some((c) => c.data.shape[1] > 1 && c.data.aShape![1] === 1),
+    'broadcast attribution over channels',
+  )
+  t.true(
+    cases.some((c) => c.data.shape[1] > 1 && c.data.aShape![1] === c.data.shape[1]),
+    'per-channel attribution',
+  )
+  t.true(
+    cases.some((c) => c.featuresInStep > 1 && (c.data.x.length / c.data.shape[0]) % c.featuresInStep !== 0),
+    'short last step',
+  )
   t.true(cases.some((c) => c.abs) && cases.some((c) => !c.abs), 'abs both ways')
   t.true(cases.some((c) => c.target === 'predicted') && cases.some((c) => c.target === 'label'), 'both targets')
   t.true(cases.some((c) => !c.softmax) && cases.some((c) => c.softmax), 'logits and probabilities')
-  t.true(cases.some((c) => c.baseline !== 0), 'non-zero baseline')
-  t.true(cases.some((c) => c.data.shape[0] > 1), 'several samples')
+  t.true(
+    cases.some((c) => c.baseline !== 0),
+    'non-zero baseline',
+  )
+  t.true(
+    cases.some((c) => c.data.shape[0] > 1),
+    'several samples',
+  )
 })
 
 test('the reference itself: ordering contract and a hand-worked curve', (t) => {
@@ -163,7 +211,7 @@ test('the reference itself: ordering contract and a hand-worked curve', (t) => {
   const pf = pixelFlippingRef(sum, data, { order: 'mif', featuresInStep: 1, softmax: false })
   t.deepEqual(pf.values, [[16, 7, 3, 1, 0]])
   t.deepEqual(pf.x, [0, 0.25, 0.5, 0.75, 1])
-  t.is(pf.auc[0], 0.25 * (23 + 10 + 4 + 1) / 2) // trapezoids on a 0.25 grid
+  t.is(pf.auc[0], (0.25 * (23 + 10 + 4 + 1)) / 2) // trapezoids on a 0.25 grid
   const del = deletionRef(sum, data, { steps: 2, baseline: -1, target: 'label', softmax: false })
   t.deepEqual(del.values, [[16, 1 + 2 - 1 - 1, -4]])
   const ins = insertionRef(sum, data, { steps: 2, baseline: -1, target: 'label', softmax: false })

@@ -56,7 +56,7 @@ export function argmax(v: ArrayLike<number>): number {
 /** Trapezoidal area under `y` sampled at `x`. */
 export function trapezoid(y: readonly number[], x: readonly number[]): number {
   let area = 0
-  for (let k = 0; k + 1 < y.length; k++) area += (x[k + 1]! - x[k]!) * (y[k]! + y[k + 1]!) / 2
+  for (let k = 0; k + 1 < y.length; k++) area += ((x[k + 1]! - x[k]!) * (y[k]! + y[k + 1]!)) / 2
   return area
 }
 
@@ -245,7 +245,9 @@ export function batched(model: RowModel): (x: Float32Array, shape: number[]) => 
     for (let r = 0; r < rows; r++) outs.push(model(x.subarray(r * rowLen, (r + 1) * rowLen)))
     const k = outs[0]?.length ?? 0
     const out = new Float32Array(rows * k)
-    outs.forEach((o, r) => out.set(o, r * k))
+    outs.forEach((o, r) => {
+      out.set(o, r * k)
+    })
     return out
   }
 }

@@ -36,7 +36,7 @@ function close(t: ExecutionContext, actual: ArrayLike<number>, expected: ArrayLi
 
 const A = Float32Array.from([0, 0.2, 0.5, 0.9, 1.0])
 
-test('modify constant: subtract / add 0.6, clipped to [0, 1] as the authors\' uint8 maps', (t) => {
+test("modify constant: subtract / add 0.6, clipped to [0, 1] as the authors' uint8 maps", (t) => {
   close(t, modify.remove(A, [1, 5], { kind: 'constant' }), [0, 0, 0, 0.3, 0.4])
   close(t, modify.introduce(A, [1, 5], { kind: 'constant' }), [0.6, 0.8, 1, 1, 1])
   close(t, modify.remove(A, [1, 5], { kind: 'constant', clip: null }), [-0.6, -0.4, -0.1, 0.3, 0.4])
@@ -46,7 +46,7 @@ test('modify constant: subtract / add 0.6, clipped to [0, 1] as the authors\' ui
 
 test('modify random: an independent uniform shift per pixel, seeded, keyed by sample', (t) => {
   const n = 50
-  const a = Float32Array.from({ length: n * 200 }, (_, i) => 0.2 + 0.6 * ((i * 7919) % 200) / 200)
+  const a = Float32Array.from({ length: n * 200 }, (_, i) => 0.2 + (0.6 * ((i * 7919) % 200)) / 200)
   const up = modify.introduce(a, [n, 200], { kind: 'random', clip: null, seed: 3 })
   const down = modify.remove(a, [n, 200], { kind: 'random', clip: null, seed: 3 })
   let sumUp = 0
@@ -124,12 +124,49 @@ test('modify: bad arguments are typed errors', (t) => {
 // Hausdorff distance between curves, worked by hand
 
 test('hausdorff: the symmetric Hausdorff distance of point sets', (t) => {
-  t.is(hausdorff([[0, 0], [1, 0]], [[0, 1]]), Math.SQRT2) // (1, 0) is √2 from (0, 1)
-  t.is(hausdorff([[0, 1]], [[0, 0], [1, 0]]), Math.SQRT2)
-  t.is(hausdorff([[0, 0], [1, 0], [2, 0]], [[0, 0]]), 2) // Q ⊂ P: only P → Q counts
+  t.is(
+    hausdorff(
+      [
+        [0, 0],
+        [1, 0],
+      ],
+      [[0, 1]],
+    ),
+    Math.SQRT2,
+  ) // (1, 0) is √2 from (0, 1)
+  t.is(
+    hausdorff(
+      [[0, 1]],
+      [
+        [0, 0],
+        [1, 0],
+      ],
+    ),
+    Math.SQRT2,
+  )
+  t.is(
+    hausdorff(
+      [
+        [0, 0],
+        [1, 0],
+        [2, 0],
+      ],
+      [[0, 0]],
+    ),
+    2,
+  ) // Q ⊂ P: only P → Q counts
   t.is(hausdorff({ x: [0, 1, 2], y: [0, 0, 0] }, [[0, 0]]), 2) // { x, y } = points
   t.is(hausdorff({ x: [0.1, 0.5, 0.9], y: [0.2, 0.4, 0.8] }, { x: [0.9, 0.1, 0.5], y: [0.8, 0.2, 0.4] }), 0)
-  t.is(hausdorff([[0, 0], [3, 4]], [[0, 0]]), 5)
+  t.is(
+    hausdorff(
+      [
+        [0, 0],
+        [3, 4],
+      ],
+      [[0, 0]],
+    ),
+    5,
+  )
 })
 
 test('minimalHausdorff: the least distance over the pairs of curves (Table 1)', (t) => {
@@ -141,7 +178,17 @@ test('minimalHausdorff: the least distance over the pairs of curves (Table 1)', 
   t.true(Math.abs(r.pairs['remove|introduce']! - 0.9) < 1e-12)
   t.is(r.pairs['original|introduce'], 1)
   // As a list; two identical curves overlap: 0.
-  const l = minimalHausdorff([[[0, 0], [1, 1]], [[0, 2]], [[1, 1], [0, 0]]])
+  const l = minimalHausdorff([
+    [
+      [0, 0],
+      [1, 1],
+    ],
+    [[0, 2]],
+    [
+      [1, 1],
+      [0, 0],
+    ],
+  ])
   t.is(l.distance, 0)
   t.deepEqual(l.pair, ['0', '2'])
 })
@@ -178,7 +225,12 @@ test('the linear step model written by writeOnnx runs in onnxruntime: logits (�
 test('writeOnnx: bad graphs are typed errors', (t) => {
   const io = { inputs: [{ name: 'x', dims: [1] }], outputs: [{ name: 'y', dims: [1] }] }
   expectError(t, () => writeOnnx({ ...io, nodes: [{ op: 'Identity' } as never] }), 'INVALID_OPTION', 'nodes[0]')
-  expectError(t, () => writeOnnx({ ...io, nodes: [], initializers: [{ name: 'w', dims: [2], data: new Float32Array(3) }] }), 'SHAPE_MISMATCH', 'initializer w')
+  expectError(
+    t,
+    () => writeOnnx({ ...io, nodes: [], initializers: [{ name: 'w', dims: [2], data: new Float32Array(3) }] }),
+    'SHAPE_MISMATCH',
+    'initializer w',
+  )
   expectError(t, () => writeOnnx({ nodes: [], inputs: [{ name: 'x', dims: [-1] }], outputs: [] }), 'INVALID_OPTION', 'inputs[0]')
   t.true(writeOnnx({ ...io, nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }] }) instanceof Uint8Array)
 })
@@ -206,17 +258,38 @@ function once<T>(key: string, f: () => Promise<T>): Promise<T> {
   return memo.get(key) as Promise<T>
 }
 
-type Variant = 'gt' | 'remove-constant' | 'remove-random' | 'remove-partial' | 'introduce-constant' | 'introduce-random' | 'introduce-partial'
+type Variant =
+  | 'gt'
+  | 'remove-constant'
+  | 'remove-random'
+  | 'remove-partial'
+  | 'introduce-constant'
+  | 'introduce-random'
+  | 'introduce-partial'
 function mapOf(a: Float32Array, shape: readonly number[], v: Variant): Float32Array {
   if (v === 'gt') return a
   const [direction, kind] = v.split('-') as ['remove' | 'introduce', 'constant' | 'random' | 'partial']
   return modify[direction](a, shape, { kind, seed: 1 })
 }
 
-const soundness = (v: Variant, indicator: Indicator) => once(`S ${v} ${indicator}`, async () =>
-  new Soundness({ indicator, imputation }).evaluate(await stepModel(), dataset(sound, mapOf(gtSound, sound.shape, v))) as Promise<SoundnessResult>)
-const completeness = (v: Variant) => once(`C ${v}`, async () =>
-  new Completeness({ imputation }).evaluate(await stepModel(), dataset(small, mapOf(gtSmall, small.shape, v))) as Promise<CompletenessResult>)
+const soundness = (v: Variant, indicator: Indicator) =>
+  once(
+    `S ${v} ${indicator}`,
+    async () =>
+      new Soundness({ indicator, imputation }).evaluate(
+        await stepModel(),
+        dataset(sound, mapOf(gtSound, sound.shape, v)),
+      ) as Promise<SoundnessResult>,
+  )
+const completeness = (v: Variant) =>
+  once(
+    `C ${v}`,
+    async () =>
+      new Completeness({ imputation }).evaluate(
+        await stepModel(),
+        dataset(small, mapOf(gtSmall, small.shape, v)),
+      ) as Promise<CompletenessResult>,
+  )
 
 test('soundness, accuracy indicator: accuracy saturates after the first step, so the ground truth scores ≈ 0.06', async (t) => {
   const r = await soundness('gt', 'accuracy')
@@ -231,7 +304,9 @@ test('soundness, accuracy indicator: accuracy saturates after the first step, so
 test('soundness, score indicator: ≈ 1 for the ground truth and every Remove, clearly less for every Introduce', async (t) => {
   const gt = await soundness('gt', 'score')
   const removes = await Promise.all((['remove-constant', 'remove-random', 'remove-partial'] as const).map((v) => soundness(v, 'score')))
-  const introduces = await Promise.all((['introduce-constant', 'introduce-random', 'introduce-partial'] as const).map((v) => soundness(v, 'score')))
+  const introduces = await Promise.all(
+    (['introduce-constant', 'introduce-random', 'introduce-partial'] as const).map((v) => soundness(v, 'score')),
+  )
   t.log(`gt ${gt.mean.toFixed(3)}, remove ${removes.map((r) => r.mean.toFixed(3))}, introduce ${introduces.map((r) => r.mean.toFixed(3))}`)
   // Observed (N = 200): 1.000; 1.000 1.000 1.000; 0.608 0.645 0.546. A revealed feature with
   // positive attribution raises the true-class logit ±Σx by its x > 0; only zero-attribution
@@ -245,7 +320,12 @@ test('soundness, score indicator: ≈ 1 for the ground truth and every Remove, c
 })
 
 test('completeness: Remove < Ground truth < Introduce (random)', async (t) => {
-  const [gt, rc, rr, ir] = await Promise.all([completeness('gt'), completeness('remove-constant'), completeness('remove-random'), completeness('introduce-random')])
+  const [gt, rc, rr, ir] = await Promise.all([
+    completeness('gt'),
+    completeness('remove-constant'),
+    completeness('remove-random'),
+    completeness('introduce-random'),
+  ])
   t.log(`gt ${gt.mean.toFixed(3)}, remove c/r ${rc.mean.toFixed(3)}/${rr.mean.toFixed(3)}, introduce r ${ir.mean.toFixed(3)}`)
   // Observed (N = 200): gt 0.790, remove 0.439 / 0.675, introduce 0.989.
   t.true(rc.mean < gt.mean - 0.15)

@@ -6,7 +6,10 @@ import b from 'benny'
 import { areas, fillRows, rankFeatures } from '../dist/native.js'
 import { randomArray } from './common.js'
 
-const N = 16, C = 3, H = 32, W = 32
+const N = 16,
+  C = 3,
+  H = 32,
+  W = 32
 const ROW = C * H * W
 const F = ROW
 const STEP = 16
@@ -83,8 +86,12 @@ export const describe = `rank + ${R} SRG rows + AUC, ${N}×${C}×${H}×${W}, fea
 export function run() {
   return b.suite(
     `Rust core vs plain JS: ${describe}`,
-    b.add('rust core (napi, off-thread)', async () => { await rustCore() }),
-    b.add('plain JS', () => { plainJs() }),
+    b.add('rust core (napi, off-thread)', async () => {
+      await rustCore()
+    }),
+    b.add('plain JS', () => {
+      plainJs()
+    }),
     b.cycle(),
     b.complete(),
     b.save({ file: name, folder: 'benches/results', format: 'json', details: true }),

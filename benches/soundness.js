@@ -21,24 +21,34 @@ export async function run() {
   async function bareForwards() {
     let next = 0
     const batches = Math.ceil(rows / 256)
-    await Promise.all(Array.from({ length: Math.min(batches, model.concurrency + 1) }, async () => {
-      while (next < batches) {
-        const n = Math.min(256, rows - 256 * next++)
-        await model.forward(new Float32Array(n * rowLen).fill(0.5), n, rowShape)
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: Math.min(batches, model.concurrency + 1) }, async () => {
+        while (next < batches) {
+          const n = Math.min(256, rows - 256 * next++)
+          await model.forward(new Float32Array(n * rowLen).fill(0.5), n, rowShape)
+        }
+      }),
+    )
   }
 
   const describe = `64×1×28×28, ${rows} rows (${soundness.ratios.length} steps), batch 256 × ${model.concurrency} workers`
   const summary = await b.suite(
     `Soundness time split: ${describe}`,
-    b.add('end to end (imputation overlapped with inference)', async () => { await soundness.evaluate(model, data) }),
-    b.add('imputation only (free model)', async () => { await soundness.evaluate(free, data) }),
-    b.add('forward passes only', async () => { await bareForwards() }),
+    b.add('end to end (imputation overlapped with inference)', async () => {
+      await soundness.evaluate(model, data)
+    }),
+    b.add('imputation only (free model)', async () => {
+      await soundness.evaluate(free, data)
+    }),
+    b.add('forward passes only', async () => {
+      await bareForwards()
+    }),
     b.cycle(),
     b.complete((s) => {
       const [all, imputation, forwards] = s.results.map((r) => r.details.median * 1000)
-      console.log(`  median ms: end to end ${all.toFixed(0)}, imputation ${imputation.toFixed(0)}, forwards ${forwards.toFixed(0)}; hidden by overlap: ${(imputation + forwards - all).toFixed(0)} ms`)
+      console.log(
+        `  median ms: end to end ${all.toFixed(0)}, imputation ${imputation.toFixed(0)}, forwards ${forwards.toFixed(0)}; hidden by overlap: ${(imputation + forwards - all).toFixed(0)} ms`,
+      )
     }),
     b.save({ file: name, folder: 'benches/results', format: 'json', details: true }),
   )

@@ -21,22 +21,27 @@ export async function run({ samples = 64, featuresInStep = 8, batch = 64, worker
   async function bareForwards() {
     let next = 0
     const batches = Math.ceil(rows / batch)
-    await Promise.all(Array.from({ length: Math.min(batches, model.concurrency + 1) }, async () => {
-      while (next < batches) {
-        const n = Math.min(batch, rows - batch * next++)
-        const x = new Float32Array(n * rowLen)
-        for (let i = 0; i < n; i++) x.set(template, i * rowLen)
-        await model.forward(x, n, rowShape)
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: Math.min(batches, model.concurrency + 1) }, async () => {
+        while (next < batches) {
+          const n = Math.min(batch, rows - batch * next++)
+          const x = new Float32Array(n * rowLen)
+          for (let i = 0; i < n; i++) x.set(template, i * rowLen)
+          await model.forward(x, n, rowShape)
+        }
+      }),
+    )
   }
 
   const describe = `${samples}×${rowShape.join('×')}, featuresInStep ${featuresInStep}, ${rows} rows, batch ${batch} × ${model.concurrency} workers`
-  let ratio
   const summary = await b.suite(
     `SRG end to end vs its bare forward passes: ${describe}`,
-    b.add('SRG.evaluate', async () => { await srg.evaluate(model, data) }),
-    b.add('bare forward passes', async () => { await bareForwards() }),
+    b.add('SRG.evaluate', async () => {
+      await srg.evaluate(model, data)
+    }),
+    b.add('bare forward passes', async () => {
+      await bareForwards()
+    }),
     b.cycle(),
     b.complete((s) => {
       const [full, bare] = s.results
@@ -56,8 +61,10 @@ export async function run({ samples = 64, featuresInStep = 8, batch = 64, worker
     ratios.push(full / (performance.now() - t))
   }
   ratios.sort((p, q) => p - q)
-  ratio = ratios[10]
-  console.log(`  overhead ratio (SRG time / forward time), median of 21 alternating pairs: ${ratio.toFixed(3)} (quartiles ${ratios[5].toFixed(3)}–${ratios[15].toFixed(3)})`)
+  const ratio = ratios[10]
+  console.log(
+    `  overhead ratio (SRG time / forward time), median of 21 alternating pairs: ${ratio.toFixed(3)} (quartiles ${ratios[5].toFixed(3)}–${ratios[15].toFixed(3)})`,
+  )
   await model.close()
   return { summary, ratio, describe }
 }

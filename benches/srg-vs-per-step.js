@@ -26,7 +26,10 @@ export async function run() {
     for (let i = 0; i < 2 * n; i++) targets[i] = data.y[i % n]
     for (let k = 0; k <= F; k++) {
       const rows = new Uint32Array(6 * n)
-      for (let s = 0; s < n; s++) rows.set([s, k, 0], 3 * s), rows.set([s, k, 1], 3 * (n + s))
+      for (let s = 0; s < n; s++) {
+        rows.set([s, k, 0], 3 * s)
+        rows.set([s, k, 1], 3 * (n + s))
+      }
       const x = new Float32Array(2 * n * F)
       await fillRows(data.x, baselines, order, n, layout, rows, x)
       scoreRows(await perStep.forward(x, 2 * n, [c, h, w]), 4, targets, true)
@@ -37,8 +40,12 @@ export async function run() {
   let speedup
   const summary = await b.suite(
     `SRG packed batches vs one forward call per step: ${describe}`,
-    b.add(`xai-eval SRG (batch ${batched.maxBatchSize} × ${batched.concurrency} workers)`, async () => { await srg.evaluate(batched, data) }),
-    b.add('one forward call per step (32 rows)', async () => { await oneCallPerStep() }),
+    b.add(`xai-eval SRG (batch ${batched.maxBatchSize} × ${batched.concurrency} workers)`, async () => {
+      await srg.evaluate(batched, data)
+    }),
+    b.add('one forward call per step (32 rows)', async () => {
+      await oneCallPerStep()
+    }),
     b.cycle(),
     b.complete((s) => {
       const [ours, loop] = s.results

@@ -26,7 +26,7 @@ const SEED = option('seed', 1)
 // Removed features are set to 0, the data mean: interpolating between neighbouring columns of a
 // tabular vector (ROAD's imputer, meant for images) mixes unrelated features.
 const noisy = process.argv.includes('--imputation') && process.argv[process.argv.indexOf('--imputation') + 1] === 'noisy'
-const imputation = noisy ? 'noisyLinear' as const : { constant: 0 }
+const imputation = noisy ? ('noisyLinear' as const) : { constant: 0 }
 
 const data = synthetic(N, SEED)
 const gt = groundTruth(data)
@@ -42,7 +42,8 @@ for (const metric of ['S', 'C'] as const) {
     for (const compat of [undefined, 'soco'] as const) configs.push({ metric, indicator, compat })
   }
 }
-const label = (c: Config) => `${c.metric === 'S' ? 'Sound' : 'Compl'} ${c.indicator === 'accuracy' ? 'acc' : 'score'} ${c.compat ?? 'paper'}`
+const label = (c: Config) =>
+  `${c.metric === 'S' ? 'Sound' : 'Compl'} ${c.indicator === 'accuracy' ? 'acc' : 'score'} ${c.compat ?? 'paper'}`
 
 interface Cell {
   mean: number
@@ -70,8 +71,14 @@ for (const c of configs) {
       const r = await new Soundness({ indicator: c.indicator, compat: c.compat, imputation }).evaluate(model, dataset(data, a))
       const { flags, indicator, soundness } = r.curve
       // 'score' flags each sample by its own gain (flag 2 at every step); 'accuracy' flags whole steps.
-      const flagged = c.indicator === 'accuracy' ? `${flags.filter((f) => f !== 0).length}/${flags.length} steps flagged` : 'per-sample flags'
-      cell = { mean: r.mean, std: r.std, curve: { x: indicator, y: soundness }, summary: `${flagged.padEnd(20)} x ${fmt(indicator[0]!)} → ${fmt(indicator.at(-1)!)}, y ${fmt(soundness[0]!)} → ${fmt(soundness.at(-1)!)}` }
+      const flagged =
+        c.indicator === 'accuracy' ? `${flags.filter((f) => f !== 0).length}/${flags.length} steps flagged` : 'per-sample flags'
+      cell = {
+        mean: r.mean,
+        std: r.std,
+        curve: { x: indicator, y: soundness },
+        summary: `${flagged.padEnd(20)} x ${fmt(indicator[0]!)} → ${fmt(indicator.at(-1)!)}, y ${fmt(soundness[0]!)} → ${fmt(soundness.at(-1)!)}`,
+      }
     } else {
       const r = await new Completeness({ indicator: c.indicator, compat: c.compat, imputation }).evaluate(model, dataset(data, a))
       const d = r.curve.difference
@@ -89,31 +96,49 @@ function fmt(v: number, digits = 3): string {
 
 const W0 = 20
 const W = 13
-const line = (cells: string[]) => cells[0]!.padEnd(W0) + cells.slice(1).map((s) => s.padStart(W)).join('')
+const line = (cells: string[]) =>
+  cells[0]!.padEnd(W0) +
+  cells
+    .slice(1)
+    .map((s) => s.padStart(W))
+    .join('')
 console.log(`Synthetic validation (TMLR 2024 §5.1, App. G.1): N = ${N} points of N(0, I_${FEATURES}) (seed ${SEED}), label = [Σx > 0].`)
 console.log(`Model: y = σ(Σx) as an ONNX graph built in code (logits (−Σx, Σx), argmax = the step); accuracy on the clean data 1.000.`)
-console.log(noisy
-  ? `Imputation: ROAD's noisy linear imputer, each sample a 1×1×${FEATURES} image, interpolating along the row.`
-  : `Imputation: removed features are set to 0, the data mean (each sample is a [1, 1, ${FEATURES}] row).`)
+console.log(
+  noisy
+    ? `Imputation: ROAD's noisy linear imputer, each sample a 1×1×${FEATURES} image, interpolating along the row.`
+    : `Imputation: removed features are set to 0, the data mean (each sample is a [1, 1, ${FEATURES}] row).`,
+)
 console.log(`Attribution: ground-truth Shapley values (x for positive, −x for negative samples), clipped at 0, each map divided by its`)
 console.log(`maximum (in [0, 1], as paper-mode Completeness and Table 3's shifts of 0.6 assume); Remove / Introduce = App. G Table 3`)
-console.log(`(modify.remove / modify.introduce, seed ${SEED}). 'score' = the true-class logit (the authors' PredScore). Cells: per-sample mean ± std.\n`)
+console.log(
+  `(modify.remove / modify.introduce, seed ${SEED}). 'score' = the true-class logit (the authors' PredScore). Cells: per-sample mean ± std.\n`,
+)
 
 for (const metric of ['S', 'C'] as const) {
   const cs = configs.filter((c) => c.metric === metric)
-  console.log(metric === 'S'
-    ? 'Soundness (each sample\'s soundness ratio after the last step; higher = sounder):'
-    : 'Completeness (each sample\'s indicator drop clean − imputed, averaged over t = 0.9 … 0.1; higher = more complete):')
+  console.log(
+    metric === 'S'
+      ? "Soundness (each sample's soundness ratio after the last step; higher = sounder):"
+      : "Completeness (each sample's indicator drop clean − imputed, averaged over t = 0.9 … 0.1; higher = more complete):",
+  )
   console.log(line(['', ...cs.map((c) => label(c).slice(6))]))
   for (const [name] of maps) {
-    console.log(line([name, ...cs.map((c) => {
-      const r = results.get(`${label(c)}|${name}`)!
-      return `${fmt(r.mean)}±${fmt(r.std, 3).replace(/^0/, '')}`
-    })]))
+    console.log(
+      line([
+        name,
+        ...cs.map((c) => {
+          const r = results.get(`${label(c)}|${name}`)!
+          return `${fmt(r.mean)}±${fmt(r.std, 3).replace(/^0/, '')}`
+        }),
+      ]),
+    )
   }
-  console.log(metric === 'S'
-    ? '\nSoundness data-set curves (steps flagged as false attribution; x = indicator, y = soundness at the first → last step):'
-    : '\nCompleteness data-set curves (indicator drop at t = 0.9, 0.5, 0.1):')
+  console.log(
+    metric === 'S'
+      ? '\nSoundness data-set curves (steps flagged as false attribution; x = indicator, y = soundness at the first → last step):'
+      : '\nCompleteness data-set curves (indicator drop at t = 0.9, 0.5, 0.1):',
+  )
   for (const c of cs) {
     console.log(`  ${label(c)}`)
     for (const [name] of maps) console.log(`    ${name.padEnd(W0)} ${results.get(`${label(c)}|${name}`)!.summary}`)
@@ -125,7 +150,16 @@ console.log('Minimal Hausdorff distance among the curves {Ground truth, Remove, 
 console.log(line(['', ...kinds]))
 for (const c of configs) {
   const curve = (name: string): CurvePoints => results.get(`${label(c)}|${name}`)!.curve
-  console.log(line([label(c), ...kinds.map((kind) =>
-    fmt(minimalHausdorff({ gt: curve('Ground truth'), remove: curve(`Remove (${kind})`), introduce: curve(`Introduce (${kind})`) }).distance))]))
+  console.log(
+    line([
+      label(c),
+      ...kinds.map((kind) =>
+        fmt(
+          minimalHausdorff({ gt: curve('Ground truth'), remove: curve(`Remove (${kind})`), introduce: curve(`Introduce (${kind})`) })
+            .distance,
+        ),
+      ),
+    ]),
+  )
 }
 console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s)`)

@@ -18,7 +18,9 @@ const original = new Float32Array(raw.length)
 for (let s = 0; s < n; s++) {
   const map = raw.subarray(s * h * w, (s + 1) * h * w)
   const max = map.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1
-  map.forEach((v, i) => (original[s * h * w + i] = Math.abs(v) / max))
+  map.forEach((v, i) => {
+    original[s * h * w + i] = Math.abs(v) / max
+  })
 }
 const aShape = [n, 1, h, w]
 const maps = {
@@ -30,33 +32,49 @@ const maps = {
 /** Mean over samples of `[n, k]` curves. */
 function mean(values: Float64Array, k: number): Float64Array {
   const m = new Float64Array(k)
-  values.forEach((v, i) => (m[i % k] += v / (values.length / k)))
+  values.forEach((v, i) => {
+    m[i % k] += v / (values.length / k)
+  })
   return m
 }
 
 const model = await OnnxModel.load(demo.modelPath)
 const metrics: [string, (a: Float32Array) => Promise<CurvePoints>][] = [
-  ['Completeness', async (a) => {
-    const r = await new Completeness().evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
-    return { x: r.curve.thresholds, y: r.curve.difference }
-  }],
-  ['Soundness', async (a) => {
-    const r = await new Soundness().evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
-    return { x: r.curve.indicator, y: r.curve.soundness }
-  }],
-  ['Deletion', async (a) => {
-    const r = await new Deletion({ baseline: 'blur' }).evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
-    const c = r.curves.scores!
-    return { x: c.x, y: mean(c.values, c.points) }
-  }],
-  ['ROAD (MoRF)', async (a) => {
-    const r = await new Road().evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
-    return { x: Float64Array.from(r.params.percentages as number[]), y: r.accuracy }
-  }],
+  [
+    'Completeness',
+    async (a) => {
+      const r = await new Completeness().evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
+      return { x: r.curve.thresholds, y: r.curve.difference }
+    },
+  ],
+  [
+    'Soundness',
+    async (a) => {
+      const r = await new Soundness().evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
+      return { x: r.curve.indicator, y: r.curve.soundness }
+    },
+  ],
+  [
+    'Deletion',
+    async (a) => {
+      const r = await new Deletion({ baseline: 'blur' }).evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
+      const c = r.curves.scores!
+      return { x: c.x, y: mean(c.values, c.points) }
+    },
+  ],
+  [
+    'ROAD (MoRF)',
+    async (a) => {
+      const r = await new Road().evaluate(model, { x: demo.x, shape: demo.shape, y: demo.y, a, aShape })
+      return { x: Float64Array.from(r.params.percentages as number[]), y: r.accuracy }
+    },
+  ],
 ]
 
 console.log(`Minimal Hausdorff distance between the Original / Remove / Introduce (constant) curves, demo model, |${method}|:\n`)
-console.log(`${'metric'.padEnd(14)}${'min H'.padStart(8)}  closest pair          ${'O–R'.padStart(7)}${'O–I'.padStart(7)}${'R–I'.padStart(7)}`)
+console.log(
+  `${'metric'.padEnd(14)}${'min H'.padStart(8)}  closest pair          ${'O–R'.padStart(7)}${'O–I'.padStart(7)}${'R–I'.padStart(7)}`,
+)
 for (const [name, curveOf] of metrics) {
   const curves = {
     original: await curveOf(maps.original),
@@ -65,6 +83,8 @@ for (const [name, curveOf] of metrics) {
   }
   const m = minimalHausdorff(curves)
   const pair = (a: string, b: string) => (m.pairs[`${a}|${b}`] ?? m.pairs[`${b}|${a}`])!.toFixed(3).padStart(7)
-  console.log(`${name.padEnd(14)}${m.distance.toFixed(3).padStart(8)}  ${m.pair.join(' – ').padEnd(22)}${pair('original', 'remove')}${pair('original', 'introduce')}${pair('remove', 'introduce')}`)
+  console.log(
+    `${name.padEnd(14)}${m.distance.toFixed(3).padStart(8)}  ${m.pair.join(' – ').padEnd(22)}${pair('original', 'remove')}${pair('original', 'introduce')}${pair('remove', 'introduce')}`,
+  )
 }
 await model.close()

@@ -104,22 +104,35 @@ async function demo(args: CommonArgs): Promise<void> {
       table.push({ method, ...(await evaluateAll(model, { x: data.x, shape: data.shape, y: data.y, a, aShape: [n, 1, h, w] }, cols)) })
     }
     if (args.json) {
-      console.log(JSON.stringify(table.map((r) => ({
-        method: r.method,
-        ms: r.ms,
-        metrics: Object.fromEntries(r.results.map((m, i) => [cols[i]!.name, { mean: m.mean, std: m.std, rows: m.forwardPasses }])),
-      })), null, 2))
+      console.log(
+        JSON.stringify(
+          table.map((r) => ({
+            method: r.method,
+            ms: r.ms,
+            metrics: Object.fromEntries(r.results.map((m, i) => [cols[i]!.name, { mean: m.mean, std: m.std, rows: m.forwardPasses }])),
+          })),
+          null,
+          2,
+        ),
+      )
       return
     }
     console.log(`xai-eval demo: ${n} samples ${c}×${h}×${w}, ${data.classes.length} classes (${data.classes.join(', ')})`)
-    console.log(`model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers, featuresInStep ${args.featuresInStep}; mean ± std over samples`)
-    console.log('Soundness and Completeness on |a| (paper mode, accuracy indicator); ROAD: label probability averaged over 10–90 % removed\n')
-    printTable(['method', ...cols.map((c) => c.column), 'rows', 'time'], table.map(({ method, results, ms }) => [
-      method,
-      ...results.map(meanStd),
-      String(results.reduce((s, r) => s + r.forwardPasses, 0)),
-      `${ms.toFixed(0)} ms`,
-    ]))
+    console.log(
+      `model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers, featuresInStep ${args.featuresInStep}; mean ± std over samples`,
+    )
+    console.log(
+      'Soundness and Completeness on |a| (paper mode, accuracy indicator); ROAD: label probability averaged over 10–90 % removed\n',
+    )
+    printTable(
+      ['method', ...cols.map((c) => c.column), 'rows', 'time'],
+      table.map(({ method, results, ms }) => [
+        method,
+        ...results.map(meanStd),
+        String(results.reduce((s, r) => s + r.forwardPasses, 0)),
+        `${ms.toFixed(0)} ms`,
+      ]),
+    )
     console.log(`\n${model.stats.rows} model rows in ${model.stats.forwardPasses} forward calls.`)
   } finally {
     await model.close()
@@ -141,17 +154,34 @@ async function evaluate(args: CommonArgs & { model?: string; x?: string; y?: str
   try {
     const { results, ms } = await evaluateAll(model, dataset, cols)
     if (args.json) {
-      console.log(JSON.stringify({
-        provider: model.provider,
-        ms,
-        metrics: Object.fromEntries(results.map((r, i) => [cols[i]!.name, {
-          mean: r.mean, std: r.std, skipped: r.skipped, forwardPasses: r.forwardPasses, params: r.params, scores: Array.from(r.scores),
-        }])),
-      }))
+      console.log(
+        JSON.stringify({
+          provider: model.provider,
+          ms,
+          metrics: Object.fromEntries(
+            results.map((r, i) => [
+              cols[i]!.name,
+              {
+                mean: r.mean,
+                std: r.std,
+                skipped: r.skipped,
+                forwardPasses: r.forwardPasses,
+                params: r.params,
+                scores: Array.from(r.scores),
+              },
+            ]),
+          ),
+        }),
+      )
       return
     }
-    console.log(`${x.shape[0]} samples ${x.shape.slice(1).join('×')}, model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers\n`)
-    printTable(['metric', 'mean ± std', 'rows'], results.map((r, i) => [cols[i]!.column, meanStd(r), String(r.forwardPasses)]))
+    console.log(
+      `${x.shape[0]} samples ${x.shape.slice(1).join('×')}, model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers\n`,
+    )
+    printTable(
+      ['metric', 'mean ± std', 'rows'],
+      results.map((r, i) => [cols[i]!.column, meanStd(r), String(r.forwardPasses)]),
+    )
     console.log(`\n${model.stats.rows} model rows in ${model.stats.forwardPasses} forward calls, ${ms.toFixed(0)} ms.`)
   } finally {
     await model.close()

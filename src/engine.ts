@@ -23,7 +23,13 @@ export interface RunOptions {
 }
 
 /** Ranks features and snapshots baselines, both off the JS thread and at the same time. */
-export async function prepare(data: Checked, layout: LayoutSpec, baseline: BaselineSpec, abs: boolean, signal?: AbortSignal): Promise<Source> {
+export async function prepare(
+  data: Checked,
+  layout: LayoutSpec,
+  baseline: BaselineSpec,
+  abs: boolean,
+  signal?: AbortSignal,
+): Promise<Source> {
   const shape = [data.n, data.channels, data.height, data.width]
   const [order, baselines] = await Promise.all([
     rankFeatures(data.a, data.n, layout, abs, signal),
@@ -119,17 +125,19 @@ export async function run(
   // an abort no lane starts another batch, and we return only once every started one has settled:
   // the caller may close the model right away.
   const lanes = Math.min(batches, model.concurrency + 1)
-  const settled = await Promise.allSettled(Array.from({ length: lanes }, async () => {
-    while (next < batches && !failed) {
-      try {
-        throwIfAborted(signal)
-        await one(next++)
-      } catch (e) {
-        failed = true
-        throw e
+  const settled = await Promise.allSettled(
+    Array.from({ length: lanes }, async () => {
+      while (next < batches && !failed) {
+        try {
+          throwIfAborted(signal)
+          await one(next++)
+        } catch (e) {
+          failed = true
+          throw e
+        }
       }
-    }
-  }))
+    }),
+  )
   const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failure) throw failure.reason
 }

@@ -47,7 +47,7 @@ const CODES = new Set<string>([
 export function fromNative(err: unknown): unknown {
   if (err instanceof XaiEvalError) return err
   if (!(err instanceof Error)) return err
-  if (err.name === 'AbortError' || /abort/i.test(err.message) && !err.message.includes('|')) {
+  if (err.name === 'AbortError' || (/abort/i.test(err.message) && !err.message.includes('|'))) {
     return new XaiEvalError('ABORTED', 'signal', 'the evaluation was aborted', { cause: err })
   }
   const [code, arg, ...rest] = err.message.split('|')

@@ -24,7 +24,8 @@ function points(c: CurvePoints, arg: string): Float64Array {
   let xy: Float64Array
   if ('x' in c && 'y' in c) {
     const { x, y } = c as { x: ArrayLike<number>; y: ArrayLike<number> }
-    if (typeof x?.length !== 'number' || typeof y?.length !== 'number') throw new XaiEvalError('INVALID_OPTION', arg, 'x and y must be arrays')
+    if (typeof x?.length !== 'number' || typeof y?.length !== 'number')
+      throw new XaiEvalError('INVALID_OPTION', arg, 'x and y must be arrays')
     if (x.length !== y.length) throw new XaiEvalError('SHAPE_MISMATCH', arg, `x has ${x.length} points, y has ${y.length}`)
     xy = new Float64Array(2 * x.length)
     for (let i = 0; i < x.length; i++) {
@@ -37,7 +38,7 @@ function points(c: CurvePoints, arg: string): Float64Array {
     xy = new Float64Array(2 * list.length)
     for (let i = 0; i < list.length; i++) {
       const p = list[i]
-      if (!p || p.length !== 2) throw new XaiEvalError('SHAPE_MISMATCH', arg, `point ${i} is not [x, y]`)
+      if (p?.length !== 2) throw new XaiEvalError('SHAPE_MISMATCH', arg, `point ${i} is not [x, y]`)
       xy[2 * i] = p[0]
       xy[2 * i + 1] = p[1]
     }

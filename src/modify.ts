@@ -111,8 +111,11 @@ function modify(direction: Direction, a: Float32Array, shape: readonly number[],
   if (typeof amount !== 'number' || !Number.isFinite(amount) || amount < 0) {
     throw new XaiEvalError('INVALID_OPTION', 'amount', `expected a finite value ≥ 0, got ${String(amount)}`)
   }
-  const clip = options.clip === undefined ? [0, 1] as const : options.clip
-  if (clip !== null && !(Array.isArray(clip) && clip.length === 2 && clip.every((v) => typeof v === 'number' && !Number.isNaN(v)) && clip[0]! <= clip[1]!)) {
+  const clip = options.clip === undefined ? ([0, 1] as const) : options.clip
+  if (
+    clip !== null &&
+    !(Array.isArray(clip) && clip.length === 2 && clip.every((v) => typeof v === 'number' && !Number.isNaN(v)) && clip[0]! <= clip[1]!)
+  ) {
     throw new XaiEvalError('INVALID_OPTION', 'clip', `expected [lo, hi] with lo ≤ hi, or null, got ${String(clip)}`)
   }
   const lo = clip === null ? -Infinity : clip[0]!

@@ -39,13 +39,26 @@ export function checkDataset(data: Dataset): Checked {
     throw new XaiEvalError('EMPTY_INPUT', 'shape', `every sample is empty: shape ${describe(shape)}`)
   }
   if (x.length !== n * channels * height * width) {
-    throw new XaiEvalError('SHAPE_MISMATCH', 'x', `length ${x.length} does not match shape ${describe(shape)} (${n * channels * height * width})`)
+    throw new XaiEvalError(
+      'SHAPE_MISMATCH',
+      'x',
+      `length ${x.length} does not match shape ${describe(shape)} (${n * channels * height * width})`,
+    )
   }
   const aShape = data.aShape ?? shape
-  if (!isShape(aShape) || aShape.length !== 4 || aShape[0] !== n || aShape[2] !== height || aShape[3] !== width ||
-    (aShape[1] !== 1 && aShape[1] !== channels)) {
-    throw new XaiEvalError('SHAPE_MISMATCH', 'aShape',
-      `expected [${n}, ${channels}, ${height}, ${width}] or [${n}, 1, ${height}, ${width}], got ${String(aShape && describe(aShape))}`)
+  if (
+    !isShape(aShape) ||
+    aShape.length !== 4 ||
+    aShape[0] !== n ||
+    aShape[2] !== height ||
+    aShape[3] !== width ||
+    (aShape[1] !== 1 && aShape[1] !== channels)
+  ) {
+    throw new XaiEvalError(
+      'SHAPE_MISMATCH',
+      'aShape',
+      `expected [${n}, ${channels}, ${height}, ${width}] or [${n}, 1, ${height}, ${width}], got ${String(aShape && describe(aShape))}`,
+    )
   }
   const attrChannels = aShape[1]!
   if (a.length !== n * attrChannels * height * width) {

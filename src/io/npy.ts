@@ -34,7 +34,11 @@ export function parseNpy(bytes: Uint8Array, arg: string): NpyArray {
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1] ?? fail('no descr')
   if (/'fortran_order':\s*True/.test(header)) fail('Fortran order (save a C-contiguous array)')
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? fail('no shape')
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number)
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number)
   const count = shape.reduce((p, d) => p * d, 1)
   const offset = start + headerLen
   const body = bytes.slice(offset).buffer
@@ -42,11 +46,23 @@ export function parseNpy(bytes: Uint8Array, arg: string): NpyArray {
     if (body.byteLength < count * size) fail(`${count} values of ${size} bytes expected, file holds ${body.byteLength} bytes`)
   }
   switch (descr) {
-    case '<f4': need(4); return { shape, data: new Float32Array(body, 0, count) }
-    case '<f8': need(8); return { shape, data: Float32Array.from(new Float64Array(body, 0, count)) }
-    case '<i4': need(4); return { shape, data: new Int32Array(body, 0, count) }
-    case '<i8': need(8); return { shape, data: Int32Array.from(new BigInt64Array(body, 0, count), Number) }
-    case '|u1': case '|b1': need(1); return { shape, data: Int32Array.from(new Uint8Array(body, 0, count)) }
-    default: return fail(`dtype ${descr} (use float32/float64 for x and a, int32/int64 for y)`)
+    case '<f4':
+      need(4)
+      return { shape, data: new Float32Array(body, 0, count) }
+    case '<f8':
+      need(8)
+      return { shape, data: Float32Array.from(new Float64Array(body, 0, count)) }
+    case '<i4':
+      need(4)
+      return { shape, data: new Int32Array(body, 0, count) }
+    case '<i8':
+      need(8)
+      return { shape, data: Int32Array.from(new BigInt64Array(body, 0, count), Number) }
+    case '|u1':
+    case '|b1':
+      need(1)
+      return { shape, data: Int32Array.from(new Uint8Array(body, 0, count)) }
+    default:
+      return fail(`dtype ${descr} (use float32/float64 for x and a, int32/int64 for y)`)
   }
 }

@@ -10,14 +10,7 @@ import type { BaselineSpec } from '../native.js'
  * - `{ blur: sigma }`: the sample blurred by a Gaussian of that standard deviation (in pixels);
  * - `{ uniform: [low, high], seed }`: seeded uniform noise, one draw per entry.
  */
-export type Baseline =
-  | number
-  | 'min'
-  | 'max'
-  | 'mean'
-  | 'channelMean'
-  | { blur: number }
-  | { uniform: [number, number]; seed?: number }
+export type Baseline = number | 'min' | 'max' | 'mean' | 'channelMean' | { blur: number } | { uniform: [number, number]; seed?: number }
 
 export function baselineSpec(name: string, b: unknown): BaselineSpec {
   if (typeof b === 'number') {
@@ -32,6 +25,9 @@ export function baselineSpec(name: string, b: unknown): BaselineSpec {
       return { kind: 'uniform', low: Number(b.uniform[0]), high: Number(b.uniform[1]), seed }
     }
   }
-  throw new XaiEvalError('INVALID_OPTION', name,
-    `expected a number, 'min', 'max', 'mean', 'channelMean', { blur: sigma } or { uniform: [low, high], seed }, got ${JSON.stringify(b)}`)
+  throw new XaiEvalError(
+    'INVALID_OPTION',
+    name,
+    `expected a number, 'min', 'max', 'mean', 'channelMean', { blur: sigma } or { uniform: [low, high], seed }, got ${JSON.stringify(b)}`,
+  )
 }

@@ -37,7 +37,6 @@ export interface CompletenessResult extends MetricResult {
  * One clean forward pass per sample serves every threshold. Map + reduce as {@link Soundness}.
  */
 export class Completeness extends StepwiseImputationMetric {
-
   get thresholds(): Float64Array {
     return socoCompletenessThresholds(this.mode)
   }
@@ -69,20 +68,42 @@ export class Completeness extends StepwiseImputationMetric {
         targets.set(d.y.subarray(start, end))
       },
     }
-    await run(model, rowShape(d), clean, softmax, ({ start, scores, argmax }) => {
-      scores.forEach((v, i) => record(start + i, 0, v, argmax[i]!))
-    }, phase(options, 0, d.n * width))
+    await run(
+      model,
+      rowShape(d),
+      clean,
+      softmax,
+      ({ start, scores, argmax }) => {
+        scores.forEach((v, i) => {
+          record(start + i, 0, v, argmax[i]!)
+        })
+      },
+      phase(options, 0, d.n * width),
+    )
 
     const masks = async (step: number, s0: number, s1: number, signal?: AbortSignal) =>
       (await socoCompletenessMasks(maps.subarray(s0 * pixels, s1 * pixels), pixels, step, this.mode, signal)).masks
     // Noise keys 1000 + step keep completeness noise apart from soundness's on the same samples.
-    const plan = stepRows(d, steps, masks, { fill: this.imputation, noise: this.noise, seed: this.seed, firstSample }, (step) => 1000 + step)
-    await run(model, rowShape(d), plan, softmax, ({ start, scores, argmax }) => {
-      scores.forEach((v, i) => {
-        const r = start + i
-        record(r % d.n, 1 + Math.floor(r / d.n), v, argmax[i]!)
-      })
-    }, phase(options, d.n, d.n * width))
+    const plan = stepRows(
+      d,
+      steps,
+      masks,
+      { fill: this.imputation, noise: this.noise, seed: this.seed, firstSample },
+      (step) => 1000 + step,
+    )
+    await run(
+      model,
+      rowShape(d),
+      plan,
+      softmax,
+      ({ start, scores, argmax }) => {
+        scores.forEach((v, i) => {
+          const r = start + i
+          record(r % d.n, 1 + Math.floor(r / d.n), v, argmax[i]!)
+        })
+      },
+      phase(options, d.n, d.n * width),
+    )
 
     const stats = new SocoCompletenessStats(this.mode, this.indicator)
     typedCall(() => {
@@ -97,7 +118,9 @@ export class Completeness extends StepwiseImputationMetric {
     if (!Array.isArray(shards) || shards.length === 0) throw new XaiEvalError('EMPTY_INPUT', 'shards', 'nothing to reduce')
     const sorted = [...shards].sort((a, b) => a.firstSample - b.firstSample)
     const total = new SocoCompletenessStats(this.mode, this.indicator)
-    typedCall(() => sorted.forEach((s) => total.merge(SocoCompletenessStats.fromBytes(s.stats))))
+    typedCall(() => {
+      for (const s of sorted) total.merge(SocoCompletenessStats.fromBytes(s.stats))
+    })
     const curve = typedCall(() => total.curve())
     const width = this.thresholds.length + 1
     const values = new Float64Array(sorted.reduce((a, s) => a + s.values.length, 0))

@@ -28,7 +28,11 @@ export function countsByStep(features: number, featuresInStep: number): Uint32Ar
 /** Feature counts round(k·F/steps), k = 0…steps, of a curve with a fixed number of steps. */
 export function countsOfSteps(features: number, steps: number): Uint32Array {
   if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1 || steps > features) {
-    throw new XaiEvalError('INVALID_OPTION', 'steps', `expected an integer in [1, ${features}] (one feature per step at most), got ${String(steps)}`)
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'steps',
+      `expected an integer in [1, ${features}] (one feature per step at most), got ${String(steps)}`,
+    )
   }
   return Uint32Array.from({ length: steps + 1 }, (_, k) => Math.round((k * features) / steps))
 }

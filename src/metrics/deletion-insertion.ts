@@ -70,7 +70,14 @@ abstract class PixelGame {
     const layout = layoutOf(d, 'pixel')
     const pixels = featureCount(layout)
     const counts = countsOfSteps(pixels, this.steps)
-    const substrate = this.baseline === 'black' ? 0 : this.baseline === 'blur' ? { blur: this.blurSigma } : this.baseline === 'mean' ? 'channelMean' as const : this.baseline
+    const substrate =
+      this.baseline === 'black'
+        ? 0
+        : this.baseline === 'blur'
+          ? { blur: this.blurSigma }
+          : this.baseline === 'mean'
+            ? ('channelMean' as const)
+            : this.baseline
     const src = await prepare(d, layout, baselineSpec('baseline', substrate), false, options.signal)
     const cost = meter(model.stats)
     const softmax = needsSoftmax(model)
@@ -81,15 +88,23 @@ abstract class PixelGame {
     const point = (k: number) => [counts[k]!, this.flags] as const
     const others = Array.from({ length: points }, (_, k) => k).filter((k) => this.target === 'label' || k !== clean)
 
-
     let target = d.y
     if (this.target === 'predicted') {
       // Target −1 scores each row's own argmax: the clean pass yields the class and its score at once.
       const predicted = new Int32Array(d.n)
-      await this.score(model, src, d, [point(clean)], new Int32Array(d.n).fill(-1), softmax, phase(options, 0, d.n * points), (s, _, score, argmax) => {
-        predicted[s] = argmax
-        values[s * points + clean] = score
-      })
+      await this.score(
+        model,
+        src,
+        d,
+        [point(clean)],
+        new Int32Array(d.n).fill(-1),
+        softmax,
+        phase(options, 0, d.n * points),
+        (s, _, score, argmax) => {
+          predicted[s] = argmax
+          values[s * points + clean] = score
+        },
+      )
       target = predicted
     }
     const progress = phase(options, d.n * (points - others.length), d.n * points)
@@ -100,17 +115,29 @@ abstract class PixelGame {
   }
 
   private async score(
-    model: Model, src: Source, d: Checked, perSample: readonly (readonly [number, number])[], target: Int32Array,
-    softmax: boolean, options: EvaluateOptions,
+    model: Model,
+    src: Source,
+    d: Checked,
+    perSample: readonly (readonly [number, number])[],
+    target: Int32Array,
+    softmax: boolean,
+    options: EvaluateOptions,
     each: (sample: number, j: number, score: number, argmax: number) => void,
   ): Promise<void> {
     const k = perSample.length
-    await run(model, rowShape(d), maskedRows(src, perSample, target), softmax, ({ start, scores, argmax }) => {
-      for (let i = 0; i < scores.length; i++) {
-        const r = start + i
-        each(Math.floor(r / k), r % k, scores[i]!, argmax[i]!)
-      }
-    }, options)
+    await run(
+      model,
+      rowShape(d),
+      maskedRows(src, perSample, target),
+      softmax,
+      ({ start, scores, argmax }) => {
+        for (let i = 0; i < scores.length; i++) {
+          const r = start + i
+          each(Math.floor(r / k), r % k, scores[i]!, argmax[i]!)
+        }
+      },
+      options,
+    )
   }
 }
 
@@ -139,8 +166,15 @@ export class Deletion extends PixelGame {
     const { d, x, values, points, cost } = await this.curve(model, data, options)
     const { auc, originalScore, baselineScore, change: finalDrop } = summarise(values, x, points, d.n, 0)
     return finish<DeletionResult>({
-      metric: 'Deletion', scores: auc, auc, originalScore, baselineScore, finalDrop,
-      curves: { scores: { x, values, points } }, ...cost(), params: this.params(),
+      metric: 'Deletion',
+      scores: auc,
+      auc,
+      originalScore,
+      baselineScore,
+      finalDrop,
+      curves: { scores: { x, values, points } },
+      ...cost(),
+      params: this.params(),
     })
   }
 }
@@ -157,8 +191,14 @@ export class Insertion extends PixelGame {
     // Insertion's curve runs from the substrate (first point) to the clean input (last).
     const { auc, originalScore, baselineScore, change: finalRise } = summarise(values, x, points, d.n, points - 1)
     return finish<InsertionResult>({
-      metric: 'Insertion', scores: auc, auc, originalScore, baselineScore, finalRise,
-      curves: { scores: { x, values, points } }, ...cost(),
+      metric: 'Insertion',
+      scores: auc,
+      auc,
+      originalScore,
+      baselineScore,
+      finalRise,
+      curves: { scores: { x, values, points } },
+      ...cost(),
       params: this.params(),
     })
   }

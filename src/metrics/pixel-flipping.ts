@@ -59,7 +59,11 @@ export class PixelFlipping {
     const counts = this.compat ? all.subarray(1) : all
     const flags = this.order === 'lif' ? FROM_END : 0
     const src = await prepare(d, layout, baseline, this.abs, options.signal)
-    const plan = maskedRows(src, Array.from(counts, (c) => [c, flags] as const), d.y)
+    const plan = maskedRows(
+      src,
+      Array.from(counts, (c) => [c, flags] as const),
+      d.y,
+    )
     const cost = meter(model.stats)
     const points = counts.length
     const values = new Float64Array(d.n * points)

@@ -12,7 +12,11 @@ export function quantusBaseline(b: unknown): BaselineSpec {
   if (b === 'black') return { kind: 'min' }
   if (b === 'white') return { kind: 'max' }
   if (b === 'mean') {
-    throw new XaiEvalError('INVALID_OPTION', 'baseline', "Quantus's 'mean' drifts with each perturbation step and is not reproduced; use 'black', 'white' or a number")
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'baseline',
+      "Quantus's 'mean' drifts with each perturbation step and is not reproduced; use 'black', 'white' or a number",
+    )
   }
   return baselineSpec('baseline', b)
 }
@@ -20,7 +24,11 @@ export function quantusBaseline(b: unknown): BaselineSpec {
 /** Quantus asserts `(H·W) % featuresInStep == 0` (it ignores channels); returns the baseline. */
 export function quantusSetup(pixels: number, featuresInStep: number, baseline: unknown): BaselineSpec {
   if (pixels % featuresInStep !== 0) {
-    throw new XaiEvalError('INVALID_OPTION', 'featuresInStep', `Quantus requires H·W (${pixels}) to be a multiple of featuresInStep (${featuresInStep})`)
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'featuresInStep',
+      `Quantus requires H·W (${pixels}) to be a multiple of featuresInStep (${featuresInStep})`,
+    )
   }
   return quantusBaseline(baseline)
 }

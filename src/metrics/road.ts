@@ -61,13 +61,18 @@ export class Road {
     this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['quantus'])
     if (this.compat && this.order !== 'morf') throw new XaiEvalError('INVALID_OPTION', 'order', "Quantus's ROAD is MoRF only")
     const unit = this.compat ? 100 : 1
-    this.percentages = options.percentages ?? (this.compat
-      ? Array.from({ length: 50 }, (_, i) => 2 * i + 1)
-      : [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9])
-    if (!Array.isArray(this.percentages) || this.percentages.length === 0 ||
-      !this.percentages.every((p) => typeof p === 'number' && p >= 0 && p <= unit)) {
-      throw new XaiEvalError('INVALID_OPTION', 'percentages',
-        `expected a non-empty list of ${this.compat ? 'per cent values in [0, 100]' : 'fractions in [0, 1]'}, got ${JSON.stringify(options.percentages)}`)
+    this.percentages =
+      options.percentages ?? (this.compat ? Array.from({ length: 50 }, (_, i) => 2 * i + 1) : [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9])
+    if (
+      !Array.isArray(this.percentages) ||
+      this.percentages.length === 0 ||
+      !this.percentages.every((p) => typeof p === 'number' && p >= 0 && p <= unit)
+    ) {
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'percentages',
+        `expected a non-empty list of ${this.compat ? 'per cent values in [0, 100]' : 'fractions in [0, 1]'}, got ${JSON.stringify(options.percentages)}`,
+      )
     }
     this.abs = options.abs ?? false
     this.noise = nonNegative('noise', options.noise ?? 0.01)
@@ -79,7 +84,11 @@ export class Road {
     const layout = layoutOf(d, 'pixel')
     const pixels = d.height * d.width
     if (this.compat && d.channels !== 1) {
-      throw new XaiEvalError('INVALID_OPTION', 'compat', `Quantus's ROAD supports single-channel inputs only (got C = ${d.channels}): it ranks the channel-broadcast attribution but imputes pixels`)
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'compat',
+        `Quantus's ROAD supports single-channel inputs only (got C = ${d.channels}): it ranks the channel-broadcast attribution but imputes pixels`,
+      )
     }
     // Quantus: int(a_size * p / 100), the product exact, one division, truncation.
     const counts = this.percentages.map((p) => (this.compat ? Math.trunc((pixels * p) / 100) : Math.floor(pixels * p)))
@@ -104,17 +113,25 @@ export class Road {
     const cost = meter(model.stats)
     const probability = new Float64Array(d.n * k)
     const correct = new Float64Array(d.n * k)
-    await run(model, rowShape(d), plan, needsSoftmax(model, true), ({ start, scores, argmax }) => {
-      probability.set(scores, start)
-      for (let i = 0; i < scores.length; i++) correct[start + i] = argmax[i] === d.y[Math.floor((start + i) / k)] ? 1 : 0
-    }, options)
+    await run(
+      model,
+      rowShape(d),
+      plan,
+      needsSoftmax(model, true),
+      ({ start, scores, argmax }) => {
+        probability.set(scores, start)
+        for (let i = 0; i < scores.length; i++) correct[start + i] = argmax[i] === d.y[Math.floor((start + i) / k)] ? 1 : 0
+      },
+      options,
+    )
 
     const x = Float64Array.from(this.percentages)
-    const perStep = (v: Float64Array) => Float64Array.from({ length: k }, (_, j) => {
-      let sum = 0
-      for (let s = 0; s < d.n; s++) sum += v[s * k + j]!
-      return sum / d.n
-    })
+    const perStep = (v: Float64Array) =>
+      Float64Array.from({ length: k }, (_, j) => {
+        let sum = 0
+        for (let s = 0; s < d.n; s++) sum += v[s * k + j]!
+        return sum / d.n
+      })
     const scores = Float64Array.from({ length: d.n }, (_, s) => probability.subarray(s * k, (s + 1) * k).reduce((a, b) => a + b, 0) / k)
     return finish<RoadResult>({
       metric: 'Road',

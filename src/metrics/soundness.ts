@@ -56,7 +56,6 @@ export interface SoundnessResult extends MetricResult {
  * uint8 per map (`compat: 'soco'`).
  */
 export class Soundness extends StepwiseImputationMetric {
-
   /** Mask ratios (fraction of pixels imputed) of the steps. */
   get ratios(): Float64Array {
     return socoSoundnessRatios(this.mode)
@@ -76,24 +75,43 @@ export class Soundness extends StepwiseImputationMetric {
     const values = new Float64Array(d.n * steps)
     const newAttribution = new Float64Array(d.n * steps)
     const masks = async (step: number, s0: number, s1: number, signal?: AbortSignal) => {
-      const m = await socoSoundnessMasks(maps.subarray(s0 * pixels, s1 * pixels), pixels, firstSample + s0, step, this.mode, this.seed, signal)
+      const m = await socoSoundnessMasks(
+        maps.subarray(s0 * pixels, s1 * pixels),
+        pixels,
+        firstSample + s0,
+        step,
+        this.mode,
+        this.seed,
+        signal,
+      )
       for (let i = 0; i < s1 - s0; i++) newAttribution[(s0 + i) * steps + step] = m.newAttr[i]!
       return m.masks
     }
     const plan = stepRows(d, steps, masks, { fill: this.imputation, noise: this.noise, seed: this.seed, firstSample }, (step) => step)
     const cost = meter(model.stats)
     // The score indicator is the raw true-class output, as the authors' PredScore (spec §2 fact 8).
-    await run(model, rowShape(d), plan, needsSoftmax(model, false), ({ start, scores, argmax }) => {
-      for (let i = 0; i < scores.length; i++) {
-        const r = start + i
-        const s = r % d.n
-        values[s * steps + Math.floor(r / d.n)] = this.indicator === 'score' ? scores[i]! : Number(argmax[i] === d.y[s])
-      }
-    }, options)
+    await run(
+      model,
+      rowShape(d),
+      plan,
+      needsSoftmax(model, false),
+      ({ start, scores, argmax }) => {
+        for (let i = 0; i < scores.length; i++) {
+          const r = start + i
+          const s = r % d.n
+          values[s * steps + Math.floor(r / d.n)] = this.indicator === 'score' ? scores[i]! : Number(argmax[i] === d.y[s])
+        }
+      },
+      options,
+    )
 
     const stats = new SocoSoundnessStats(this.mode, this.indicator)
     typedCall(() => {
-      for (let k = 0; k < steps; k++) stats.addValues(k, Float64Array.from({ length: d.n }, (_, s) => values[s * steps + k]!))
+      for (let k = 0; k < steps; k++)
+        stats.addValues(
+          k,
+          Float64Array.from({ length: d.n }, (_, s) => values[s * steps + k]!),
+        )
     })
     return { firstSample, samples: d.n, stats: stats.toBytes(), values, newAttribution, ...cost() }
   }
@@ -125,7 +143,14 @@ export class Soundness extends StepwiseImputationMetric {
       return finish<SoundnessResult>({
         metric: 'Soundness',
         scores,
-        curve: { ratios: curve.ratios, indicator: curve.indicator, soundness: curve.soundness, flags: curve.flags, flagged: curve.flagged, undefined: curve.undefined },
+        curve: {
+          ratios: curve.ratios,
+          indicator: curve.indicator,
+          soundness: curve.soundness,
+          flags: curve.flags,
+          flagged: curve.flagged,
+          undefined: curve.undefined,
+        },
         ratios,
         falseAttribution,
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),

@@ -70,8 +70,14 @@ export class SymmetricRelevanceGain {
     const src = await prepare(d, layout, baseline, this.abs, options.signal)
     const cost = meter(model.stats)
     const scored = new Float64Array(d.n * perSample)
-    await run(model, rowShape(d), maskedRows(src, rows, d.y), needsSoftmax(model, this.compat ? true : undefined),
-      (b) => scored.set(b.scores, b.start), options)
+    await run(
+      model,
+      rowShape(d),
+      maskedRows(src, rows, d.y),
+      needsSoftmax(model, this.compat ? true : undefined),
+      (b) => scored.set(b.scores, b.start),
+      options,
+    )
 
     // Unpack into curves of K+1 points (K without the unperturbed one in compat mode).
     const first = this.compat ? 1 : 0

@@ -106,7 +106,7 @@ export function stepRows(
     rows: d.n * steps,
     async build(start, end, out, targets, signal) {
       const work: Promise<void>[] = []
-      for (let r = start; r < end;) {
+      for (let r = start; r < end; ) {
         const step = Math.floor(r / d.n)
         const s0 = r % d.n
         const s1 = Math.min(d.n, s0 + (end - r))
@@ -115,9 +115,23 @@ export function stepRows(
         const keys = new Uint32Array(s1 - s0).fill(key(step))
         const slot = out.subarray((r - start) * rowLen, (r - start + s1 - s0) * rowLen)
         targets.set(d.y.subarray(s0, s1), r - start)
-        work.push(masks(step, s0, s1, signal).then((m) =>
-          imputeMasked(d.x, shape, samples, ids, keys, m, imputation.noise, imputation.seed, slot,
-            imputation.fill === 'noisyLinear' ? undefined : imputation.fill.constant, signal)))
+        work.push(
+          masks(step, s0, s1, signal).then((m) =>
+            imputeMasked(
+              d.x,
+              shape,
+              samples,
+              ids,
+              keys,
+              m,
+              imputation.noise,
+              imputation.seed,
+              slot,
+              imputation.fill === 'noisyLinear' ? undefined : imputation.fill.constant,
+              signal,
+            ),
+          ),
+        )
         r += s1 - s0
       }
       await Promise.all(work)

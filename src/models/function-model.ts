@@ -42,7 +42,11 @@ export class FunctionModel implements Model {
       throw new XaiEvalError('MODEL_OUTPUT', 'model', `the model function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e })
     }
     if (!(out instanceof Float32Array)) {
-      throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `the model function must return a Float32Array, got ${Object.prototype.toString.call(out)}`)
+      throw new XaiEvalError(
+        'MODEL_OUTPUT',
+        'model.output',
+        `the model function must return a Float32Array, got ${Object.prototype.toString.call(out)}`,
+      )
     }
     return out
   }

@@ -26,9 +26,18 @@ function* fields(buf: Uint8Array): Generator<Field> {
     const key = varint()
     const field = Math.floor(key / 8)
     switch (key & 7) {
-      case 0: varint(); yield { field }; break
-      case 1: pos += 8; yield { field }; break
-      case 5: pos += 4; yield { field }; break
+      case 0:
+        varint()
+        yield { field }
+        break
+      case 1:
+        pos += 8
+        yield { field }
+        break
+      case 5:
+        pos += 4
+        yield { field }
+        break
       case 2: {
         const len = varint()
         if (pos + len > buf.length) throw new Error('truncated field')
@@ -36,7 +45,8 @@ function* fields(buf: Uint8Array): Generator<Field> {
         pos += len
         break
       }
-      default: throw new Error(`unsupported wire type ${key & 7}`)
+      default:
+        throw new Error(`unsupported wire type ${key & 7}`)
     }
   }
 }

@@ -63,9 +63,10 @@ export class OnnxModel implements Model {
   static async load(path: string, options: OnnxModelOptions = {}): Promise<OnnxModel> {
     if (typeof path !== 'string') throw new XaiEvalError('INVALID_OPTION', 'path', 'expected a path to an .onnx file')
     const output = oneOf('output', options.output ?? 'probabilities', ['logits', 'probabilities'])
-    const batch = options.maxBatchSize === undefined || options.maxBatchSize === 'auto'
-      ? 'auto' as const
-      : positiveInt('maxBatchSize', options.maxBatchSize)
+    const batch =
+      options.maxBatchSize === undefined || options.maxBatchSize === 'auto'
+        ? ('auto' as const)
+        : positiveInt('maxBatchSize', options.maxBatchSize)
     let bytes: Uint8Array
     try {
       bytes = await readFile(path)
@@ -73,7 +74,7 @@ export class OnnxModel implements Model {
       throw new XaiEvalError('MODEL_LOAD', 'path', `cannot read ${path}: ${(e as Error).message}`, { cause: e })
     }
 
-    const requested = (options.executionProviders ?? ['cpu']).map((p) => typeof p === 'string' ? { name: p } : p)
+    const requested = (options.executionProviders ?? ['cpu']).map((p) => (typeof p === 'string' ? { name: p } : p))
     if (!requested.some((p) => p.name === 'cpu')) requested.push({ name: 'cpu' })
     const cores = availableParallelism()
     let failure: unknown
@@ -95,7 +96,10 @@ export class OnnxModel implements Model {
         const outputName = pick('outputName', options.outputName, meta.outputNames)
         const rawOutput = producerOf(bytes, outputName) === 'Softmax' ? 'probabilities' : 'logits'
         if (i > 0) {
-          process.emitWarning(`xai-eval: execution provider '${requested[0]!.name}' is unavailable, running on '${p.name}'`, { code: 'XAI_EVAL_PROVIDER_FALLBACK', detail: String(failure) })
+          process.emitWarning(`xai-eval: execution provider '${requested[0]!.name}' is unavailable, running on '${p.name}'`, {
+            code: 'XAI_EVAL_PROVIDER_FALLBACK',
+            detail: String(failure),
+          })
         }
         return new OnnxModel(pool, p.name, output, rawOutput, inputName, outputName, meta.inputShapes[inputName], batch, workers)
       } catch (e) {
@@ -168,7 +172,11 @@ export class OnnxModel implements Model {
     const expected = this.inputShape?.slice(1)
     if (!expected) return
     if (expected.length !== rowShape.length || expected.some((d, i) => d !== null && d !== rowShape[i])) {
-      throw new XaiEvalError('SHAPE_MISMATCH', 'x', `the model expects inputs [N, ${expected.map((d) => d ?? '?').join(', ')}], got [N, ${rowShape.join(', ')}]`)
+      throw new XaiEvalError(
+        'SHAPE_MISMATCH',
+        'x',
+        `the model expects inputs [N, ${expected.map((d) => d ?? '?').join(', ')}], got [N, ${rowShape.join(', ')}]`,
+      )
     }
   }
 

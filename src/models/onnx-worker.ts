@@ -59,7 +59,7 @@ export default async function run(req: ForwardRequest | MetaRequest): Promise<Se
   if (req.kind === 'meta') return meta(s)
   const feeds = { [req.inputName]: new ort.Tensor('float32', req.x, req.dims) }
   const out = (await s.run(feeds, [req.outputName]))[req.outputName]
-  if (!out || out.type !== 'float32') {
+  if (out?.type !== 'float32') {
     throw new Error(`MODEL_OUTPUT|model.output|output '${req.outputName}' is ${out?.type ?? 'missing'}, expected float32`)
   }
   return { data: out.data as Float32Array, dims: [...out.dims] }

@@ -108,7 +108,9 @@ class Writer {
   packedFloats(field: number, vs: readonly number[]): this {
     const b = new Uint8Array(4 * vs.length)
     const view = new DataView(b.buffer)
-    vs.forEach((v, i) => view.setFloat32(4 * i, v, true))
+    vs.forEach((v, i) => {
+      view.setFloat32(4 * i, v, true)
+    })
     return this.bytes(field, b)
   }
 
@@ -124,12 +126,20 @@ class Writer {
 }
 
 function tensor(t: OnnxTensor): Writer {
-  if (typeof t?.name !== 'string' || !Array.isArray(t.dims)) throw new XaiEvalError('INVALID_OPTION', 'initializer', 'expected { name, dims, data }')
+  if (typeof t?.name !== 'string' || !Array.isArray(t.dims))
+    throw new XaiEvalError('INVALID_OPTION', 'initializer', 'expected { name, dims, data }')
   const count = t.dims.reduce((p, d) => p * d, 1)
   if (!t.dims.every((d) => Number.isSafeInteger(d) && d >= 0) || t.data.length !== count) {
     throw new XaiEvalError('SHAPE_MISMATCH', `initializer ${t.name}`, `${t.data.length} values for dims [${t.dims.join(', ')}]`)
   }
-  const type = t.data instanceof Float32Array ? 'float' : t.data instanceof Int32Array ? 'int32' : t.data instanceof BigInt64Array ? 'int64' : undefined
+  const type =
+    t.data instanceof Float32Array
+      ? 'float'
+      : t.data instanceof Int32Array
+        ? 'int32'
+        : t.data instanceof BigInt64Array
+          ? 'int64'
+          : undefined
   if (!type) throw new XaiEvalError('INVALID_OPTION', `initializer ${t.name}`, 'data must be a Float32Array, Int32Array or BigInt64Array')
   // raw_data is little-endian; copy so that the bytes are exactly the tensor's.
   const raw = new Uint8Array(t.data.byteLength)
@@ -151,8 +161,10 @@ function valueInfo(v: OnnxValueInfo, arg: string): Writer {
   const shape = new Writer()
   for (const d of v.dims) {
     const dim = new Writer()
-    if (typeof d === 'string') dim.string(2, d) // dim_param
-    else if (Number.isSafeInteger(d) && d >= 0) dim.int(1, d) // dim_value
+    if (typeof d === 'string')
+      dim.string(2, d) // dim_param
+    else if (Number.isSafeInteger(d) && d >= 0)
+      dim.int(1, d) // dim_value
     else throw new XaiEvalError('INVALID_OPTION', arg, `bad dimension ${String(d)}`)
     shape.message(1, dim)
   }
@@ -178,7 +190,13 @@ function attribute(name: string, v: OnnxAttribute): Writer {
 
 /** Serialises a ModelProto with one graph. The bytes load in onnxruntime (`OnnxModel.load` after writing them to a file). */
 export function writeOnnx(graph: OnnxGraph): Uint8Array {
-  if (graph === null || typeof graph !== 'object' || !Array.isArray(graph.nodes) || !Array.isArray(graph.inputs) || !Array.isArray(graph.outputs)) {
+  if (
+    graph === null ||
+    typeof graph !== 'object' ||
+    !Array.isArray(graph.nodes) ||
+    !Array.isArray(graph.inputs) ||
+    !Array.isArray(graph.outputs)
+  ) {
     throw new XaiEvalError('INVALID_OPTION', 'graph', 'expected { nodes, inputs, outputs, initializers? }')
   }
   const g = new Writer()
@@ -187,8 +205,8 @@ export function writeOnnx(graph: OnnxGraph): Uint8Array {
       throw new XaiEvalError('INVALID_OPTION', `nodes[${i}]`, 'expected { op, inputs, outputs }')
     }
     const node = new Writer()
-    n.inputs.forEach((s: string) => node.string(1, s))
-    n.outputs.forEach((s: string) => node.string(2, s))
+    for (const s of n.inputs) node.string(1, s)
+    for (const s of n.outputs) node.string(2, s)
     node.string(3, n.name ?? `${n.op}_${i}`).string(4, n.op)
     for (const [k, v] of Object.entries(n.attributes ?? {}) as [string, OnnxAttribute][]) node.message(5, attribute(k, v))
     if (n.domain) node.string(7, n.domain)
@@ -196,8 +214,12 @@ export function writeOnnx(graph: OnnxGraph): Uint8Array {
   })
   g.string(2, graph.name ?? 'graph')
   for (const t of graph.initializers ?? []) g.message(5, tensor(t))
-  graph.inputs.forEach((v, i) => g.message(11, valueInfo(v, `inputs[${i}]`)))
-  graph.outputs.forEach((v, i) => g.message(12, valueInfo(v, `outputs[${i}]`)))
+  graph.inputs.forEach((v, i) => {
+    g.message(11, valueInfo(v, `inputs[${i}]`))
+  })
+  graph.outputs.forEach((v, i) => {
+    g.message(12, valueInfo(v, `outputs[${i}]`))
+  })
 
   const opset = new Writer().string(1, '').int(2, graph.opset ?? 13)
   return new Writer()

@@ -28,21 +28,36 @@ pub enum Baseline {
 impl Baseline {
   pub fn validate(&self) -> Result<()> {
     match *self {
-      Baseline::Constant(v) if !v.is_finite() => {
-        Err(CoreError::param("baseline", "a constant baseline must be finite"))
-      }
-      Baseline::Blur { sigma } if !(sigma.is_finite() && sigma > 0.0) => {
-        Err(CoreError::param("baseline.sigma", format!("must be > 0, got {sigma}")))
-      }
-      Baseline::Uniform { low, high, .. } if !(low.is_finite() && high.is_finite() && low < high) => {
-        Err(CoreError::param("baseline", format!("uniform needs low < high, got [{low}, {high})")))
+      Baseline::Constant(v) if !v.is_finite() => Err(CoreError::param(
+        "baseline",
+        "a constant baseline must be finite",
+      )),
+      Baseline::Blur { sigma } if !(sigma.is_finite() && sigma > 0.0) => Err(CoreError::param(
+        "baseline.sigma",
+        format!("must be > 0, got {sigma}"),
+      )),
+      Baseline::Uniform { low, high, .. }
+        if !(low.is_finite() && high.is_finite() && low < high) =>
+      {
+        Err(CoreError::param(
+          "baseline",
+          format!("uniform needs low < high, got [{low}, {high})"),
+        ))
       }
       _ => Ok(()),
     }
   }
 
   /// Baseline of one sample `x` (`[C, H, W]`) into `out`; `sample` keys the random stream.
-  pub fn fill(&self, x: &[f32], channels: usize, height: usize, width: usize, sample: u64, out: &mut [f32]) {
+  pub fn fill(
+    &self,
+    x: &[f32],
+    channels: usize,
+    height: usize,
+    width: usize,
+    sample: u64,
+    out: &mut [f32],
+  ) {
     let pixels = height * width;
     match *self {
       Baseline::Constant(v) => out.fill(v),
@@ -63,7 +78,9 @@ impl Baseline {
       Baseline::Uniform { low, high, seed } => {
         let mut rng = Rng::new(seed, sample);
         let span = f64::from(high) - f64::from(low);
-        out.iter_mut().for_each(|o| *o = (f64::from(low) + span * rng.uniform()) as f32);
+        out
+          .iter_mut()
+          .for_each(|o| *o = (f64::from(low) + span * rng.uniform()) as f32);
       }
     }
   }
@@ -98,7 +115,9 @@ fn mean(x: &[f32]) -> f32 {
 pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
   let sigma = f64::from(sigma);
   let radius = (3.0 * sigma).ceil() as i64;
-  let weights: Vec<f64> = (-radius..=radius).map(|d| (-((d * d) as f64) / (2.0 * sigma * sigma)).exp()).collect();
+  let weights: Vec<f64> = (-radius..=radius)
+    .map(|d| (-((d * d) as f64) / (2.0 * sigma * sigma)).exp())
+    .collect();
   let total: f64 = weights.iter().sum();
   weights.iter().map(|w| (w / total) as f32).collect()
 }
@@ -147,12 +166,17 @@ mod tests {
 
   #[test]
   fn channel_mean_is_per_channel() {
-    assert_eq!(one(Baseline::ChannelMean, &[1.0, 3.0, 10.0, 20.0], 2, 1, 2), [2.0, 2.0, 15.0, 15.0]);
+    assert_eq!(
+      one(Baseline::ChannelMean, &[1.0, 3.0, 10.0, 20.0], 2, 1, 2),
+      [2.0, 2.0, 15.0, 15.0]
+    );
   }
 
   #[test]
   fn blur_preserves_constants_and_mass_of_a_centred_impulse() {
-    assert!(one(Baseline::Blur { sigma: 1.5 }, &[4.0; 25], 1, 5, 5).iter().all(|v| (v - 4.0).abs() < 1e-5));
+    assert!(one(Baseline::Blur { sigma: 1.5 }, &[4.0; 25], 1, 5, 5)
+      .iter()
+      .all(|v| (v - 4.0).abs() < 1e-5));
     let mut impulse = vec![0.0; 15 * 15];
     impulse[7 * 15 + 7] = 1.0;
     let out = one(Baseline::Blur { sigma: 1.0 }, &impulse, 1, 15, 15);
@@ -163,7 +187,11 @@ mod tests {
 
   #[test]
   fn uniform_is_seeded_per_sample_and_in_range() {
-    let b = Baseline::Uniform { low: -1.0, high: 1.0, seed: 3 };
+    let b = Baseline::Uniform {
+      low: -1.0,
+      high: 1.0,
+      seed: 3,
+    };
     let two = batch(&[0.0; 8], [2, 1, 2, 2], &b).unwrap();
     let first = one(b, &[0.0; 4], 1, 2, 2);
     assert_eq!(&two[..4], &first[..]);
@@ -173,8 +201,21 @@ mod tests {
 
   #[test]
   fn invalid_parameters_are_typed_errors() {
-    assert_eq!(Baseline::Blur { sigma: 0.0 }.validate().unwrap_err().code(), "INVALID_OPTION");
-    assert_eq!(batch(&[f32::INFINITY], [1, 1, 1, 1], &Baseline::Mean).unwrap_err().code(), "NON_FINITE");
-    assert_eq!(batch(&[0.0; 3], [1, 1, 2, 2], &Baseline::Mean).unwrap_err().code(), "SHAPE_MISMATCH");
+    assert_eq!(
+      Baseline::Blur { sigma: 0.0 }.validate().unwrap_err().code(),
+      "INVALID_OPTION"
+    );
+    assert_eq!(
+      batch(&[f32::INFINITY], [1, 1, 1, 1], &Baseline::Mean)
+        .unwrap_err()
+        .code(),
+      "NON_FINITE"
+    );
+    assert_eq!(
+      batch(&[0.0; 3], [1, 1, 2, 2], &Baseline::Mean)
+        .unwrap_err()
+        .code(),
+      "SHAPE_MISMATCH"
+    );
   }
 }

@@ -26,16 +26,23 @@ pub fn score_rows(
   expect_len("argmax", argmax.len(), rows)?;
   for (i, row) in output.chunks(classes).enumerate() {
     if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-      return Err(CoreError::NonFinite { arg: "output", index: i * classes + j });
+      return Err(CoreError::NonFinite {
+        arg: "output",
+        index: i * classes + j,
+      });
     }
-    let (best, &max) = row
-      .iter()
-      .enumerate()
-      .fold((0, &row[0]), |acc, (j, v)| if *v > *acc.1 { (j, v) } else { acc });
+    let (best, &max) =
+      row.iter().enumerate().fold(
+        (0, &row[0]),
+        |acc, (j, v)| if *v > *acc.1 { (j, v) } else { acc },
+      );
     let target = match targets[i] {
       t if t < 0 => best,
       t if t as usize >= classes => {
-        return Err(CoreError::param("y", format!("label {t} is out of range for {classes} classes")));
+        return Err(CoreError::param(
+          "y",
+          format!("label {t} is out of range for {classes} classes"),
+        ));
       }
       t => t as usize,
     };
@@ -57,7 +64,10 @@ pub fn score_rows(
 /// AUC = Σ_k (x_{k+1} − x_k) · (y_k + y_{k+1}) / 2
 /// ```
 pub fn trapezoid(y: &[f64], x: &[f64]) -> f64 {
-  y.windows(2).zip(x.windows(2)).map(|(y, x)| (x[1] - x[0]) * (y[0] + y[1]) / 2.0).sum()
+  y.windows(2)
+    .zip(x.windows(2))
+    .map(|(y, x)| (x[1] - x[0]) * (y[0] + y[1]) / 2.0)
+    .sum()
 }
 
 /// `np.trapz(y, dx=1)`: `Σ y − (y_first + y_last) / 2` (Quantus's `calculate_auc`).
@@ -73,16 +83,34 @@ pub fn trapezoid_unit(y: &[f64]) -> f64 {
 /// spacing when `x` is empty.
 pub fn areas(curves: &[f64], x: &[f64], k: usize) -> Result<Vec<f64>> {
   if k == 0 || !curves.len().is_multiple_of(k) {
-    return Err(CoreError::shape("curves", format!("a multiple of {k} points"), curves.len()));
+    return Err(CoreError::shape(
+      "curves",
+      format!("a multiple of {k} points"),
+      curves.len(),
+    ));
   }
   if !x.is_empty() {
     expect_len("x", x.len(), k)?;
     // `partial_cmp` so that a NaN in the grid is rejected too.
-    if x.windows(2).any(|w| w[1].partial_cmp(&w[0]).is_none_or(|o| o.is_lt())) {
+    if x
+      .windows(2)
+      .any(|w| w[1].partial_cmp(&w[0]).is_none_or(|o| o.is_lt()))
+    {
       return Err(CoreError::param("x", "grid must be non-decreasing"));
     }
   }
-  Ok(curves.chunks(k).map(|c| if x.is_empty() { trapezoid_unit(c) } else { trapezoid(c, x) }).collect())
+  Ok(
+    curves
+      .chunks(k)
+      .map(|c| {
+        if x.is_empty() {
+          trapezoid_unit(c)
+        } else {
+          trapezoid(c, x)
+        }
+      })
+      .collect(),
+  )
 }
 
 #[cfg(test)]
@@ -114,9 +142,19 @@ mod tests {
   #[test]
   fn bad_outputs_and_labels_are_typed_errors() {
     let (mut s, mut a) = ([0.0; 1], [0; 1]);
-    assert_eq!(score_rows(&[1.0, f32::NAN], 2, &[0], true, &mut s, &mut a).unwrap_err().code(), "NON_FINITE");
+    assert_eq!(
+      score_rows(&[1.0, f32::NAN], 2, &[0], true, &mut s, &mut a)
+        .unwrap_err()
+        .code(),
+      "NON_FINITE"
+    );
     let err = score_rows(&[1.0, 2.0], 2, &[2], true, &mut s, &mut a).unwrap_err();
     assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "y"));
-    assert_eq!(score_rows(&[1.0, 2.0, 3.0], 2, &[0], true, &mut s, &mut a).unwrap_err().code(), "SHAPE_MISMATCH");
+    assert_eq!(
+      score_rows(&[1.0, 2.0, 3.0], 2, &[0], true, &mut s, &mut a)
+        .unwrap_err()
+        .code(),
+      "SHAPE_MISMATCH"
+    );
   }
 }

@@ -7,7 +7,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub enum CoreError {
   /// An array's length or a shape does not match what the other arguments imply.
-  ShapeMismatch { arg: &'static str, expected: String, got: String },
+  ShapeMismatch {
+    arg: &'static str,
+    expected: String,
+    got: String,
+  },
   /// A parameter is out of its documented range.
   InvalidParam { name: &'static str, reason: String },
   /// A NaN or ±Inf at flat `index` of `arg`.
@@ -37,12 +41,23 @@ impl CoreError {
     }
   }
 
-  pub(crate) fn shape(arg: &'static str, expected: impl fmt::Display, got: impl fmt::Display) -> Self {
-    CoreError::ShapeMismatch { arg, expected: expected.to_string(), got: got.to_string() }
+  pub(crate) fn shape(
+    arg: &'static str,
+    expected: impl fmt::Display,
+    got: impl fmt::Display,
+  ) -> Self {
+    CoreError::ShapeMismatch {
+      arg,
+      expected: expected.to_string(),
+      got: got.to_string(),
+    }
   }
 
   pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
-    CoreError::InvalidParam { name, reason: reason.into() }
+    CoreError::InvalidParam {
+      name,
+      reason: reason.into(),
+    }
   }
 }
 
@@ -54,7 +69,10 @@ impl fmt::Display for CoreError {
       }
       CoreError::InvalidParam { name, reason } => write!(f, "`{name}`: {reason}"),
       CoreError::NonFinite { arg, index } => {
-        write!(f, "`{arg}` contains a NaN or infinite value at flat index {index}")
+        write!(
+          f,
+          "`{arg}` contains a NaN or infinite value at flat index {index}"
+        )
       }
       CoreError::EmptyInput { arg } => write!(f, "`{arg}` is empty"),
     }
@@ -70,7 +88,11 @@ pub fn expect_len(arg: &'static str, len: usize, expected: usize) -> Result<()> 
   if len == expected {
     Ok(())
   } else {
-    Err(CoreError::shape(arg, format!("{expected} elements"), format!("{len}")))
+    Err(CoreError::shape(
+      arg,
+      format!("{expected} elements"),
+      format!("{len}"),
+    ))
   }
 }
 

@@ -18,13 +18,20 @@ use crate::mask::{RowSpec, FROM_END};
 /// sample or count out of range or a flag other than [`FROM_END`].
 pub fn pixel_masks(order: &[u32], pixels: usize, rows: &[RowSpec]) -> Result<Vec<u8>> {
   if pixels == 0 || !order.len().is_multiple_of(pixels) {
-    return Err(CoreError::shape("order", format!("a multiple of H·W = {pixels}"), order.len()));
+    return Err(CoreError::shape(
+      "order",
+      format!("a multiple of H·W = {pixels}"),
+      order.len(),
+    ));
   }
   let samples = order.len() / pixels;
   let mut masks = vec![0u8; rows.len() * pixels];
   for (r, mask) in rows.iter().zip(masks.chunks_exact_mut(pixels)) {
     if r.sample as usize >= samples || r.count as usize > pixels || r.flags & !FROM_END != 0 {
-      return Err(CoreError::param("rows", format!("row {r:?} out of range ({samples} samples, {pixels} pixels)")));
+      return Err(CoreError::param(
+        "rows",
+        format!("row {r:?} out of range ({samples} samples, {pixels} pixels)"),
+      ));
     }
     let ranked = &order[r.sample as usize * pixels..][..pixels];
     let chosen = if r.flags & FROM_END != 0 {
@@ -76,10 +83,19 @@ pub fn impute_rows(
   expect_len("streams", streams.len(), rows)?;
   expect_len("out", out.len(), rows * image)?;
   if let Some(i) = masks.iter().position(|&m| m > 1) {
-    return Err(CoreError::param("masks", format!("values must be 0 (keep) or 1 (impute); got {} at flat index {i}", masks[i])));
+    return Err(CoreError::param(
+      "masks",
+      format!(
+        "values must be 0 (keep) or 1 (impute); got {} at flat index {i}",
+        masks[i]
+      ),
+    ));
   }
   if let Some(s) = samples.iter().find(|&&s| s as usize >= n) {
-    return Err(CoreError::param("rows", format!("sample {s} out of range ({n} samples)")));
+    return Err(CoreError::param(
+      "rows",
+      format!("sample {s} out of range ({n} samples)"),
+    ));
   }
   out
     .par_chunks_exact_mut(image)
@@ -88,11 +104,17 @@ pub fn impute_rows(
     .try_for_each(|((o, m), (&s, &stream))| {
       let xi = &x[s as usize * image..][..image];
       match fill {
-        Fill::NoisyLinear { noise } => o.copy_from_slice(&impute::noisy_linear(xi, m, c, h, w, noise, seed, stream)?),
+        Fill::NoisyLinear { noise } => {
+          o.copy_from_slice(&impute::noisy_linear(xi, m, c, h, w, noise, seed, stream)?)
+        }
         Fill::Constant(value) => {
           o.copy_from_slice(xi);
           for channel in o.chunks_exact_mut(pixels) {
-            channel.iter_mut().zip(m).filter(|(_, &masked)| masked == 1).for_each(|(v, _)| *v = value);
+            channel
+              .iter_mut()
+              .zip(m)
+              .filter(|(_, &masked)| masked == 1)
+              .for_each(|(v, _)| *v = value);
           }
         }
       }
@@ -111,7 +133,12 @@ mod tests {
   #[test]
   fn masks_take_the_top_or_bottom_of_each_ranking() {
     let order = [2, 0, 3, 1, 0, 1, 2, 3];
-    let m = pixel_masks(&order, 4, &rows(&[0, 2, 0, 0, 1, FROM_END, 1, 3, 0, 1, 0, 0])).unwrap();
+    let m = pixel_masks(
+      &order,
+      4,
+      &rows(&[0, 2, 0, 0, 1, FROM_END, 1, 3, 0, 1, 0, 0]),
+    )
+    .unwrap();
     assert_eq!(m, [1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0]);
     assert!(pixel_masks(&order, 4, &rows(&[2, 1, 0])).is_err());
     assert!(pixel_masks(&order, 4, &rows(&[0, 5, 0])).is_err());
@@ -121,17 +148,41 @@ mod tests {
   #[test]
   fn rows_equal_single_imputations_whatever_the_batch() {
     let (c, h, w) = (2, 5, 4);
-    let x: Vec<f32> = (0..3 * c * h * w).map(|i| ((i * 37) % 11) as f32 / 11.0).collect();
-    let order: Vec<u32> = (0..3).flat_map(|s| (0..20u32).map(move |p| (p * 7 + s) % 20)).collect();
+    let x: Vec<f32> = (0..3 * c * h * w)
+      .map(|i| ((i * 37) % 11) as f32 / 11.0)
+      .collect();
+    let order: Vec<u32> = (0..3)
+      .flat_map(|s| (0..20u32).map(move |p| (p * 7 + s) % 20))
+      .collect();
     let spec = rows(&[2, 5, 0, 0, 10, FROM_END, 1, 19, 0, 2, 5, 0]);
     let masks = pixel_masks(&order, h * w, &spec).unwrap();
     let samples: Vec<u32> = spec.iter().map(|r| r.sample).collect();
     let streams: Vec<u64> = spec.iter().map(stream_of).collect();
     let mut out = vec![0.0; spec.len() * c * h * w];
-    impute_rows(&x, [3, c, h, w], &samples, &masks, Fill::NoisyLinear { noise: 0.1 }, 9, &streams, &mut out).unwrap();
+    impute_rows(
+      &x,
+      [3, c, h, w],
+      &samples,
+      &masks,
+      Fill::NoisyLinear { noise: 0.1 },
+      9,
+      &streams,
+      &mut out,
+    )
+    .unwrap();
     for (i, r) in spec.iter().enumerate() {
       let xi = &x[r.sample as usize * c * h * w..][..c * h * w];
-      let one = impute::noisy_linear(xi, &masks[i * h * w..][..h * w], c, h, w, 0.1, 9, stream_of(r)).unwrap();
+      let one = impute::noisy_linear(
+        xi,
+        &masks[i * h * w..][..h * w],
+        c,
+        h,
+        w,
+        0.1,
+        9,
+        stream_of(r),
+      )
+      .unwrap();
       assert_eq!(&out[i * c * h * w..][..c * h * w], &one[..]);
     }
     // The same row twice gets the same noise: the stream is the row's identity.
@@ -142,7 +193,17 @@ mod tests {
   fn constant_fill_sets_masked_pixels_in_every_channel() {
     let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
     let mut out = [0.0; 6];
-    impute_rows(&x, [1, 2, 1, 3], &[0], &[0, 1, 1], Fill::Constant(-1.0), 0, &[0], &mut out).unwrap();
+    impute_rows(
+      &x,
+      [1, 2, 1, 3],
+      &[0],
+      &[0, 1, 1],
+      Fill::Constant(-1.0),
+      0,
+      &[0],
+      &mut out,
+    )
+    .unwrap();
     assert_eq!(out, [1.0, -1.0, -1.0, 4.0, -1.0, -1.0]);
   }
 }

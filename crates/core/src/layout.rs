@@ -22,14 +22,32 @@ pub struct Layout {
 }
 
 impl Layout {
-  pub fn new(channels: usize, pixels: usize, attr_channels: usize, unit: FeatureUnit) -> Result<Self> {
+  pub fn new(
+    channels: usize,
+    pixels: usize,
+    attr_channels: usize,
+    unit: FeatureUnit,
+  ) -> Result<Self> {
     if channels == 0 || pixels == 0 {
-      return Err(CoreError::shape("shape", "C ≥ 1 and H·W ≥ 1", format!("C={channels}, H·W={pixels}")));
+      return Err(CoreError::shape(
+        "shape",
+        "C ≥ 1 and H·W ≥ 1",
+        format!("C={channels}, H·W={pixels}"),
+      ));
     }
     if attr_channels != 1 && attr_channels != channels {
-      return Err(CoreError::shape("aShape", format!("1 or {channels} channels"), attr_channels));
+      return Err(CoreError::shape(
+        "aShape",
+        format!("1 or {channels} channels"),
+        attr_channels,
+      ));
     }
-    Ok(Layout { channels, pixels, attr_channels, unit })
+    Ok(Layout {
+      channels,
+      pixels,
+      attr_channels,
+      unit,
+    })
   }
 
   /// Length of one input row, `C · H · W`.

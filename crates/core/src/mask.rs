@@ -27,9 +27,22 @@ impl RowSpec {
   /// Parses `(sample, count, flags)` triples.
   pub fn parse(triples: &[u32]) -> Result<Vec<RowSpec>> {
     if !triples.len().is_multiple_of(3) {
-      return Err(CoreError::shape("rows", "a multiple of 3 (sample, count, flags)", triples.len()));
+      return Err(CoreError::shape(
+        "rows",
+        "a multiple of 3 (sample, count, flags)",
+        triples.len(),
+      ));
     }
-    Ok(triples.chunks(3).map(|t| RowSpec { sample: t[0], count: t[1], flags: t[2] }).collect())
+    Ok(
+      triples
+        .chunks(3)
+        .map(|t| RowSpec {
+          sample: t[0],
+          count: t[1],
+          flags: t[2],
+        })
+        .collect(),
+    )
   }
 }
 
@@ -47,7 +60,11 @@ impl Source<'_> {
     let row = self.layout.row_len();
     expect_len("x", self.x.len(), self.samples * row)?;
     expect_len("baselines", self.baselines.len(), self.samples * row)?;
-    expect_len("order", self.order.len(), self.samples * self.layout.features())
+    expect_len(
+      "order",
+      self.order.len(),
+      self.samples * self.layout.features(),
+    )
   }
 }
 
@@ -62,10 +79,16 @@ pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> 
   let features = src.layout.features();
   expect_len("out", out.len(), rows.len() * row_len)?;
   for r in rows {
-    if r.sample as usize >= src.samples || r.count as usize > features || r.flags & !(FROM_END | INSERT) != 0 {
+    if r.sample as usize >= src.samples
+      || r.count as usize > features
+      || r.flags & !(FROM_END | INSERT) != 0
+    {
       return Err(CoreError::param(
         "rows",
-        format!("row {r:?} out of range ({} samples, {features} features)", src.samples),
+        format!(
+          "row {r:?} out of range ({} samples, {features} features)",
+          src.samples
+        ),
       ));
     }
   }
@@ -83,9 +106,15 @@ pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> 
     let current = &mut current[..row_len];
     let s = r.sample as usize;
     let (start, fill) = if r.flags & INSERT != 0 {
-      (&src.baselines[s * row_len..][..row_len], &src.x[s * row_len..][..row_len])
+      (
+        &src.baselines[s * row_len..][..row_len],
+        &src.x[s * row_len..][..row_len],
+      )
     } else {
-      (&src.x[s * row_len..][..row_len], &src.baselines[s * row_len..][..row_len])
+      (
+        &src.x[s * row_len..][..row_len],
+        &src.baselines[s * row_len..][..row_len],
+      )
     };
     let order = &src.order[s * features..][..features];
     let ranked = |k: usize| -> usize {
@@ -107,7 +136,9 @@ pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> 
       }
     };
     for k in from..r.count as usize {
-      src.layout.for_each_index(ranked(k), |idx| current[idx] = fill[idx]);
+      src
+        .layout
+        .for_each_index(ranked(k), |idx| current[idx] = fill[idx]);
     }
     latest[r.flags as usize] = Some(i);
   }
@@ -120,7 +151,13 @@ mod tests {
   use crate::layout::FeatureUnit;
 
   fn src<'a>(x: &'a [f32], b: &'a [f32], order: &'a [u32], layout: Layout) -> Source<'a> {
-    Source { x, baselines: b, order, samples: x.len() / layout.row_len(), layout }
+    Source {
+      x,
+      baselines: b,
+      order,
+      samples: x.len() / layout.row_len(),
+      layout,
+    }
   }
 
   fn rows(triples: &[u32]) -> Vec<RowSpec> {
@@ -132,7 +169,9 @@ mod tests {
     let l = Layout::new(1, 4, 1, FeatureUnit::Entry).unwrap();
     let (x, b, order) = ([1.0, 2.0, 3.0, 4.0], [0.0; 4], [2, 0, 3, 1]);
     let s = src(&x, &b, &order, l);
-    let spec = rows(&[0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 1, FROM_END, 0, 1, INSERT, 0, 4, 0]);
+    let spec = rows(&[
+      0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 1, FROM_END, 0, 1, INSERT, 0, 4, 0,
+    ]);
     let mut out = vec![9.0; spec.len() * 4];
     fill_rows(&s, &spec, &mut out).unwrap();
     assert_eq!(
@@ -165,7 +204,9 @@ mod tests {
     let order = [5, 3, 1, 0, 2, 4, 0, 1, 2, 3, 4, 5];
     let s = src(&x, &b, &order, l);
     // Sample 1: MIF/LIF interleaved step by step; sample 0: LIF then an insertion curve.
-    let all = rows(&[1, 1, 0, 1, 1, 1, 1, 3, 0, 1, 2, 1, 1, 6, 0, 0, 2, 1, 0, 4, 1, 0, 1, 2, 0, 3, 2]);
+    let all = rows(&[
+      1, 1, 0, 1, 1, 1, 1, 3, 0, 1, 2, 1, 1, 6, 0, 0, 2, 1, 0, 4, 1, 0, 1, 2, 0, 3, 2,
+    ]);
     let mut together = vec![0.0; all.len() * 6];
     fill_rows(&s, &all, &mut together).unwrap();
     for (i, r) in all.iter().enumerate() {
@@ -181,8 +222,16 @@ mod tests {
     let s = src(&[0.0; 2], &[0.0; 2], &[0, 1], l);
     let mut out = vec![0.0; 2];
     for bad in [[1, 0, 0], [0, 3, 0], [0, 0, 4]] {
-      assert_eq!(fill_rows(&s, &rows(&bad), &mut out).unwrap_err().code(), "INVALID_OPTION");
+      assert_eq!(
+        fill_rows(&s, &rows(&bad), &mut out).unwrap_err().code(),
+        "INVALID_OPTION"
+      );
     }
-    assert_eq!(fill_rows(&s, &rows(&[0, 0, 0]), &mut [0.0; 3]).unwrap_err().code(), "SHAPE_MISMATCH");
+    assert_eq!(
+      fill_rows(&s, &rows(&[0, 0, 0]), &mut [0.0; 3])
+        .unwrap_err()
+        .code(),
+      "SHAPE_MISMATCH"
+    );
   }
 }

@@ -24,7 +24,10 @@ pub fn rank(scores: &[f32], abs: bool, out: &mut [u32]) {
   // Descending key, then ascending index: equivalent to a stable descending sort, but lets us
   // use the faster unstable sort.
   out.sort_unstable_by(|&i, &j| {
-    key(j).partial_cmp(&key(i)).unwrap_or(Ordering::Equal).then(i.cmp(&j))
+    key(j)
+      .partial_cmp(&key(i))
+      .unwrap_or(Ordering::Equal)
+      .then(i.cmp(&j))
   });
 }
 

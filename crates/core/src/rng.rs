@@ -54,7 +54,12 @@ impl Rng {
   pub fn new(seed: u64, stream: u64) -> Self {
     let mut key = stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
     let mut sm = seed ^ splitmix64(&mut key);
-    let s = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
+    let s = [
+      splitmix64(&mut sm),
+      splitmix64(&mut sm),
+      splitmix64(&mut sm),
+      splitmix64(&mut sm),
+    ];
     Rng { s }
   }
 
@@ -226,8 +231,12 @@ mod tests {
 
   #[test]
   fn same_seed_and_stream_repeat() {
-    let a: Vec<u64> = (0..5).scan(Rng::new(7, 3), |r, _| Some(r.next_u64())).collect();
-    let b: Vec<u64> = (0..5).scan(Rng::new(7, 3), |r, _| Some(r.next_u64())).collect();
+    let a: Vec<u64> = (0..5)
+      .scan(Rng::new(7, 3), |r, _| Some(r.next_u64()))
+      .collect();
+    let b: Vec<u64> = (0..5)
+      .scan(Rng::new(7, 3), |r, _| Some(r.next_u64()))
+      .collect();
     assert_eq!(a, b);
   }
 
@@ -295,11 +304,21 @@ mod tests {
     // Probabilities of a few intervals (the base layer, a wedge and the tail included), each
     // within 5 standard errors of the exact value.
     let cdf = |x: f64| 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2));
-    for (lo, hi) in [(-0.1, 0.1), (0.5, 1.0), (1.0, 2.0), (2.5, 3.6), (3.6, 10.0), (-10.0, -3.0)] {
+    for (lo, hi) in [
+      (-0.1, 0.1),
+      (0.5, 1.0),
+      (1.0, 2.0),
+      (2.5, 3.6),
+      (3.6, 10.0),
+      (-10.0, -3.0),
+    ] {
       let p = cdf(hi) - cdf(lo);
       let got = xs.iter().filter(|&&x| x >= lo && x < hi).count() as f64 / n as f64;
       let se = (p * (1.0 - p) / n as f64).sqrt();
-      assert!((got - p).abs() < 5.0 * se + 1e-7, "[{lo}, {hi}): {got} vs {p}");
+      assert!(
+        (got - p).abs() < 5.0 * se + 1e-7,
+        "[{lo}, {hi}): {got} vs {p}"
+      );
     }
   }
 

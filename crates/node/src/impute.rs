@@ -11,7 +11,11 @@ use crate::{guarded, js_error};
 fn shape4(shape: &[u32]) -> Result<[usize; 4]> {
   match shape {
     &[n, c, h, w] => Ok([n as usize, c as usize, h as usize, w as usize]),
-    _ => Err(js_error(CoreError::ShapeMismatch { arg: "shape", expected: "[N, C, H, W]".into(), got: format!("{shape:?}") })),
+    _ => Err(js_error(CoreError::ShapeMismatch {
+      arg: "shape",
+      expected: "[N, C, H, W]".into(),
+      got: format!("{shape:?}"),
+    })),
   }
 }
 
@@ -34,7 +38,18 @@ impl Task for ImputeTask {
     let n = self.shape[0];
     let samples: Vec<u32> = (0..n as u32).collect();
     let streams: Vec<u64> = (0..n as u64).collect();
-    guarded(|| imputed::impute_rows(&self.x, self.shape, &samples, &self.masks, Fill::NoisyLinear { noise: self.noise }, self.seed, &streams, &mut out))?;
+    guarded(|| {
+      imputed::impute_rows(
+        &self.x,
+        self.shape,
+        &samples,
+        &self.masks,
+        Fill::NoisyLinear { noise: self.noise },
+        self.seed,
+        &streams,
+        &mut out,
+      )
+    })?;
     Ok(out)
   }
 
@@ -54,7 +69,13 @@ pub fn noisy_linear_batch(
   seed: i64,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<ImputeTask>> {
-  let task = ImputeTask { x, masks, shape: shape4(&shape)?, noise: noise as f32, seed: seed as u64 };
+  let task = ImputeTask {
+    x,
+    masks,
+    shape: shape4(&shape)?,
+    noise: noise as f32,
+    seed: seed as u64,
+  };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }
 
@@ -83,7 +104,16 @@ impl Task for ImputeRowsTask {
       let masks = imputed::pixel_masks(&self.order, h * w, &rows)?;
       let samples: Vec<u32> = rows.iter().map(|r| r.sample).collect();
       let streams: Vec<u64> = rows.iter().map(imputed::stream_of).collect();
-      imputed::impute_rows(&self.x, self.shape, &samples, &masks, Fill::NoisyLinear { noise: self.noise }, self.seed, &streams, out)
+      imputed::impute_rows(
+        &self.x,
+        self.shape,
+        &samples,
+        &masks,
+        Fill::NoisyLinear { noise: self.noise },
+        self.seed,
+        &streams,
+        out,
+      )
     })
   }
 
@@ -107,7 +137,15 @@ pub fn impute_rows(
   out: Float32Array,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<ImputeRowsTask>> {
-  let task = ImputeRowsTask { x, shape: shape4(&shape)?, order, rows, noise: noise as f32, seed: seed as u64, out };
+  let task = ImputeRowsTask {
+    x,
+    shape: shape4(&shape)?,
+    order,
+    rows,
+    noise: noise as f32,
+    seed: seed as u64,
+    out,
+  };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }
 
@@ -135,9 +173,22 @@ impl Task for ImputeMaskedTask {
     guarded(|| {
       xai_eval_core::error::expect_len("ids", self.ids.len(), self.samples.len())?;
       xai_eval_core::error::expect_len("keys", self.keys.len(), self.samples.len())?;
-      let streams: Vec<u64> =
-        self.ids.iter().zip(self.keys.iter()).map(|(&id, &k)| (u64::from(id) << 32) | u64::from(k)).collect();
-      imputed::impute_rows(&self.x, self.shape, &self.samples, &self.masks, self.fill, self.seed, &streams, out)
+      let streams: Vec<u64> = self
+        .ids
+        .iter()
+        .zip(self.keys.iter())
+        .map(|(&id, &k)| (u64::from(id) << 32) | u64::from(k))
+        .collect();
+      imputed::impute_rows(
+        &self.x,
+        self.shape,
+        &self.samples,
+        &self.masks,
+        self.fill,
+        self.seed,
+        &streams,
+        out,
+      )
     })
   }
 
@@ -167,8 +218,20 @@ pub fn impute_masked(
 ) -> Result<AsyncTask<ImputeMaskedTask>> {
   let fill = match constant {
     Some(value) => Fill::Constant(value as f32),
-    None => Fill::NoisyLinear { noise: noise as f32 },
+    None => Fill::NoisyLinear {
+      noise: noise as f32,
+    },
   };
-  let task = ImputeMaskedTask { x, shape: shape4(&shape)?, samples, ids, keys, masks, fill, seed: seed as u64, out };
+  let task = ImputeMaskedTask {
+    x,
+    shape: shape4(&shape)?,
+    samples,
+    ids,
+    keys,
+    masks,
+    fill,
+    seed: seed as u64,
+    out,
+  };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }

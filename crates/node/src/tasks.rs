@@ -40,7 +40,15 @@ pub fn rank_features(
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<RankTask>> {
   let layout = layout.parse()?;
-  Ok(AsyncTask::with_optional_signal(RankTask { a, samples: samples as usize, layout, abs }, signal))
+  Ok(AsyncTask::with_optional_signal(
+    RankTask {
+      a,
+      samples: samples as usize,
+      layout,
+      abs,
+    },
+    signal,
+  ))
 }
 
 pub struct BaselineTask {
@@ -73,9 +81,21 @@ pub fn compute_baselines(
 ) -> Result<AsyncTask<BaselineTask>> {
   let shape: [usize; 4] = match shape.as_slice() {
     [n, c, h, w] => [*n as usize, *c as usize, *h as usize, *w as usize],
-    _ => return Err(crate::js_error(xai_eval_core::CoreError::InvalidParam { name: "shape", reason: "must be [N, C, H, W]".into() })),
+    _ => {
+      return Err(crate::js_error(xai_eval_core::CoreError::InvalidParam {
+        name: "shape",
+        reason: "must be [N, C, H, W]".into(),
+      }))
+    }
   };
-  Ok(AsyncTask::with_optional_signal(BaselineTask { x, shape, baseline: baseline.parse()? }, signal))
+  Ok(AsyncTask::with_optional_signal(
+    BaselineTask {
+      x,
+      shape,
+      baseline: baseline.parse()?,
+    },
+    signal,
+  ))
 }
 
 pub struct FillRowsTask {
@@ -94,7 +114,13 @@ impl Task for FillRowsTask {
   type JsValue = ();
 
   fn compute(&mut self) -> Result<Self::Output> {
-    let src = Source { x: &self.x, baselines: &self.baselines, order: &self.order, samples: self.samples, layout: self.layout };
+    let src = Source {
+      x: &self.x,
+      baselines: &self.baselines,
+      order: &self.order,
+      samples: self.samples,
+      layout: self.layout,
+    };
     let rows = RowSpec::parse(&self.rows).map_err(crate::js_error)?;
     // SAFETY: `out` is a batch buffer owned by `src/engine.ts`, which does not read or write it
     // until this task's promise settles; no other Rust code holds it.
@@ -122,6 +148,14 @@ pub fn fill_rows(
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<FillRowsTask>> {
   let layout = layout.parse()?;
-  let task = FillRowsTask { x, baselines, order, rows, out, samples: samples as usize, layout };
+  let task = FillRowsTask {
+    x,
+    baselines,
+    order,
+    rows,
+    out,
+    samples: samples as usize,
+    layout,
+  };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }

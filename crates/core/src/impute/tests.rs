@@ -447,4 +447,3 @@ fn small_and_sparse_masks_match_dense_solve() {
     }
   }
 }
-
