@@ -141,7 +141,7 @@ const cases: Case[] = [
       runs: [
         () => new SymmetricRelevanceGain({ featuresInStep: fis }).evaluate(linear(), valid),
         () => new PixelFlipping({ featuresInStep: fis }).evaluate(linear(), valid),
-        () => new PixelFlipping({ featuresInStep: fis, order: 'lif' }).evaluate(linear(), valid),
+        () => new PixelFlipping({ featuresInStep: fis, order: 'lerf' }).evaluate(linear(), valid),
       ],
     }),
   ),

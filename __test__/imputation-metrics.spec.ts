@@ -96,7 +96,7 @@ test('ROAD: results are identical for any batch size and repeat with the seed', 
   const other = await new Road({ seed: 6 }).evaluate(model(5), data)
   t.notDeepEqual(other.curves.probability.values, a.curves.probability.values)
   // accuracy is the data-set mean of the per-sample correctness curve
-  const k = road.percentages.length
+  const k = road.params.percentages.length
   for (let j = 0; j < k; j++) {
     let sum = 0
     for (let s = 0; s < 6; s++) sum += a.curves.correct.values[s * k + j]!
@@ -106,8 +106,8 @@ test('ROAD: results are identical for any batch size and repeat with the seed', 
 
 test("ROAD compat 'quantus': per-cent percentages, MoRF only, single-channel inputs only", async (t) => {
   t.is((t.throws(() => new Road({ compat: 'quantus', order: 'lerf' })) as XaiEvalError).arg, 'order')
-  t.is((t.throws(() => new Road({ compat: 'quantus', percentages: [150] })) as XaiEvalError).arg, 'percentages')
-  t.deepEqual(new Road({ compat: 'quantus' }).percentages.slice(0, 3), [1, 3, 5])
+  t.is((t.throws(() => new Road({ compat: 'quantus', percentages: [150] })) as XaiEvalError).arg, 'percentages.0')
+  t.deepEqual(new Road({ compat: 'quantus' }).params.percentages.slice(0, 3), [1, 3, 5])
   const { data, model } = setup(5) // C = 2
   const e = await t.throwsAsync(new Road({ compat: 'quantus' }).evaluate(model(4), data))
   t.is((e as XaiEvalError).arg, 'compat')

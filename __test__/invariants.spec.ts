@@ -140,10 +140,10 @@ test('MIF and LIF share both endpoints: the unperturbed score and the fully impu
   )
 
   // Separate pixel-flipping runs give the same curves, endpoints included.
-  const pfMif = await new PixelFlipping({ order: 'mif', featuresInStep: 28 }).evaluate(model, data)
-  const pfLif = await new PixelFlipping({ order: 'lif', featuresInStep: 28 }).evaluate(model, data)
-  t.deepEqual(pfMif.curves.mif!.values, mif!.values)
-  t.deepEqual(pfLif.curves.lif!.values, lif!.values)
+  const pfMif = await new PixelFlipping({ order: 'morf', featuresInStep: 28 }).evaluate(model, data)
+  const pfLif = await new PixelFlipping({ order: 'lerf', featuresInStep: 28 }).evaluate(model, data)
+  t.deepEqual(pfMif.curves.morf!.values, mif!.values)
+  t.deepEqual(pfLif.curves.lerf!.values, lif!.values)
   closeTo(
     t,
     srg.scores,
@@ -165,7 +165,7 @@ test('an explicit default baseline equals the omitted one', async (t) => {
     strip(await new PixelFlipping({ featuresInStep: 3 }).evaluate(model(), data)),
   )
   t.deepEqual(
-    strip(await new Deletion({ baseline: 'blur', blurSigma: 5, steps: 8, target: 'label' }).evaluate(model(), data)),
+    strip(await new Deletion({ baseline: { blur: 5 }, steps: 8, target: 'label' }).evaluate(model(), data)),
     strip(await new Deletion({ steps: 8, target: 'label' }).evaluate(model(), data)),
   )
   // A different baseline does change the result (the comparison above is not vacuous).
@@ -264,14 +264,14 @@ const massData = (a: number[]): Dataset => ({ x: Float32Array.of(1, 2, 4, 9), sh
 
 test('hand-worked pixel flipping and SRG areas (one step per feature)', async (t) => {
   const data = massData([1, 2, 4, 9])
-  const mif = await new PixelFlipping({ order: 'mif' }).evaluate(massModel(), data)
+  const mif = await new PixelFlipping({ order: 'morf' }).evaluate(massModel(), data)
   // MIF removes 9, 4, 2, 1: mass 16, 7, 3, 1, 0.
-  t.deepEqual([...mif.curves.mif!.values], [1, 7 / 16, 3 / 16, 1 / 16, 0])
-  t.deepEqual([...mif.curves.mif!.x], [0, 0.25, 0.5, 0.75, 1])
+  t.deepEqual([...mif.curves.morf!.values], [1, 7 / 16, 3 / 16, 1 / 16, 0])
+  t.deepEqual([...mif.curves.morf!.x], [0, 0.25, 0.5, 0.75, 1])
   t.is(mif.scores[0], (0.25 * (23 + 10 + 4 + 1)) / 32) // = 38/128
-  const lif = await new PixelFlipping({ order: 'lif' }).evaluate(massModel(), data)
+  const lif = await new PixelFlipping({ order: 'lerf' }).evaluate(massModel(), data)
   // LIF removes 1, 2, 4, 9: mass 16, 15, 13, 9, 0.
-  t.deepEqual([...lif.curves.lif!.values], [1, 15 / 16, 13 / 16, 9 / 16, 0])
+  t.deepEqual([...lif.curves.lerf!.values], [1, 15 / 16, 13 / 16, 9 / 16, 0])
   t.is(lif.scores[0], 90 / 128)
   const srg = await new SymmetricRelevanceGain().evaluate(massModel(), data)
   t.is(srg.scores[0], 52 / 128)
@@ -312,7 +312,7 @@ test('hand-worked ties: an all-equal attribution ranks in index order, LIF its e
   )
   // Order: entry 3 (c0, 9), 7 (c1, 9), 2, 6, 1, 5, 0, 4.
   t.deepEqual(
-    [...pf.curves.mif!.values].map((v) => v * 32),
+    [...pf.curves.morf!.values].map((v) => v * 32),
     [32, 23, 14, 10, 6, 4, 2, 1, 0],
   )
 })
@@ -481,7 +481,7 @@ test('onProgress reports monotonically increasing rows ending at the total', asy
   const m = model({ maxBatchSize: 5, concurrency: 2 })
   const cases = [
     ['SRG', new SymmetricRelevanceGain({ featuresInStep: 2 })],
-    ['PixelFlipping', new PixelFlipping({ featuresInStep: 2, order: 'lif' })],
+    ['PixelFlipping', new PixelFlipping({ featuresInStep: 2, order: 'lerf' })],
     ['Insertion label', new Insertion({ steps: 9, target: 'label', baseline: 0 })],
     ['Deletion label', new Deletion({ steps: 9, target: 'label', baseline: 0 })],
   ] as const

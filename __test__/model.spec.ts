@@ -120,14 +120,14 @@ test("output 'probabilities' applies softmax to the logits exactly once; 'logits
   const metric = new PixelFlipping({ featuresInStep: 392 })
   const onLogits = await metric.evaluate(logitsModel, data)
   const onProbs = await metric.evaluate(probModel, data)
-  closeTo(t, firstPoints(onLogits.curves.mif!), logit, 1e-9, 'logits: the first point is the raw logit')
-  closeTo(t, firstPoints(onProbs.curves.mif!), prob, 1e-9, 'probabilities: the first point is softmax(logits)[y]')
+  closeTo(t, firstPoints(onLogits.curves.morf!), logit, 1e-9, 'logits: the first point is the raw logit')
+  closeTo(t, firstPoints(onProbs.curves.morf!), prob, 1e-9, 'probabilities: the first point is softmax(logits)[y]')
   t.true(
     prob.every((p, s) => Math.abs(p - twice[s]!) > 1e-3),
     'softmax applied twice would be detectably different',
   )
-  t.true([...onProbs.curves.mif!.values].every((v) => v > 0 && v < 1))
-  t.true([...onLogits.curves.mif!.values].some((v) => v > 1 || v < 0))
+  t.true([...onProbs.curves.morf!.values].every((v) => v > 0 && v < 1))
+  t.true([...onLogits.curves.morf!.values].some((v) => v > 1 || v < 0))
   t.notDeepEqual(onProbs.scores, onLogits.scores)
 })
 
@@ -141,7 +141,7 @@ test('FunctionModel: softmax only when it returns logits and the metrics score p
     a: Float32Array.of(1, 2, 3, 4, 4, 3, 2, 1),
   }
   const clean = [data.x.subarray(0, 4), data.x.subarray(4, 8)]
-  const first = async (m: FunctionModel) => firstPoints((await new PixelFlipping().evaluate(m, data)).curves.mif!)
+  const first = async (m: FunctionModel) => firstPoints((await new PixelFlipping().evaluate(m, data)).curves.morf!)
   const softmaxed = clean.map((r, s) => softmax(logits(r))[data.y[s]!]!)
   // logits → probabilities: softmax applied once.
   closeTo(t, await first(new FunctionModel(batched(logits))), softmaxed, 1e-12, 'returns logits')
@@ -211,9 +211,9 @@ test('an ONNX graph ending in Softmax is detected as probabilities and not softm
   }
   const r = await new PixelFlipping().evaluate(model, data)
   const expected = [softmax(data.x.subarray(0, 4))[1]!, softmax(data.x.subarray(4, 8))[2]!]
-  closeTo(t, firstPoints(r.curves.mif!), expected, 1e-6, 'first points are the graph’s own probabilities')
+  closeTo(t, firstPoints(r.curves.morf!), expected, 1e-6, 'first points are the graph’s own probabilities')
   // Fully removed (zeros): a uniform distribution.
-  const c = r.curves.mif!
+  const c = r.curves.morf!
   closeTo(t, [c.values[c.points - 1]!, c.values[2 * c.points - 1]!], [0.25, 0.25], 1e-6, 'last points')
 })
 

@@ -45,7 +45,7 @@ for (const name of ['pf-gray', 'pf-rgb']) {
       t.teardown(() => model.close())
       if (run.metric === 'PixelFlipping') {
         const r = await new PixelFlipping({ featuresInStep, baseline, abs, compat: 'quantus' }).evaluate(model, data)
-        close(t, r.curves.mif!.values, run.curves!.flat(), 'curves')
+        close(t, r.curves.morf!.values, run.curves!.flat(), 'curves')
         close(t, r.scores, run.auc!, 'auc')
         // Quantus makes ceil(F/fis) passes per batch; rows are the same, batching is ours.
         t.is(r.forwardPasses, f.shape[0] * run.curves![0]!.length)

@@ -13,28 +13,28 @@ import { Road } from './metrics/road.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { OnnxModel } from './models/onnx-model.js'
-import type { MetricResult } from './result.js'
+import type { MetricResult } from './metrics/protocol.js'
 
 interface Column {
   /** Name on the command line and in JSON. */
   name?: string
-  /** Header; the arrow says which way is better. */
+  /** Header; an arrow saying which way is better is added from the result. */
   column: string
-  metric: { evaluate(model: OnnxModel, data: Dataset): Promise<MetricResult> }
+  metric: { readonly higherIsBetter: boolean; evaluate(model: OnnxModel, data: Dataset): Promise<MetricResult> }
   /** Soundness and completeness measure attribution mass, which must be non-negative: they see |a|. */
   magnitude?: boolean
 }
 
 /** Every metric the CLI runs, by name. */
 const METRICS: Record<string, (featuresInStep: number) => Column> = {
-  srg: (featuresInStep) => ({ column: 'SRG ↑', metric: new SymmetricRelevanceGain({ featuresInStep }) }),
-  mif: (featuresInStep) => ({ column: 'MIF ↓', metric: new PixelFlipping({ order: 'mif', featuresInStep }) }),
-  lif: (featuresInStep) => ({ column: 'LIF ↑', metric: new PixelFlipping({ order: 'lif', featuresInStep }) }),
-  deletion: () => ({ column: 'Deletion ↓', metric: new Deletion({ baseline: 'black' }) }),
-  insertion: () => ({ column: 'Insertion ↑', metric: new Insertion({ baseline: 'blur' }) }),
-  road: () => ({ column: 'ROAD MoRF ↓', metric: new Road({ order: 'morf' }) }),
-  soundness: () => ({ column: 'Soundness ↑', metric: new Soundness(), magnitude: true }),
-  completeness: () => ({ column: 'Completeness ↑', metric: new Completeness(), magnitude: true }),
+  srg: (featuresInStep) => ({ column: 'SRG', metric: new SymmetricRelevanceGain({ featuresInStep }) }),
+  mif: (featuresInStep) => ({ column: 'MIF', metric: new PixelFlipping({ order: 'morf', featuresInStep }) }),
+  lif: (featuresInStep) => ({ column: 'LIF', metric: new PixelFlipping({ order: 'lerf', featuresInStep }) }),
+  deletion: () => ({ column: 'Deletion', metric: new Deletion() }),
+  insertion: () => ({ column: 'Insertion', metric: new Insertion() }),
+  road: () => ({ column: 'ROAD MoRF', metric: new Road({ order: 'morf' }) }),
+  soundness: () => ({ column: 'Soundness', metric: new Soundness(), magnitude: true }),
+  completeness: () => ({ column: 'Completeness', metric: new Completeness(), magnitude: true }),
 }
 
 function columns(names: string | undefined, featuresInStep: number): Column[] {
@@ -125,7 +125,7 @@ async function demo(args: CommonArgs): Promise<void> {
       'Soundness and Completeness on |a| (paper mode, accuracy indicator); ROAD: label probability averaged over 10–90 % removed\n',
     )
     printTable(
-      ['method', ...cols.map((c) => c.column), 'rows', 'time'],
+      ['method', ...cols.map((c) => `${c.column} ${c.metric.higherIsBetter ? '↑' : '↓'}`), 'rows', 'time'],
       table.map(({ method, results, ms }) => [
         method,
         ...results.map(meanStd),
@@ -180,7 +180,7 @@ async function evaluate(args: CommonArgs & { model?: string; x?: string; y?: str
     )
     printTable(
       ['metric', 'mean ± std', 'rows'],
-      results.map((r, i) => [cols[i]!.column, meanStd(r), String(r.forwardPasses)]),
+      results.map((r, i) => [`${cols[i]!.column} ${r.higherIsBetter ? '↑' : '↓'}`, meanStd(r), String(r.forwardPasses)]),
     )
     console.log(`\n${model.stats.rows} model rows in ${model.stats.forwardPasses} forward calls, ${ms.toFixed(0)} ms.`)
   } finally {

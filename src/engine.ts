@@ -3,6 +3,7 @@
 // batches run inference, and nothing but the scores is kept.
 import type { Checked } from './validate.js'
 import { throwIfAborted, XaiEvalError } from './errors.js'
+import type { Cost } from './metrics/protocol.js'
 import type { Model } from './models/model.js'
 import { computeBaselines, fillRows, rankFeatures, scoreRows, type BaselineSpec, type LayoutSpec } from './native.js'
 
@@ -91,7 +92,9 @@ export async function run(
   plan: Plan,
   softmax: boolean,
   sink: (batch: Scored) => void,
-  options: RunOptions = {},
+  options: RunOptions,
+  /** Rows and calls sent are added here: the evaluation's own cost, whoever else shares the model. */
+  cost: Cost,
 ): Promise<void> {
   const { signal, onProgress } = options
   const rowLen = rowShape.reduce((p, d) => p * d, 1)
@@ -109,6 +112,8 @@ export async function run(
     const x = new Float32Array(n * rowLen)
     await plan.build(start, start + n, x, targets, signal)
     throwIfAborted(signal)
+    cost.forwardPasses += n
+    cost.batches++
     const out = await model.forward(x, n, rowShape)
     const classes = out.length / n
     if (!Number.isInteger(classes) || classes < 1) {
@@ -149,4 +154,118 @@ export async function run(
 export function phase(options: RunOptions, offset: number, totalRows: number): RunOptions {
   const { onProgress } = options
   return onProgress ? { ...options, onProgress: (p) => onProgress({ rows: offset + p.rows, totalRows }) } : options
+}
+
+/** One perturbation curve: `counts[k]` ranked features swapped at point k, with the row `flags`. */
+export interface CurveSpec {
+  name: string
+  counts: ArrayLike<number>
+  /** `FROM_END` (least relevant first) and/or `INSERT` (start from the baseline), see `xai_eval_core::mask`. */
+  flags: number
+}
+
+export interface CurveSetup {
+  layout: LayoutSpec
+  baseline: BaselineSpec
+  /** Rank by |a|. */
+  abs: boolean
+  /** Follow the label, or the model's prediction on the clean input. */
+  target: 'label' | 'predicted'
+  /** Apply softmax to logits before scoring. */
+  softmax: boolean
+  firstSample: number
+}
+
+const FROM_END = 1
+const INSERT = 2
+
+/**
+ * Scores every point of `curves` for every sample, `[N, points]` per curve, evaluating each
+ * distinct row once: inserting the top k features into the baseline is deleting the bottom F − k,
+ * swapping nothing is the clean input and swapping everything the baseline, whatever the order —
+ * so curves that share a point (SRG's endpoints, Deletion's and Insertion's ends) share its row.
+ * With a predicted target the clean rows run first: they pick each sample's class.
+ */
+export async function scoreCurves(
+  model: Model,
+  d: Checked,
+  setup: CurveSetup,
+  curves: readonly CurveSpec[],
+  options: RunOptions,
+  cost: Cost,
+): Promise<{ values: Record<string, Float64Array>; target: Int32Array }> {
+  const features = setup.layout.unit === 'pixel' ? setup.layout.pixels : setup.layout.pixels * setup.layout.channels
+  const unique: [number, number][] = []
+  const index = new Map<string, number>()
+  const slot = (count: number, flags: number): number => {
+    let c = count
+    let f = flags & FROM_END
+    if (flags & INSERT) [c, f] = [features - count, f ^ FROM_END]
+    if (c === 0 || c === features) f = 0
+    const key = `${c}:${f}`
+    let i = index.get(key)
+    if (i === undefined) {
+      i = unique.length
+      index.set(key, i)
+      unique.push([c, f])
+    }
+    return i
+  }
+  const clean = setup.target === 'predicted' ? slot(0, 0) : -1
+  const at = curves.map((c) => Array.from(c.counts, (k) => slot(k, c.flags)))
+  const rows = unique.length
+  const scored = new Float64Array(d.n * rows)
+  const src = await prepare(d, setup.layout, setup.baseline, setup.abs, options.signal)
+  const rowShape = [d.channels, d.height, d.width]
+  const total = d.n * rows
+  let target = d.y
+  let first = 0
+  if (clean >= 0) {
+    // Target −1 scores each row's own argmax: the clean pass yields the class and its score at once.
+    const predicted = new Int32Array(d.n)
+    await run(
+      model,
+      rowShape,
+      maskedRows(src, [unique[clean]!], new Int32Array(d.n).fill(-1)),
+      setup.softmax,
+      ({ start, scores, argmax }) => {
+        for (let i = 0; i < scores.length; i++) {
+          scored[(start + i) * rows + clean] = scores[i]!
+          predicted[start + i] = argmax[i]!
+        }
+      },
+      phase(options, 0, total),
+      cost,
+    )
+    target = predicted
+    first = 1
+  }
+  const rest = unique.filter((_, i) => i !== clean)
+  const restAt = Array.from(unique.keys()).filter((i) => i !== clean)
+  if (rest.length > 0) {
+    const k = rest.length
+    await run(
+      model,
+      rowShape,
+      maskedRows(src, rest, target),
+      setup.softmax,
+      ({ start, scores }) => {
+        for (let i = 0; i < scores.length; i++) {
+          const r = start + i
+          scored[Math.floor(r / k) * rows + restAt[r % k]!] = scores[i]!
+        }
+      },
+      phase(options, first * d.n, total),
+      cost,
+    )
+  }
+  const values: Record<string, Float64Array> = {}
+  curves.forEach((c, j) => {
+    const idx = at[j]!
+    const points = idx.length
+    const v = new Float64Array(d.n * points)
+    for (let s = 0; s < d.n; s++) for (let p = 0; p < points; p++) v[s * points + p] = scored[s * rows + idx[p]!]!
+    values[c.name] = v
+  })
+  return { values, target }
 }

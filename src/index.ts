@@ -1,7 +1,20 @@
 // Data, errors and results
 export { loadDemo, type Dataset, type DemoData } from './data.js'
 export { XaiEvalError, type ErrorCode } from './errors.js'
-export type { Curves, MetricResult } from './result.js'
+export type { Curves, CurveResult, Target } from './metrics/curve.js'
+export {
+  Metric,
+  fromJSON,
+  type Column,
+  type Cost,
+  type MapOptions,
+  type Merged,
+  type MetricMeta,
+  type MetricResult,
+  type Need,
+  type Shard,
+} from './metrics/protocol.js'
+export { registry, register, createMetric, metricClass, resultFromJSON, type MetricClass } from './registry.js'
 
 // Models
 export type { Model, ModelStats, OutputKind } from './models/model.js'
@@ -19,7 +32,6 @@ export {
 
 // Metrics: perturbation curves
 export type { Baseline } from './metrics/baseline.js'
-export type { CurveResult, EvaluateOptions, Target } from './metrics/curve.js'
 export { PixelFlipping, type PixelFlippingOptions } from './metrics/pixel-flipping.js'
 export { SymmetricRelevanceGain, type SymmetricRelevanceGainOptions } from './metrics/srg.js'
 export {
@@ -32,9 +44,9 @@ export {
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 
 // Metrics: soundness and completeness (map + reduce)
-export type { Imputation, Indicator, ShardOptions, StepwiseOptions } from './metrics/stepwise.js'
-export { Soundness, type SoundnessResult, type SoundnessShard } from './metrics/soundness.js'
-export { Completeness, type CompletenessResult, type CompletenessShard } from './metrics/completeness.js'
+export type { Imputation, Indicator, StepwiseOptions } from './metrics/stepwise.js'
+export { Soundness, type SoundnessResult } from './metrics/soundness.js'
+export { Completeness, type CompletenessResult } from './metrics/completeness.js'
 
 // Utilities
 export * as impute from './impute.js'

@@ -1,33 +1,40 @@
-import { XaiEvalError } from '../errors.js'
+// What replaces a removed feature in the perturbation-curve metrics: one vocabulary for all of
+// them. Quantus's and autotimm's 'black' mean different things (the sample minimum; zeros), so
+// neither is a name here: 'min' and 0 say what they are. `compat: 'quantus'` accepts Quantus's
+// names with Quantus's meaning (see quantus.ts).
 import type { BaselineSpec } from '../native.js'
+import { z } from '../options.js'
 
 /**
- * What replaces a removed feature, computed once per sample from the unperturbed input and copied
- * from at every step (the constant imputer of the SRG paper; stochastic baselines are drawn once).
- * - a number: that constant;
+ * Computed once per sample from the unperturbed input and copied from at every step (the
+ * constant imputer of the SRG paper; stochastic baselines are drawn once, keyed by the metric's
+ * `seed` and the sample's global index).
+ * - a number: that constant (0: zeros);
  * - `'min'` / `'max'`: the sample's minimum / maximum (Quantus's `"black"` / `"white"`);
  * - `'mean'`: the sample's mean over all entries; `'channelMean'`: per channel;
- * - `{ blur: sigma }`: the sample blurred by a Gaussian of that standard deviation (in pixels);
- * - `{ uniform: [low, high], seed }`: seeded uniform noise, one draw per entry.
+ * - `'blur'` or `{ blur: sigma }`: the sample blurred by a Gaussian of that standard deviation in
+ *   pixels (`'blur'`: σ = 5, RISE's);
+ * - `{ uniform: [low, high] }`: uniform noise, one draw per entry.
  */
-export type Baseline = number | 'min' | 'max' | 'mean' | 'channelMean' | { blur: number } | { uniform: [number, number]; seed?: number }
+export type Baseline = number | 'min' | 'max' | 'mean' | 'channelMean' | 'blur' | { blur: number } | { uniform: readonly [number, number] }
 
-export function baselineSpec(name: string, b: unknown): BaselineSpec {
-  if (typeof b === 'number') {
-    if (!Number.isFinite(b)) throw new XaiEvalError('INVALID_OPTION', name, `a constant baseline must be finite, got ${b}`)
-    return { kind: 'constant', value: b }
-  }
-  if (b === 'min' || b === 'max' || b === 'mean' || b === 'channelMean') return { kind: b }
-  if (b !== null && typeof b === 'object') {
-    if ('blur' in b && typeof b.blur === 'number') return { kind: 'blur', sigma: b.blur }
-    if ('uniform' in b && Array.isArray(b.uniform) && b.uniform.length === 2) {
-      const seed = 'seed' in b && typeof b.seed === 'number' ? b.seed : 0
-      return { kind: 'uniform', low: Number(b.uniform[0]), high: Number(b.uniform[1]), seed }
-    }
-  }
-  throw new XaiEvalError(
-    'INVALID_OPTION',
-    name,
-    `expected a number, 'min', 'max', 'mean', 'channelMean', { blur: sigma } or { uniform: [low, high], seed }, got ${JSON.stringify(b)}`,
-  )
+/** Largest blur σ in pixels: the kernel spans ±4σ, so this bounds its size and the time per row. */
+export const MAX_BLUR_SIGMA = 64
+
+export const baselineSchema = z.union([
+  z.number(),
+  z.enum(['min', 'max', 'mean', 'channelMean', 'blur']),
+  z.strictObject({ blur: z.number().positive().max(MAX_BLUR_SIGMA) }),
+  z
+    .strictObject({ uniform: z.tuple([z.number(), z.number()]) })
+    .refine((b) => b.uniform[0] <= b.uniform[1], 'expected uniform: [low, high] with low ≤ high'),
+])
+
+/** The core's description of a validated baseline; `seed` keys uniform draws. */
+export function baselineSpec(b: Baseline, seed: number): BaselineSpec {
+  if (typeof b === 'number') return { kind: 'constant', value: b }
+  if (b === 'blur') return { kind: 'blur', sigma: 5 }
+  if (typeof b === 'string') return { kind: b }
+  if ('blur' in b) return { kind: 'blur', sigma: b.blur }
+  return { kind: 'uniform', low: b.uniform[0], high: b.uniform[1], seed }
 }

@@ -1,23 +1,19 @@
 import type { Dataset } from '../data.js'
-import { needsSoftmax, phase, run, type Plan } from '../engine.js'
-import { XaiEvalError } from '../errors.js'
+import { needsSoftmax, type Plan, phase, run } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { SocoCompletenessStats, socoCompletenessMasks, socoCompletenessThresholds, typedCall } from '../native.js'
-import { finish, meter, type MetricResult } from '../result.js'
 import { checkDataset, rowShape } from '../validate.js'
-import type { EvaluateOptions } from './curve.js'
-import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions } from './stepwise.js'
-
-export interface CompletenessShard {
-  firstSample: number
-  samples: number
-  /** `SocoCompletenessStats` bytes. */
-  stats: Uint8Array
-  /** `[samples, 1 + thresholds]`: the value on the clean input, then after imputing at each threshold. */
-  values: Float64Array
-  forwardPasses: number
-  batches: number
-}
+import {
+  checkMapOptions,
+  column,
+  type MapOptions,
+  type Merged,
+  type MetricMeta,
+  type MetricResult,
+  newCost,
+  type Shard,
+} from './protocol.js'
+import { StepwiseImputationMetric, stepRows } from './stepwise.js'
 
 export interface CompletenessResult extends MetricResult {
   /** The paper's plot: the indicator's drop `clean − imputed` against the threshold t. */
@@ -36,27 +32,34 @@ export interface CompletenessResult extends MetricResult {
  *
  * One clean forward pass per sample serves every threshold. Map + reduce as {@link Soundness}.
  */
-export class Completeness extends StepwiseImputationMetric {
+export class Completeness extends StepwiseImputationMetric<CompletenessResult> {
+  static readonly meta: MetricMeta = {
+    id: 'completeness',
+    name: 'Completeness',
+    higherIsBetter: true,
+    needs: ['attributions'],
+    version: 1,
+    cost: '1 clean row + 1 row (and 1 imputation) per threshold: 10 (paper)',
+    reference: 'Li, Zhang et al., TMLR 2024, Algorithm 4',
+  }
+
   get thresholds(): Float64Array {
     return socoCompletenessThresholds(this.mode)
   }
 
-  async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<CompletenessResult> {
-    return this.reduce([await this.map(model, data, options)])
-  }
-
-  async map(model: Model, data: Dataset, options: ShardOptions = {}): Promise<CompletenessShard> {
+  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
+    const o = checkMapOptions(options)
     const d = checkDataset(data)
-    const firstSample = firstSampleOf(options)
+    const { indicator, imputation, noise, seed } = this.params
     const pixels = d.height * d.width
     const maps = this.maps(d, true)
     const steps = this.thresholds.length
     const width = steps + 1
     const values = new Float64Array(d.n * width)
     const record = (s: number, j: number, score: number, argmax: number) => {
-      values[s * width + j] = this.indicator === 'score' ? score : Number(argmax === d.y[s])
+      values[s * width + j] = indicator === 'score' ? score : Number(argmax === d.y[s])
     }
-    const cost = meter(model.stats)
+    const cost = newCost()
     const softmax = needsSoftmax(model, false)
 
     // The clean pass: rows with nothing perturbed.
@@ -74,75 +77,56 @@ export class Completeness extends StepwiseImputationMetric {
       clean,
       softmax,
       ({ start, scores, argmax }) => {
-        scores.forEach((v, i) => {
-          record(start + i, 0, v, argmax[i]!)
-        })
+        for (let i = 0; i < scores.length; i++) record(start + i, 0, scores[i]!, argmax[i]!)
       },
-      phase(options, 0, d.n * width),
+      phase(o, 0, d.n * width),
+      cost,
     )
 
     const masks = async (step: number, s0: number, s1: number, signal?: AbortSignal) =>
       (await socoCompletenessMasks(maps.subarray(s0 * pixels, s1 * pixels), pixels, step, this.mode, signal)).masks
     // Noise keys 1000 + step keep completeness noise apart from soundness's on the same samples.
-    const plan = stepRows(
-      d,
-      steps,
-      masks,
-      { fill: this.imputation, noise: this.noise, seed: this.seed, firstSample },
-      (step) => 1000 + step,
-    )
+    const plan = stepRows(d, steps, masks, { fill: imputation, noise, seed, firstSample: o.firstSample }, (step) => 1000 + step)
     await run(
       model,
       rowShape(d),
       plan,
       softmax,
       ({ start, scores, argmax }) => {
-        scores.forEach((v, i) => {
+        for (let i = 0; i < scores.length; i++) {
           const r = start + i
-          record(r % d.n, 1 + Math.floor(r / d.n), v, argmax[i]!)
-        })
+          record(r % d.n, 1 + Math.floor(r / d.n), scores[i]!, argmax[i]!)
+        }
       },
-      phase(options, d.n, d.n * width),
+      phase(o, d.n, d.n * width),
+      cost,
     )
 
-    const stats = new SocoCompletenessStats(this.mode, this.indicator)
-    typedCall(() => {
-      const column = (j: number) => Float64Array.from({ length: d.n }, (_, s) => values[s * width + j]!)
-      stats.addClean(column(0))
-      for (let k = 0; k < steps; k++) stats.addValues(k, column(k + 1))
+    const stats = typedCall(() => {
+      const st = new SocoCompletenessStats(this.mode, indicator)
+      const col = (j: number) => Float64Array.from({ length: d.n }, (_, s) => values[s * width + j]!)
+      st.addClean(col(0))
+      for (let k = 0; k < steps; k++) st.addValues(k, col(k + 1))
+      return st.toBytes()
     })
-    return { firstSample, samples: d.n, stats: stats.toBytes(), values, ...cost() }
+    return this.shard(o.firstSample, d.n, { values: { width, values } }, cost, {}, { completeness: stats })
   }
 
-  reduce(shards: readonly CompletenessShard[]): CompletenessResult {
-    if (!Array.isArray(shards) || shards.length === 0) throw new XaiEvalError('EMPTY_INPUT', 'shards', 'nothing to reduce')
-    const sorted = [...shards].sort((a, b) => a.firstSample - b.firstSample)
-    const total = new SocoCompletenessStats(this.mode, this.indicator)
-    typedCall(() => {
-      for (const s of sorted) total.merge(SocoCompletenessStats.fromBytes(s.stats))
+  protected finish(m: Merged): CompletenessResult {
+    const curve = typedCall(() => {
+      const total = new SocoCompletenessStats(this.mode, this.params.indicator)
+      for (const s of m.stats) total.merge(SocoCompletenessStats.fromBytes(s.completeness!))
+      return total.curve()
     })
-    const curve = typedCall(() => total.curve())
-    const width = this.thresholds.length + 1
-    const values = new Float64Array(sorted.reduce((a, s) => a + s.values.length, 0))
-    let offset = 0
-    for (const s of sorted) {
-      values.set(s.values, offset)
-      offset += s.values.length
-    }
-    const n = values.length / width
-    const scores = Float64Array.from({ length: n }, (_, i) => {
+    const { width, values } = column(m, 'values')
+    const scores = Float64Array.from({ length: m.samples }, (_, i) => {
       let drop = 0
       for (let j = 1; j < width; j++) drop += values[i * width]! - values[i * width + j]!
       return drop / (width - 1)
     })
-    return finish<CompletenessResult>({
-      metric: 'Completeness',
-      scores,
+    return this.result(m, scores, {
       curve: { thresholds: curve.thresholds, clean: curve.clean, indicator: curve.indicator, difference: curve.difference },
       values,
-      forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
-      batches: sorted.reduce((a, s) => a + s.batches, 0),
-      params: this.params(),
     })
   }
 }

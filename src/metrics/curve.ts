@@ -1,18 +1,21 @@
-// The pieces every perturbation-curve metric shares: its step schedule, its evaluation options and
-// the map from a data set to (sample, count, flags) rows.
+// The pieces every perturbation-curve metric shares: its step schedule, its curves' grid and the
+// shape of its result. The rows themselves are laid out and scored by the engine (`scoreCurves`).
 import { XaiEvalError } from '../errors.js'
-import type { RunOptions } from '../engine.js'
-import type { Curves, MetricResult } from '../result.js'
-import { positiveInt } from '../validate.js'
+import type { MetricResult } from './protocol.js'
 
 /** Flags of a row (mirrors `xai_eval_core::mask`). */
 export const FROM_END = 1
 export const INSERT = 2
 
-export interface EvaluateOptions extends RunOptions {}
-
 /** Which class a curve follows: the label `y`, or the model's prediction on the clean input. */
 export type Target = 'label' | 'predicted'
+
+/** Curves of every sample, row-major `[N, points]`, on the grid `x`. */
+export interface Curves {
+  x: Float64Array
+  values: Float64Array
+  points: number
+}
 
 export interface CurveResult extends MetricResult {
   curves: Record<string, Curves>
@@ -20,24 +23,26 @@ export interface CurveResult extends MetricResult {
 
 /** Feature counts 0, s, 2s, …, F of a curve removing `s` features per step (the last step may be shorter). */
 export function countsByStep(features: number, featuresInStep: number): Uint32Array {
-  positiveInt('featuresInStep', featuresInStep, features)
+  if (featuresInStep > features) {
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'featuresInStep',
+      `expected at most the ${features} features of a sample, got ${featuresInStep}`,
+    )
+  }
   const steps = Math.ceil(features / featuresInStep)
   return Uint32Array.from({ length: steps + 1 }, (_, k) => Math.min(k * featuresInStep, features))
 }
 
 /** Feature counts round(k·F/steps), k = 0…steps, of a curve with a fixed number of steps. */
 export function countsOfSteps(features: number, steps: number): Uint32Array {
-  if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1 || steps > features) {
-    throw new XaiEvalError(
-      'INVALID_OPTION',
-      'steps',
-      `expected an integer in [1, ${features}] (one feature per step at most), got ${String(steps)}`,
-    )
+  if (steps > features) {
+    throw new XaiEvalError('INVALID_OPTION', 'steps', `expected at most one step per feature (${features}), got ${steps}`)
   }
   return Uint32Array.from({ length: steps + 1 }, (_, k) => Math.round((k * features) / steps))
 }
 
 /** The x grid of a curve: the fraction of features removed at each point. */
-export function fractions(counts: Uint32Array, features: number): Float64Array {
+export function fractions(counts: ArrayLike<number>, features: number): Float64Array {
   return Float64Array.from(counts, (c) => c / features)
 }

@@ -1,81 +1,106 @@
 import type { Dataset } from '../data.js'
-import { maskedRows, needsSoftmax, prepare, run } from '../engine.js'
+import { needsSoftmax, scoreCurves } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
-import { finish, meter } from '../result.js'
-import { checkDataset, featureCount, layoutOf, oneOf, rowShape } from '../validate.js'
-import { baselineSpec, type Baseline } from './baseline.js'
-import { countsByStep, FROM_END, fractions, type CurveResult, type EvaluateOptions } from './curve.js'
-import { quantusSetup } from './quantus.js'
+import { seed, z } from '../options.js'
+import { checkDataset, featureCount, layoutOf } from '../validate.js'
+import { countsByStep, type CurveResult, FROM_END, fractions } from './curve.js'
+import { checkMapOptions, column, type MapOptions, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { checkQuantusBaseline, checkQuantusSteps, curveBaseline, curveBaselineSpec } from './quantus.js'
 
-export interface PixelFlippingOptions {
-  /** Most influential first (default) or least influential first. */
-  order?: 'mif' | 'lif'
-  /** Features removed per step (default 1). */
-  featuresInStep?: number
-  /** What removed features become (default 0; `'quantus'` compat: `'black'`, the sample minimum). */
-  baseline?: Baseline | 'black' | 'white'
-  /** Rank by |a| instead of a (default false). */
-  abs?: boolean
-  /**
-   * `'quantus'` reproduces quantus.PixelFlipping 0.6: softmax scores, the curve without the
-   * unperturbed point, AUC = trapz(curve, dx=1) in steps, `(H·W) % featuresInStep == 0`.
-   */
-  compat?: 'quantus'
-}
+const schema = z
+  .strictObject({
+    /** Most relevant features first (default) or least relevant first. */
+    order: z.enum(['morf', 'lerf']).default('morf'),
+    /** Features removed per step (default 1). */
+    featuresInStep: z
+      .int()
+      .min(1)
+      .max(2 ** 31)
+      .default(1),
+    /** What removed features become (default 0; with `compat: 'quantus'` Quantus's `'black'`, the sample minimum). */
+    baseline: curveBaseline.optional(),
+    /** Rank by |a| instead of a (default false). */
+    abs: z.boolean().default(false),
+    /** Seed of a `{ uniform }` baseline (default 0). */
+    seed: seed.default(0),
+    /**
+     * `'quantus'` reproduces quantus.PixelFlipping 0.6: softmax scores, the curve without the
+     * unperturbed point, AUC = trapz(curve, dx=1) in steps, `(H·W) % featuresInStep == 0`.
+     */
+    compat: z.enum(['quantus']).optional(),
+  })
+  .superRefine(checkQuantusBaseline)
+  .transform((o) => ({ ...o, baseline: o.baseline ?? (o.compat ? ('black' as const) : 0) }))
+
+export type PixelFlippingOptions = z.input<typeof schema>
+export type PixelFlippingParams = z.output<typeof schema>
 
 /**
  * Pixel flipping (Bach et al. 2015): remove features in order of attribution, `featuresInStep`
- * at a time, and follow the model's score of the label. Per sample, the score is the area under
- * that curve on x = fraction removed ∈ [0, 1], the unperturbed input included (MIF: lower is
- * better; LIF: higher is better).
+ * at a time, and follow the model's probability of the label. Per sample, the score is the area
+ * under that curve on x = fraction removed ∈ [0, 1], the unperturbed input included. MoRF: lower is
+ * better, as {@link PixelFlipping.meta} says; with `order: 'lerf'` higher is better (the result's
+ * `higherIsBetter` says which).
  *
  * An `[N, 1, H, W]` attribution is broadcast over channels as in Quantus, so each input entry
  * is a feature.
  */
-export class PixelFlipping {
-  readonly order: 'mif' | 'lif'
-  readonly featuresInStep: number
-  readonly baseline: PixelFlippingOptions['baseline']
-  readonly abs: boolean
-  readonly compat: 'quantus' | undefined
+export class PixelFlipping extends Metric<PixelFlippingParams, CurveResult> {
+  static readonly meta = {
+    id: 'pixel-flipping',
+    name: 'PixelFlipping',
+    higherIsBetter: false,
+    needs: ['attributions'],
+    version: 1,
+    cost: '⌈F / featuresInStep⌉ + 1 rows (F = C·H·W)',
+    reference: 'Bach et al. 2015, PLOS ONE; quantus.PixelFlipping 0.6',
+  } as const
 
-  constructor(options: PixelFlippingOptions = {}) {
-    this.order = oneOf('order', options.order ?? 'mif', ['mif', 'lif'])
-    this.featuresInStep = options.featuresInStep ?? 1
-    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['quantus'])
-    this.baseline = options.baseline ?? (this.compat ? 'black' : 0)
-    this.abs = options.abs ?? false
+  constructor(options?: PixelFlippingOptions) {
+    super(schema, options)
   }
 
-  async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<CurveResult> {
+  /** LeRF curves should stay high: higher is better. */
+  override get higherIsBetter(): boolean {
+    return this.params.order === 'lerf'
+  }
+
+  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
+    const o = checkMapOptions(options)
     const d = checkDataset(data)
+    const { order, featuresInStep, baseline, abs, seed, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)
-    const all = countsByStep(features, this.featuresInStep)
-    const baseline = this.compat
-      ? quantusSetup(d.height * d.width, this.featuresInStep, this.baseline)
-      : baselineSpec('baseline', this.baseline)
-    const counts = this.compat ? all.subarray(1) : all
-    const flags = this.order === 'lif' ? FROM_END : 0
-    const src = await prepare(d, layout, baseline, this.abs, options.signal)
-    const plan = maskedRows(
-      src,
-      Array.from(counts, (c) => [c, flags] as const),
-      d.y,
+    const all = countsByStep(features, featuresInStep)
+    if (compat) checkQuantusSteps(d.height * d.width, featuresInStep)
+    const counts = compat ? all.subarray(1) : all
+    const cost = newCost()
+    const { values } = await scoreCurves(
+      model,
+      d,
+      {
+        layout,
+        baseline: curveBaselineSpec(baseline, seed),
+        abs,
+        target: 'label',
+        softmax: needsSoftmax(model, compat ? true : undefined),
+        firstSample: o.firstSample,
+      },
+      [{ name: order, counts, flags: order === 'lerf' ? FROM_END : 0 }],
+      o,
+      cost,
     )
-    const cost = meter(model.stats)
-    const points = counts.length
-    const values = new Float64Array(d.n * points)
-    await run(model, rowShape(d), plan, needsSoftmax(model, this.compat ? true : undefined), (b) => values.set(b.scores, b.start), options)
+    const x = compat ? Float64Array.from(counts, (_, k) => k) : fractions(counts, features)
+    return this.shard(o.firstSample, d.n, { curve: { width: counts.length, values: values[order]! } }, cost, { x })
+  }
 
-    const x = this.compat ? new Float64Array() : fractions(counts, features)
-    return finish<CurveResult>({
-      metric: 'PixelFlipping',
-      scores: areas(values, x, points),
-      curves: { [this.order]: { x: this.compat ? Float64Array.from(counts, (_, k) => k) : x, values, points } },
-      ...cost(),
-      params: { order: this.order, featuresInStep: this.featuresInStep, baseline: this.baseline, abs: this.abs, compat: this.compat },
+  protected finish(m: Merged): CurveResult {
+    const { width: points, values } = column(m, 'curve')
+    const x = m.common.x as Float64Array
+    const scores = areas(values, this.params.compat ? new Float64Array() : x, points)
+    return this.result(m, scores, {
+      curves: { [this.params.order]: { x, values, points } },
     })
   }
 }

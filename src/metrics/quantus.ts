@@ -1,28 +1,44 @@
-// What `compat: 'quantus'` changes before PixelFlipping and SRG run: Quantus's step rule and baselines.
+// What `compat: 'quantus'` changes before PixelFlipping and SRG run: Quantus's step rule and its
+// names of baselines.
 import { XaiEvalError } from '../errors.js'
 import type { BaselineSpec } from '../native.js'
-import { baselineSpec } from './baseline.js'
+import { z } from '../options.js'
+import { type Baseline, baselineSchema, baselineSpec } from './baseline.js'
+
+/** A baseline option that also takes Quantus's names (`'black'` = min, `'white'` = max) in compat mode. */
+export const curveBaseline = z.union([baselineSchema, z.enum(['black', 'white'])])
 
 /**
- * `'black'` / `'white'` are the sample's minimum / maximum, which stay constant while Quantus
- * perturbs cumulatively. Its `'mean'` is recomputed from the already perturbed input at every step
- * (quantus-semantics §0.4), which a snapshot baseline cannot reproduce: that is an error here.
+ * Object-level check of a curve metric's options: Quantus's baseline names only with
+ * `compat: 'quantus'`, and not Quantus's `'mean'`, which drifts with each perturbation step
+ * (quantus-semantics §0.4) and which a snapshot baseline cannot reproduce.
  */
-export function quantusBaseline(b: unknown): BaselineSpec {
-  if (b === 'black') return { kind: 'min' }
-  if (b === 'white') return { kind: 'max' }
-  if (b === 'mean') {
-    throw new XaiEvalError(
-      'INVALID_OPTION',
-      'baseline',
-      "Quantus's 'mean' drifts with each perturbation step and is not reproduced; use 'black', 'white' or a number",
-    )
+export function checkQuantusBaseline(o: { baseline?: unknown; compat?: string }, ctx: z.RefinementCtx): void {
+  if ((o.baseline === 'black' || o.baseline === 'white') && o.compat !== 'quantus') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['baseline'],
+      message: `'${o.baseline}' is Quantus's name for the sample ${o.baseline === 'black' ? "minimum ('min')" : "maximum ('max')"} (autotimm's 'black' is 0): say 'min', 'max' or 0, or set compat: 'quantus'`,
+    })
   }
-  return baselineSpec('baseline', b)
+  if (o.baseline === 'mean' && o.compat === 'quantus') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['baseline'],
+      message: "Quantus's 'mean' drifts with each perturbation step and is not reproduced; use 'black', 'white' or a number",
+    })
+  }
 }
 
-/** Quantus asserts `(H·W) % featuresInStep == 0` (it ignores channels); returns the baseline. */
-export function quantusSetup(pixels: number, featuresInStep: number, baseline: unknown): BaselineSpec {
+/** The core's baseline of a validated curve-metric option. */
+export function curveBaselineSpec(b: Baseline | 'black' | 'white', seed: number): BaselineSpec {
+  if (b === 'black') return { kind: 'min' }
+  if (b === 'white') return { kind: 'max' }
+  return baselineSpec(b, seed)
+}
+
+/** Quantus asserts `(H·W) % featuresInStep == 0` (it ignores channels). */
+export function checkQuantusSteps(pixels: number, featuresInStep: number): void {
   if (pixels % featuresInStep !== 0) {
     throw new XaiEvalError(
       'INVALID_OPTION',
@@ -30,5 +46,4 @@ export function quantusSetup(pixels: number, featuresInStep: number, baseline: u
       `Quantus requires H·W (${pixels}) to be a multiple of featuresInStep (${featuresInStep})`,
     )
   }
-  return quantusBaseline(baseline)
 }

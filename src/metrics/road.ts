@@ -1,31 +1,53 @@
 import type { Dataset } from '../data.js'
-import { needsSoftmax, run, type Plan } from '../engine.js'
+import { needsSoftmax, type Plan, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { imputeRows, rankFeatures } from '../native.js'
-import { finish, meter, type Curves, type MetricResult } from '../result.js'
-import { checkDataset, layoutOf, nonNegative, oneOf, rowShape, seedOf } from '../validate.js'
-import { FROM_END, type EvaluateOptions } from './curve.js'
+import { seed, z } from '../options.js'
+import { checkDataset, layoutOf } from '../validate.js'
+import { type Curves, FROM_END } from './curve.js'
+import { checkMapOptions, column, type MapOptions, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
 
-export interface RoadOptions {
-  /** Remove the most relevant pixels first (default) or the least relevant. */
-  order?: 'morf' | 'lerf'
-  /** Fractions of pixels removed, each in [0, 1] (default the paper's [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9]). */
-  percentages?: number[]
-  /** Standard deviation of the imputation noise (default 0.01). */
-  noise?: number
-  /** Seed of the imputation noise (default 0). */
-  seed?: number
-  /** Rank by |a| (default false). */
-  abs?: boolean
-  /**
-   * `'quantus'` reproduces quantus.ROAD 0.6: `percentages` in per cent (default 1, 3, …, 99),
-   * `⌊H·W·p / 100⌋` pixels removed, MoRF only, single-channel inputs only (Quantus indexes the
-   * image's pixels with its ranking of the channel-broadcast attribution). Imputation noise is
-   * drawn from our seeded generator, not numpy's global one: set `noise: 0` for exact parity.
-   */
-  compat?: 'quantus'
-}
+const schema = z
+  .strictObject({
+    /** Remove the most relevant pixels first (default) or the least relevant. */
+    order: z.enum(['morf', 'lerf']).default('morf'),
+    /**
+     * Fractions of pixels removed, each in [0, 1] (default the paper's [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9];
+     * per cent values 1, 3, …, 99 with `compat: 'quantus'`).
+     */
+    percentages: z.array(z.number().min(0).max(100)).min(1).max(10_000).optional(),
+    /** Standard deviation of the imputation noise (default 0.01). */
+    noise: z.number().min(0).max(1e6).default(0.01),
+    /** Seed of the imputation noise (default 0). */
+    seed: seed.default(0),
+    /** Rank by |a| (default false). */
+    abs: z.boolean().default(false),
+    /**
+     * `'quantus'` reproduces quantus.ROAD 0.6: `percentages` in per cent (default 1, 3, …, 99),
+     * `⌊H·W·p / 100⌋` pixels removed, MoRF only, single-channel inputs only (Quantus indexes the
+     * image's pixels with its ranking of the channel-broadcast attribution). Imputation noise is
+     * drawn from our seeded generator, not numpy's global one: set `noise: 0` for exact parity.
+     */
+    compat: z.enum(['quantus']).optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.compat && o.order !== 'morf') ctx.addIssue({ code: 'custom', path: ['order'], message: "Quantus's ROAD is MoRF only" })
+    if (!o.compat && o.percentages?.some((p) => p > 1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['percentages'],
+        message: 'expected fractions in [0, 1] (per cent values only with compat: quantus)',
+      })
+    }
+  })
+  .transform((o) => ({
+    ...o,
+    percentages: o.percentages ?? (o.compat ? Array.from({ length: 50 }, (_, i) => 2 * i + 1) : [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9]),
+  }))
+
+export type RoadOptions = z.input<typeof schema>
+export type RoadParams = z.output<typeof schema>
 
 export interface RoadResult extends MetricResult {
   /** Per percentage: the fraction of samples still classified as their label. */
@@ -46,44 +68,35 @@ export interface RoadResult extends MetricResult {
  *
  * `scores` holds each sample's label probability averaged over the percentages.
  * Cost: one imputation and one row per (sample, percentage); imputation runs in parallel in Rust,
- * overlapped with inference.
+ * overlapped with inference. Imputation noise is keyed by the sample's global index and the row.
  */
-export class Road {
-  readonly order: 'morf' | 'lerf'
-  readonly percentages: readonly number[]
-  readonly noise: number
-  readonly seed: number
-  readonly abs: boolean
-  readonly compat: 'quantus' | undefined
+export class Road extends Metric<RoadParams, RoadResult> {
+  static readonly meta = {
+    id: 'road',
+    name: 'Road',
+    higherIsBetter: false,
+    needs: ['attributions'],
+    version: 1,
+    cost: '1 row (and 1 imputation) per percentage',
+    reference: 'Rong, Leemann et al., ICML 2022; quantus.ROAD 0.6',
+  } as const
 
-  constructor(options: RoadOptions = {}) {
-    this.order = oneOf('order', options.order ?? 'morf', ['morf', 'lerf'])
-    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['quantus'])
-    if (this.compat && this.order !== 'morf') throw new XaiEvalError('INVALID_OPTION', 'order', "Quantus's ROAD is MoRF only")
-    const unit = this.compat ? 100 : 1
-    this.percentages =
-      options.percentages ?? (this.compat ? Array.from({ length: 50 }, (_, i) => 2 * i + 1) : [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9])
-    if (
-      !Array.isArray(this.percentages) ||
-      this.percentages.length === 0 ||
-      !this.percentages.every((p) => typeof p === 'number' && p >= 0 && p <= unit)
-    ) {
-      throw new XaiEvalError(
-        'INVALID_OPTION',
-        'percentages',
-        `expected a non-empty list of ${this.compat ? 'per cent values in [0, 100]' : 'fractions in [0, 1]'}, got ${JSON.stringify(options.percentages)}`,
-      )
-    }
-    this.abs = options.abs ?? false
-    this.noise = nonNegative('noise', options.noise ?? 0.01)
-    this.seed = seedOf(options.seed ?? 0)
+  constructor(options?: RoadOptions) {
+    super(schema, options)
   }
 
-  async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<RoadResult> {
+  /** LeRF keeps the relevant pixels: higher is better. */
+  override get higherIsBetter(): boolean {
+    return this.params.order === 'lerf'
+  }
+
+  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
+    const o = checkMapOptions(options)
     const d = checkDataset(data)
+    const { order, percentages, noise, seed, abs, compat } = this.params
     const layout = layoutOf(d, 'pixel')
     const pixels = d.height * d.width
-    if (this.compat && d.channels !== 1) {
+    if (compat && d.channels !== 1) {
       throw new XaiEvalError(
         'INVALID_OPTION',
         'compat',
@@ -91,9 +104,9 @@ export class Road {
       )
     }
     // Quantus: int(a_size * p / 100), the product exact, one division, truncation.
-    const counts = this.percentages.map((p) => (this.compat ? Math.trunc((pixels * p) / 100) : Math.floor(pixels * p)))
-    const flags = this.order === 'lerf' ? FROM_END : 0
-    const order = await rankFeatures(d.a, d.n, layout, this.abs, options.signal)
+    const counts = percentages.map((p) => (compat ? Math.trunc((pixels * p) / 100) : Math.floor(pixels * p)))
+    const flags = order === 'lerf' ? FROM_END : 0
+    const ranked = await rankFeatures(d.a, d.n, layout, abs, o.signal)
     const k = counts.length
     const shape = [d.n, d.channels, d.height, d.width]
     const plan: Plan = {
@@ -106,41 +119,45 @@ export class Road {
           triples.set([s, counts[r % k]!, flags], 3 * i)
           targets[i] = d.y[s]!
         }
-        return imputeRows(d.x, shape, order, triples, this.noise, this.seed, out, signal)
+        return imputeRows(d.x, shape, ranked, triples, noise, seed, /* TODO-FIRST o.firstSample */ out, signal)
       },
     }
 
-    const cost = meter(model.stats)
+    const cost = newCost()
     const probability = new Float64Array(d.n * k)
     const correct = new Float64Array(d.n * k)
     await run(
       model,
-      rowShape(d),
+      [d.channels, d.height, d.width],
       plan,
       needsSoftmax(model, true),
       ({ start, scores, argmax }) => {
         probability.set(scores, start)
         for (let i = 0; i < scores.length; i++) correct[start + i] = argmax[i] === d.y[Math.floor((start + i) / k)] ? 1 : 0
       },
-      options,
+      o,
+      cost,
     )
+    return this.shard(o.firstSample, d.n, { probability: { width: k, values: probability }, correct: { width: k, values: correct } }, cost)
+  }
 
-    const x = Float64Array.from(this.percentages)
+  protected finish(m: Merged): RoadResult {
+    const probability = column(m, 'probability').values
+    const correct = column(m, 'correct').values
+    const k = this.params.percentages.length
+    const n = m.samples
+    const x = Float64Array.from(this.params.percentages)
     const perStep = (v: Float64Array) =>
       Float64Array.from({ length: k }, (_, j) => {
         let sum = 0
-        for (let s = 0; s < d.n; s++) sum += v[s * k + j]!
-        return sum / d.n
+        for (let s = 0; s < n; s++) sum += v[s * k + j]!
+        return sum / n
       })
-    const scores = Float64Array.from({ length: d.n }, (_, s) => probability.subarray(s * k, (s + 1) * k).reduce((a, b) => a + b, 0) / k)
-    return finish<RoadResult>({
-      metric: 'Road',
-      scores,
+    const scores = Float64Array.from({ length: n }, (_, s) => probability.subarray(s * k, (s + 1) * k).reduce((a, b) => a + b, 0) / k)
+    return this.result(m, scores, {
       accuracy: perStep(correct),
       probability: perStep(probability),
       curves: { correct: { x, values: correct, points: k }, probability: { x, values: probability, points: k } },
-      ...cost(),
-      params: { order: this.order, percentages: this.percentages, noise: this.noise, seed: this.seed, abs: this.abs, compat: this.compat },
     })
   }
 }

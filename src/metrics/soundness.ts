@@ -1,29 +1,19 @@
 import type { Dataset } from '../data.js'
 import { needsSoftmax, run } from '../engine.js'
-import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { SocoSoundnessStats, socoSoundnessMasks, socoSoundnessRatios, typedCall } from '../native.js'
-import { finish, meter, type MetricResult } from '../result.js'
 import { checkDataset, rowShape } from '../validate.js'
-import type { EvaluateOptions } from './curve.js'
-import { firstSampleOf, stepRows, StepwiseImputationMetric, type ShardOptions } from './stepwise.js'
-
-/**
- * The map output of one shard: mergeable counts plus each sample's value and newly included
- * attribution per step — everything the reduce needs, nothing that depends on batching.
- */
-export interface SoundnessShard {
-  firstSample: number
-  samples: number
-  /** `SocoSoundnessStats` bytes (counts per step). */
-  stats: Uint8Array
-  /** `[samples, steps]`: correct (0/1) or true-class probability. */
-  values: Float64Array
-  /** `[samples, steps]`: attribution of the pixels that enter the kept set at each step. */
-  newAttribution: Float64Array
-  forwardPasses: number
-  batches: number
-}
+import {
+  checkMapOptions,
+  column,
+  type MapOptions,
+  type Merged,
+  type MetricMeta,
+  type MetricResult,
+  newCost,
+  type Shard,
+} from './protocol.js'
+import { StepwiseImputationMetric, stepRows } from './stepwise.js'
 
 export interface SoundnessResult extends MetricResult {
   /** The paper's plot: soundness against the indicator (accuracy), one point per mask ratio. */
@@ -50,45 +40,45 @@ export interface SoundnessResult extends MetricResult {
  * whose inclusion does not raise the indicator by ε = 0.01 are "false attribution"; soundness is
  * the share of the kept attribution that is not false. `scores` holds each sample's final ratio.
  *
- * A map over samples plus a reduce: {@link map} evaluates one shard (one forward pass per sample
- * and step, nothing depends on other shards), {@link reduce} merges any number of shards into
- * exactly the single-pass result. Attributions must be non-negative (paper) or are quantised to
- * uint8 per map (`compat: 'soco'`).
+ * A map over samples plus an exact reduce: {@link map} evaluates one shard (one forward pass per
+ * sample and step) and returns each sample's values with the shard's mergeable counts; the reduce
+ * merges the counts of all shards, decides every step's flag on the whole data set, then applies it
+ * to each sample — exactly the single-pass result. Attributions must be non-negative (paper) or are
+ * quantised to uint8 per map (`compat: 'soco'`).
  */
-export class Soundness extends StepwiseImputationMetric {
+export class Soundness extends StepwiseImputationMetric<SoundnessResult> {
+  static readonly meta: MetricMeta = {
+    id: 'soundness',
+    name: 'Soundness',
+    higherIsBetter: true,
+    needs: ['attributions'],
+    version: 1,
+    cost: '1 row (and 1 imputation) per mask ratio: 99 (paper)',
+    reference: 'Li, Zhang et al., TMLR 2024, Algorithm 3',
+  }
+
   /** Mask ratios (fraction of pixels imputed) of the steps. */
   get ratios(): Float64Array {
     return socoSoundnessRatios(this.mode)
   }
 
-  async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<SoundnessResult> {
-    return this.reduce([await this.map(model, data, options)])
-  }
-
-  /** The map phase on one shard of a data set. */
-  async map(model: Model, data: Dataset, options: ShardOptions = {}): Promise<SoundnessShard> {
+  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
+    const o = checkMapOptions(options)
     const d = checkDataset(data)
-    const firstSample = firstSampleOf(options)
+    const { indicator, imputation, noise, seed } = this.params
+    const firstSample = o.firstSample
     const pixels = d.height * d.width
     const maps = this.maps(d, false)
     const steps = this.ratios.length
     const values = new Float64Array(d.n * steps)
     const newAttribution = new Float64Array(d.n * steps)
     const masks = async (step: number, s0: number, s1: number, signal?: AbortSignal) => {
-      const m = await socoSoundnessMasks(
-        maps.subarray(s0 * pixels, s1 * pixels),
-        pixels,
-        firstSample + s0,
-        step,
-        this.mode,
-        this.seed,
-        signal,
-      )
+      const m = await socoSoundnessMasks(maps.subarray(s0 * pixels, s1 * pixels), pixels, firstSample + s0, step, this.mode, seed, signal)
       for (let i = 0; i < s1 - s0; i++) newAttribution[(s0 + i) * steps + step] = m.newAttr[i]!
       return m.masks
     }
-    const plan = stepRows(d, steps, masks, { fill: this.imputation, noise: this.noise, seed: this.seed, firstSample }, (step) => step)
-    const cost = meter(model.stats)
+    const plan = stepRows(d, steps, masks, { fill: imputation, noise, seed, firstSample }, (step) => step)
+    const cost = newCost()
     // The score indicator is the raw true-class output, as the authors' PredScore (spec §2 fact 8).
     await run(
       model,
@@ -99,50 +89,59 @@ export class Soundness extends StepwiseImputationMetric {
         for (let i = 0; i < scores.length; i++) {
           const r = start + i
           const s = r % d.n
-          values[s * steps + Math.floor(r / d.n)] = this.indicator === 'score' ? scores[i]! : Number(argmax[i] === d.y[s])
+          values[s * steps + Math.floor(r / d.n)] = indicator === 'score' ? scores[i]! : Number(argmax[i] === d.y[s])
         }
       },
-      options,
+      o,
+      cost,
     )
 
-    const stats = new SocoSoundnessStats(this.mode, this.indicator)
-    typedCall(() => {
+    const stats = typedCall(() => {
+      const st = new SocoSoundnessStats(this.mode, indicator)
       for (let k = 0; k < steps; k++)
-        stats.addValues(
+        st.addValues(
           k,
           Float64Array.from({ length: d.n }, (_, s) => values[s * steps + k]!),
         )
+      return st.toBytes()
     })
-    return { firstSample, samples: d.n, stats: stats.toBytes(), values, newAttribution, ...cost() }
+    return this.shard(
+      firstSample,
+      d.n,
+      { values: { width: steps, values }, newAttribution: { width: steps, values: newAttribution } },
+      cost,
+      {},
+      { soundness: stats },
+    )
   }
 
-  /** The reduce: merges the shards' counts, decides every step's flag, applies it to each shard's samples. */
-  reduce(shards: readonly SoundnessShard[]): SoundnessResult {
-    if (!Array.isArray(shards) || shards.length === 0) throw new XaiEvalError('EMPTY_INPUT', 'shards', 'nothing to reduce')
-    const sorted = [...shards].sort((a, b) => a.firstSample - b.firstSample)
+  /** Merges the shards' counts, decides every step's flag, applies it to each shard's samples. */
+  protected finish(m: Merged): SoundnessResult {
+    const values = column(m, 'values').values
+    const newAttribution = column(m, 'newAttribution').values
+    const steps = this.ratios.length
     return typedCall(() => {
-      const counts = new SocoSoundnessStats(this.mode, this.indicator)
-      for (const s of sorted) counts.merge(SocoSoundnessStats.fromBytes(s.stats))
+      const bytes = m.stats.map((s) => s.soundness!)
+      const counts = new SocoSoundnessStats(this.mode, this.params.indicator)
+      for (const b of bytes) counts.merge(SocoSoundnessStats.fromBytes(b))
       const { flags } = counts.decisions()
-      const total = new SocoSoundnessStats(this.mode, this.indicator)
-      const n = sorted.reduce((a, s) => a + s.samples, 0)
-      const steps = this.ratios.length
-      const ratios = new Float64Array(n * steps)
-      const falseAttribution = new Float64Array(n)
+      const total = new SocoSoundnessStats(this.mode, this.params.indicator)
+      const ratios = new Float64Array(m.samples * steps)
+      const falseAttribution = new Float64Array(m.samples)
       let offset = 0
-      for (const s of sorted) {
-        const shard = SocoSoundnessStats.fromBytes(s.stats)
-        const applied = shard.apply(flags, s.values, s.newAttribution)
+      bytes.forEach((b, i) => {
+        const n = m.shardSamples[i]!
+        const shard = SocoSoundnessStats.fromBytes(b)
+        const range = [offset * steps, (offset + n) * steps] as const
+        const applied = shard.apply(flags, values.subarray(...range), newAttribution.subarray(...range))
         ratios.set(applied.ratios, offset * steps)
         falseAttribution.set(applied.falseAttr, offset)
         total.merge(shard)
-        offset += s.samples
-      }
+        offset += n
+      })
       const curve = total.curve()
-      const scores = Float64Array.from({ length: n }, (_, i) => ratios[i * steps + steps - 1]!)
-      return finish<SoundnessResult>({
-        metric: 'Soundness',
-        scores,
+      const scores = Float64Array.from({ length: m.samples }, (_, i) => ratios[i * steps + steps - 1]!)
+      return this.result(m, scores, {
         curve: {
           ratios: curve.ratios,
           indicator: curve.indicator,
@@ -153,9 +152,6 @@ export class Soundness extends StepwiseImputationMetric {
         },
         ratios,
         falseAttribution,
-        forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
-        batches: sorted.reduce((a, s) => a + s.batches, 0),
-        params: this.params(),
       })
     })
   }

@@ -1,31 +1,42 @@
 import type { Dataset } from '../data.js'
-import { maskedRows, needsSoftmax, prepare, run } from '../engine.js'
+import { needsSoftmax, scoreCurves } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
-import { finish, meter } from '../result.js'
-import { checkDataset, featureCount, layoutOf, oneOf, rowShape } from '../validate.js'
-import { baselineSpec, type Baseline } from './baseline.js'
-import { countsByStep, FROM_END, fractions, type CurveResult, type EvaluateOptions } from './curve.js'
-import { quantusSetup } from './quantus.js'
+import { seed, z } from '../options.js'
+import { checkDataset, featureCount, layoutOf } from '../validate.js'
+import { countsByStep, type CurveResult, FROM_END, fractions } from './curve.js'
+import { checkMapOptions, column, type MapOptions, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { checkQuantusBaseline, checkQuantusSteps, curveBaseline, curveBaselineSpec } from './quantus.js'
 
-export interface SymmetricRelevanceGainOptions {
-  /** Features removed per step (default 1). */
-  featuresInStep?: number
-  /**
-   * What removed features become (default 0: for inputs normalised to zero channel mean this is the
-   * paper's channel-wise data-set mean imputer; pass `'channelMean'` or a constant otherwise).
-   */
-  baseline?: Baseline | 'black' | 'white'
-  /**
-   * Rank by |a| (default false). Keep `false` where the sign of the attribution is evidence for or
-   * against the class (LRP, Shapley values, integrated gradients); use `true` for sensitivity maps
-   * whose sign is a direction in colour space (raw gradients). Rankings are sensitive to this choice,
-   * unlike to the baseline and step size.
-   */
-  abs?: boolean
-  /** `'quantus'` reproduces the Quantus PR #374 numbers: softmax, no unperturbed point, mean of LIF − MIF. */
-  compat?: 'quantus'
-}
+const schema = z
+  .strictObject({
+    /** Features removed per step (default 1). */
+    featuresInStep: z
+      .int()
+      .min(1)
+      .max(2 ** 31)
+      .default(1),
+    /**
+     * What removed features become (default 0: for inputs normalised to zero channel mean this is the
+     * paper's channel-wise data-set mean imputer; pass `'channelMean'` or a constant otherwise).
+     */
+    baseline: curveBaseline.default(0),
+    /**
+     * Rank by |a| (default false). Keep `false` where the sign of the attribution is evidence for or
+     * against the class (LRP, Shapley values, integrated gradients); use `true` for sensitivity maps
+     * whose sign is a direction in colour space (raw gradients). Rankings are sensitive to this choice,
+     * unlike to the baseline and step size.
+     */
+    abs: z.boolean().default(false),
+    /** Seed of a `{ uniform }` baseline (default 0). */
+    seed: seed.default(0),
+    /** `'quantus'` reproduces the Quantus PR #374 numbers: softmax, no unperturbed point, mean of LIF − MIF. */
+    compat: z.enum(['quantus']).optional(),
+  })
+  .superRefine(checkQuantusBaseline)
+
+export type SymmetricRelevanceGainOptions = z.input<typeof schema>
+export type SymmetricRelevanceGainParams = z.output<typeof schema>
 
 /**
  * Symmetric Relevance Gain (Blücher et al., TMLR 2024): the area between the pixel-flipping curves
@@ -34,89 +45,81 @@ export interface SymmetricRelevanceGainOptions {
  *
  * One stable ordering serves both curves (LIF is its exact reverse) and one baseline snapshot both
  * imputations. The curves share their first point (the unperturbed input) and their last (everything
- * imputed): each is evaluated once. The MIF and LIF rows of a step sit next to each other, so they
- * go through the model in the same batch. Cost per sample: 2K rows for K steps.
+ * imputed), which the engine evaluates once. Cost per sample: 2K rows for K steps.
  */
-export class SymmetricRelevanceGain {
-  readonly featuresInStep: number
-  readonly baseline: SymmetricRelevanceGainOptions['baseline']
-  readonly abs: boolean
-  readonly compat: 'quantus' | undefined
+export class SymmetricRelevanceGain extends Metric<SymmetricRelevanceGainParams, CurveResult> {
+  static readonly meta = {
+    id: 'srg',
+    name: 'SymmetricRelevanceGain',
+    higherIsBetter: true,
+    needs: ['attributions'],
+    version: 1,
+    cost: '2K rows for K = ⌈F / featuresInStep⌉ steps (F = C·H·W)',
+    reference: 'Blücher, Vielhaben & Strodthoff, TMLR 2024; Quantus PR #374',
+  } as const
 
-  constructor(options: SymmetricRelevanceGainOptions = {}) {
-    this.featuresInStep = options.featuresInStep ?? 1
-    this.baseline = options.baseline ?? 0
-    this.abs = options.abs ?? false
-    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['quantus'])
+  constructor(options?: SymmetricRelevanceGainOptions) {
+    super(schema, options)
   }
 
-  async evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<CurveResult> {
+  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
+    const o = checkMapOptions(options)
     const d = checkDataset(data)
+    const { featuresInStep, baseline, abs, seed, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)
-    const counts = countsByStep(features, this.featuresInStep)
-    const baseline = this.compat
-      ? quantusSetup(d.height * d.width, this.featuresInStep, this.baseline)
-      : baselineSpec('baseline', this.baseline)
-    const steps = counts.length - 1
-
-    // Row j of a sample: the MIF and LIF points of steps 1…K−1 in pairs, then the shared endpoints.
-    const rows: [number, number][] = []
-    for (let k = 1; k < steps; k++) rows.push([counts[k]!, 0], [counts[k]!, FROM_END])
-    rows.push([features, 0])
-    if (!this.compat) rows.push([0, 0])
-    const perSample = rows.length
-
-    const src = await prepare(d, layout, baseline, this.abs, options.signal)
-    const cost = meter(model.stats)
-    const scored = new Float64Array(d.n * perSample)
-    await run(
+    const all = countsByStep(features, featuresInStep)
+    if (compat) checkQuantusSteps(d.height * d.width, featuresInStep)
+    // Quantus's curves leave out the unperturbed point.
+    const counts = compat ? all.subarray(1) : all
+    const cost = newCost()
+    const { values } = await scoreCurves(
       model,
-      rowShape(d),
-      maskedRows(src, rows, d.y),
-      needsSoftmax(model, this.compat ? true : undefined),
-      (b) => scored.set(b.scores, b.start),
-      options,
+      d,
+      {
+        layout,
+        baseline: curveBaselineSpec(baseline, seed),
+        abs,
+        target: 'label',
+        softmax: needsSoftmax(model, compat ? true : undefined),
+        firstSample: o.firstSample,
+      },
+      [
+        { name: 'mif', counts, flags: 0 },
+        { name: 'lif', counts, flags: FROM_END },
+      ],
+      o,
+      cost,
     )
+    const points = counts.length
+    const x = compat ? Float64Array.from(counts, (_, k) => k + 1) : fractions(counts, features)
+    return this.shard(
+      o.firstSample,
+      d.n,
+      { mif: { width: points, values: values.mif! }, lif: { width: points, values: values.lif! } },
+      cost,
+      { x },
+    )
+  }
 
-    // Unpack into curves of K+1 points (K without the unperturbed one in compat mode).
-    const first = this.compat ? 1 : 0
-    const points = steps + 1 - first
-    const mif = new Float64Array(d.n * points)
-    const lif = new Float64Array(d.n * points)
-    for (let s = 0; s < d.n; s++) {
-      const r = s * perSample
-      const c = s * points
-      if (!this.compat) mif[c] = lif[c] = scored[r + perSample - 1]!
-      for (let k = 1; k < steps; k++) {
-        mif[c + k - first] = scored[r + 2 * (k - 1)]!
-        lif[c + k - first] = scored[r + 2 * (k - 1) + 1]!
-      }
-      mif[c + points - 1] = lif[c + points - 1] = scored[r + 2 * (steps - 1)]!
-    }
-
+  protected finish(m: Merged): CurveResult {
+    const mif = column(m, 'mif').values
+    const lif = column(m, 'lif').values
+    const points = column(m, 'mif').width
+    const x = m.common.x as Float64Array
     let scores: Float64Array
-    let x: Float64Array
-    if (this.compat) {
-      x = Float64Array.from({ length: points }, (_, k) => k + 1)
-      scores = new Float64Array(d.n)
-      for (let s = 0; s < d.n; s++) {
+    if (this.params.compat) {
+      scores = new Float64Array(m.samples)
+      for (let s = 0; s < m.samples; s++) {
         let sum = 0
         for (let k = 0; k < points; k++) sum += lif[s * points + k]! - mif[s * points + k]!
         scores[s] = sum / points
       }
     } else {
-      x = fractions(counts, features)
       const a = areas(lif, x, points)
       const b = areas(mif, x, points)
       scores = a.map((v, i) => v - b[i]!)
     }
-    return finish<CurveResult>({
-      metric: 'SymmetricRelevanceGain',
-      scores,
-      curves: { mif: { x, values: mif, points }, lif: { x, values: lif, points } },
-      ...cost(),
-      params: { featuresInStep: this.featuresInStep, baseline: this.baseline, abs: this.abs, compat: this.compat },
-    })
+    return this.result(m, scores, { curves: { mif: { x, values: mif, points }, lif: { x, values: lif, points } } })
   }
 }

@@ -4,75 +4,12 @@
 import type { Plan } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import { imputeMasked, pixelMaps, socoQuantize } from '../native.js'
-import { layoutOf, nonNegative, oneOf, seedOf, type Checked } from '../validate.js'
-import type { EvaluateOptions } from './curve.js'
+import { seed, z } from '../options.js'
+import { type Checked, layoutOf } from '../validate.js'
+import { Metric, type MetricResult } from './protocol.js'
 
 /** What the model's answer on an imputed sample is measured by. */
 export type Indicator = 'accuracy' | 'score'
-
-/** Options shared by Soundness and Completeness. */
-export interface StepwiseOptions {
-  /**
-   * `'accuracy'` (default, the paper): data-set accuracy. `'score'` (the authors' `PredScore`):
-   * each sample's raw true-class model output (the logit for a logits model, no softmax).
-   */
-  indicator?: Indicator
-  /** `'soco'` reproduces the authors' code instead of the paper's algorithm as written (see README). */
-  compat?: 'soco'
-  /** How removed pixels are filled (default `'noisyLinear'`; `{ constant: 0 }` for standardised tabular data). */
-  imputation?: Imputation
-  /** Imputation noise (default 0.01, ROAD's). */
-  noise?: number
-  /** Seed of the imputation noise and of the order of tied attributions (default 0). */
-  seed?: number
-}
-
-export interface ShardOptions extends EvaluateOptions {
-  /** Global index of this shard's first sample (default 0): it keys noise and tie-breaking. */
-  firstSample?: number
-}
-
-/** The hyper-parameters and shared checks of the two dual-perspective metrics. */
-export abstract class StepwiseImputationMetric {
-  readonly indicator: Indicator
-  readonly compat: 'soco' | undefined
-  readonly imputation: Imputation
-  readonly noise: number
-  readonly seed: number
-
-  constructor(options: StepwiseOptions = {}) {
-    this.indicator = oneOf('indicator', options.indicator ?? 'accuracy', ['accuracy', 'score'])
-    this.compat = options.compat === undefined ? undefined : oneOf('compat', options.compat, ['soco'])
-    this.imputation = checkImputation(options.imputation ?? 'noisyLinear')
-    this.noise = nonNegative('noise', options.noise ?? 0.01)
-    this.seed = seedOf(options.seed ?? 0)
-  }
-
-  protected get mode(): 'paper' | 'soco' {
-    return this.compat ?? 'paper'
-  }
-
-  protected params(): Record<string, unknown> {
-    return { indicator: this.indicator, compat: this.compat, imputation: this.imputation, noise: this.noise, seed: this.seed }
-  }
-
-  /**
-   * Per-pixel maps: the attribution summed over channels, quantised to uint8 per map in soco mode,
-   * else divided by each map's maximum when `normalize` (completeness thresholds lie in (0, 1)).
-   */
-  protected maps(d: Checked, normalize: boolean): Float32Array {
-    const maps = pixelMaps(d.a, d.n, layoutOf(d, 'pixel'), normalize && this.mode === 'paper')
-    return this.mode === 'soco' ? socoQuantize(maps, d.height * d.width) : maps
-  }
-}
-
-export function firstSampleOf(options: ShardOptions): number {
-  const first = options.firstSample ?? 0
-  if (!Number.isSafeInteger(first) || first < 0) {
-    throw new XaiEvalError('INVALID_OPTION', 'firstSample', `expected a non-negative integer, got ${first}`)
-  }
-  return first
-}
 
 /**
  * How removed pixels are filled: ROAD's noisy linear imputation (images), or a constant in every
@@ -81,12 +18,54 @@ export function firstSampleOf(options: ShardOptions): number {
  */
 export type Imputation = 'noisyLinear' | { constant: number }
 
-export function checkImputation(v: unknown): Imputation {
-  if (v === 'noisyLinear') return v
-  if (v !== null && typeof v === 'object' && 'constant' in v && typeof v.constant === 'number' && Number.isFinite(v.constant)) {
-    return { constant: v.constant }
+/** Options shared by Soundness and Completeness. */
+export const stepwiseSchema = z.strictObject({
+  /**
+   * `'accuracy'` (default, the paper): data-set accuracy. `'score'` (the authors' `PredScore`):
+   * each sample's raw true-class model output (the logit for a logits model, no softmax).
+   */
+  indicator: z.enum(['accuracy', 'score']).default('accuracy'),
+  /** `'soco'` reproduces the authors' code instead of the paper's algorithm as written (see README). */
+  compat: z.enum(['soco']).optional(),
+  /** How removed pixels are filled (default `'noisyLinear'`; `{ constant: 0 }` for standardised tabular data). */
+  imputation: z.union([z.literal('noisyLinear'), z.strictObject({ constant: z.number() })]).default('noisyLinear'),
+  /** Imputation noise (default 0.01, ROAD's). */
+  noise: z.number().min(0).max(1e6).default(0.01),
+  /** Seed of the imputation noise and of the order of tied attributions (default 0). */
+  seed: seed.default(0),
+})
+
+export type StepwiseOptions = z.input<typeof stepwiseSchema>
+export type StepwiseParams = z.output<typeof stepwiseSchema>
+
+/** The hyper-parameters and shared checks of the two dual-perspective metrics. */
+export abstract class StepwiseImputationMetric<R extends MetricResult> extends Metric<StepwiseParams, R> {
+  constructor(options?: StepwiseOptions) {
+    super(stepwiseSchema, options)
   }
-  throw new XaiEvalError('INVALID_OPTION', 'imputation', `expected 'noisyLinear' or { constant: number }, got ${JSON.stringify(v)}`)
+
+  protected get mode(): 'paper' | 'soco' {
+    return this.params.compat ?? 'paper'
+  }
+
+  /**
+   * Per-pixel maps: the attribution summed over channels, quantised to uint8 per map in soco mode,
+   * else divided by each map's maximum when `normalize` (completeness thresholds lie in (0, 1)).
+   * The paper's maps are non-negative (it clips them, App. G.1): a negative value is refused.
+   */
+  protected maps(d: Checked, normalize: boolean): Float32Array {
+    const maps = pixelMaps(d.a, d.n, layoutOf(d, 'pixel'), normalize && this.mode === 'paper')
+    if (this.mode === 'soco') return socoQuantize(maps, d.height * d.width)
+    const i = maps.findIndex((v) => v < 0)
+    if (i >= 0) {
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'a',
+        `attribution must be >= 0 (the paper clips it, App. G.1); the channel sum of sample ${Math.floor(i / (d.height * d.width))} is ${maps[i]} at pixel ${i % (d.height * d.width)}`,
+      )
+    }
+    return maps
+  }
 }
 
 /** Masks `[s1 − s0, H·W]` (1 = impute) of samples `[s0, s1)` at `step`. */

@@ -1,0 +1,308 @@
+// The one protocol every data-set metric follows: validated, frozen parameters; a `map` from a
+// shard of the data set (its global sample range) to small serialisable statistics; and a
+// `reduce` that merges shards into the result — refusing gaps, overlaps and shards made with other
+// parameters or another version of the metric. `evaluate` is `reduce([map(all)])`, so batching,
+// streaming and sharding across processes can never change a number.
+import type { Dataset } from '../data.js'
+import type { RunOptions } from '../engine.js'
+import { XaiEvalError } from '../errors.js'
+import type { Model } from '../models/model.js'
+import { summarize } from '../native.js'
+import { parseOptions, z } from '../options.js'
+import { canonical, decode, encode } from '../serial.js'
+
+/** What a metric needs besides the model and the inputs. */
+export type Need = 'attributions' | 'explainer' | 'masks'
+
+/** What a metric is: the registry, the CLI, the report and distributed workers read it from here. */
+export interface MetricMeta {
+  /** Stable id, e.g. `'srg'`. */
+  readonly id: string
+  /** Class name, e.g. `'SymmetricRelevanceGain'`. */
+  readonly name: string
+  /** Direction of improvement of `scores`. */
+  readonly higherIsBetter: boolean
+  readonly needs: readonly Need[]
+  /** Version of the metric's definition; results and shards carry it, reduce refuses a mix. */
+  readonly version: number
+  /** Forward passes per sample, in words. */
+  readonly cost: string
+  /** The paper (and reference code) the default follows. */
+  readonly reference: string
+}
+
+/** Rows and model calls one evaluation sent (never the model's shared counters). */
+export interface Cost {
+  forwardPasses: number
+  batches: number
+}
+
+export const newCost = (): Cost => ({ forwardPasses: 0, batches: 0 })
+
+/** One per-sample quantity of a shard: `[samples, width]`, row-major. */
+export interface Column {
+  width: number
+  values: Float64Array
+}
+
+/** The output of `map` on samples `[firstSample, firstSample + samples)`: plain, serialisable data. */
+export interface Shard {
+  metric: string
+  version: number
+  params: Record<string, unknown>
+  firstSample: number
+  samples: number
+  /** Per-sample statistics, concatenated by the reduce in global sample order. */
+  columns: Record<string, Column>
+  /** Mergeable per-shard statistics (exact sums), for metrics whose reduce is more than a concatenation. */
+  stats?: Record<string, Uint8Array>
+  /** What every shard must agree on besides the parameters (e.g. a curve's grid, set by the input shape). */
+  common: Record<string, unknown>
+  forwardPasses: number
+  batches: number
+}
+
+/** Shards merged in global order: every column concatenated, every shard's `stats` kept in order. */
+export interface Merged {
+  /** The shards' {@link Shard.common} (equal in all of them). */
+  common: Record<string, unknown>
+  firstSample: number
+  samples: number
+  columns: Record<string, Column>
+  stats: Record<string, Uint8Array>[]
+  /** Sample counts of the shards, in order (for per-shard statistics). */
+  shardSamples: number[]
+  cost: Cost
+}
+
+/** What every data-set metric returns. */
+export interface MetricResult {
+  /** The metric's id. */
+  metric: string
+  version: number
+  higherIsBetter: boolean
+  /** The validated parameters, defaults included. */
+  params: Record<string, unknown>
+  /** Global index of the first sample and number of samples covered. */
+  firstSample: number
+  samples: number
+  /** One score per sample (NaN where a score is undefined, e.g. a zero original score). */
+  scores: Float64Array
+  /** Mean and population std over the finite scores. */
+  mean: number
+  std: number
+  /** Samples whose score is not finite (left out of mean and std). */
+  skipped: number
+  /** Model rows this evaluation sent (the cost). */
+  forwardPasses: number
+  /** Model calls this evaluation made. */
+  batches: number
+}
+
+/** Options of `map` and `evaluate`. */
+export interface MapOptions extends RunOptions {
+  /** Global index of the first sample of `data` in the whole data set (default 0): keys all randomness. */
+  firstSample?: number
+}
+
+const mapOptions = z.strictObject({
+  signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+  onProgress: z.custom<NonNullable<RunOptions['onProgress']>>((v) => typeof v === 'function', 'expected a function').optional(),
+  firstSample: z.int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+})
+
+/** Validated options of `map`/`evaluate`. */
+export type CheckedMapOptions = z.output<typeof mapOptions>
+
+export function checkMapOptions(options: unknown): CheckedMapOptions {
+  return parseOptions(mapOptions, options)
+}
+
+/** Attaches a non-enumerable `toJSON` that encodes typed arrays and non-finite numbers. */
+export function serialisable<T extends object>(value: T): T {
+  Object.defineProperty(value, 'toJSON', { value: () => encode(value), enumerable: false, configurable: true })
+  return value
+}
+
+/** Rebuilds a result or shard from its JSON (a string or the parsed object). */
+export function fromJSON<T>(json: unknown): T {
+  const parsed = typeof json === 'string' ? JSON.parse(json) : json
+  return serialisable(decode(parsed) as object) as T
+}
+
+/**
+ * Base of every data-set metric. A subclass declares `static meta` and a zod schema of its
+ * options, implements `map` (model + shard → {@link Shard}) and `finish` (merged shards → result).
+ */
+export abstract class Metric<P extends object = Record<string, unknown>, R extends MetricResult = MetricResult> {
+  /** The validated, frozen parameters (defaults included). */
+  readonly params: Readonly<P>
+
+  constructor(schema: z.ZodType<P>, options: unknown) {
+    this.params = Object.freeze(parseOptions(schema, options)) as Readonly<P>
+  }
+
+  get meta(): MetricMeta {
+    return (this.constructor as unknown as { meta: MetricMeta }).meta
+  }
+
+  /** Whether higher scores are better for these parameters (the meta's default direction, unless an option reverses it). */
+  get higherIsBetter(): boolean {
+    return this.meta.higherIsBetter
+  }
+
+  /** The map phase on one shard of a data set. */
+  abstract map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard>
+
+  /** Builds the result from the merged shards. */
+  protected abstract finish(merged: Merged): R
+
+  /** Merges shards (any order) into the result; refuses gaps, overlaps and mismatched parameters. */
+  reduce(shards: readonly Shard[]): R {
+    return this.finish(this.merge(shards))
+  }
+
+  async evaluate(model: Model, data: Dataset, options?: MapOptions): Promise<R> {
+    return this.reduce([await this.map(model, data, options)])
+  }
+
+  /** `{ id, version, params }`: enough for the registry to rebuild this metric. */
+  toJSON(): { id: string; version: number; params: unknown } {
+    return { id: this.meta.id, version: this.meta.version, params: encode(this.params) }
+  }
+
+  /** A shard of this metric. */
+  protected shard(
+    firstSample: number,
+    samples: number,
+    columns: Record<string, Column>,
+    cost: Cost,
+    common: Record<string, unknown> = {},
+    stats?: Record<string, Uint8Array>,
+  ): Shard {
+    for (const [name, c] of Object.entries(columns)) {
+      if (c.values.length !== samples * c.width) {
+        throw new XaiEvalError('INTERNAL', name, `column has ${c.values.length} values for ${samples} samples × ${c.width}`)
+      }
+    }
+    return serialisable({
+      metric: this.meta.id,
+      version: this.meta.version,
+      params: encode(this.params) as Record<string, unknown>,
+      firstSample,
+      samples,
+      columns,
+      ...(stats ? { stats } : {}),
+      common: encode(common) as Record<string, unknown>,
+      ...cost,
+    })
+  }
+
+  /** The result: scores summarised, provenance and cost attached. */
+  protected result<X extends object>(merged: Merged, scores: Float64Array, extra: X): R {
+    const { mean, std, skipped } = summarize(scores)
+    return serialisable({
+      metric: this.meta.id,
+      version: this.meta.version,
+      higherIsBetter: this.higherIsBetter,
+      params: { ...this.params },
+      firstSample: merged.firstSample,
+      samples: merged.samples,
+      scores,
+      mean,
+      std,
+      skipped,
+      ...merged.cost,
+      ...extra,
+    }) as unknown as R
+  }
+
+  private merge(shards: readonly Shard[]): Merged {
+    if (!Array.isArray(shards) || shards.length === 0) {
+      throw new XaiEvalError('EMPTY_INPUT', 'shards', 'expected a non-empty array of shards')
+    }
+    const params = canonical(encode(this.params))
+    shards.forEach((s, i) => {
+      if (s === null || typeof s !== 'object' || typeof s.firstSample !== 'number' || typeof s.samples !== 'number') {
+        throw new XaiEvalError('INVALID_OPTION', `shards[${i}]`, 'expected a shard made by map()')
+      }
+      if (s.metric !== this.meta.id) {
+        throw new XaiEvalError('INVALID_OPTION', `shards[${i}]`, `is a shard of '${s.metric}', not of '${this.meta.id}'`)
+      }
+      if (s.version !== this.meta.version) {
+        throw new XaiEvalError(
+          'INVALID_OPTION',
+          `shards[${i}]`,
+          `was made by version ${s.version} of '${s.metric}', this is version ${this.meta.version}`,
+        )
+      }
+      if (canonical(s.params) !== params) {
+        throw new XaiEvalError(
+          'INVALID_OPTION',
+          `shards[${i}]`,
+          `was made with other parameters: ${canonical(s.params)}, expected ${params}`,
+        )
+      }
+    })
+    const common = canonical(shards[0]!.common ?? {})
+    shards.forEach((s, i) => {
+      if (canonical(s.common ?? {}) !== common) {
+        throw new XaiEvalError(
+          'INVALID_OPTION',
+          `shards[${i}]`,
+          `does not match shards[0] (${canonical(s.common)} vs ${common}): inputs of another shape?`,
+        )
+      }
+    })
+    const sorted = [...shards].sort((a, b) => a.firstSample - b.firstSample)
+    for (let i = 1; i < sorted.length; i++) {
+      const prev = sorted[i - 1]!
+      const end = prev.firstSample + prev.samples
+      const next = sorted[i]!.firstSample
+      if (next < end) {
+        throw new XaiEvalError(
+          'INVALID_OPTION',
+          'shards',
+          `shards overlap: samples ${next}…${Math.min(end, next + sorted[i]!.samples) - 1} are in two shards`,
+        )
+      }
+      if (next > end) throw new XaiEvalError('INVALID_OPTION', 'shards', `samples ${end}…${next - 1} are in no shard (a gap)`)
+    }
+    const samples = sorted.reduce((a, s) => a + s.samples, 0)
+    const names = Object.keys(sorted[0]!.columns)
+    const columns: Record<string, Column> = {}
+    for (const name of names) {
+      const width = sorted[0]!.columns[name]!.width
+      const values = new Float64Array(samples * width)
+      let offset = 0
+      for (const s of sorted) {
+        const c = s.columns[name]
+        if (!c || c.width !== width || c.values.length !== s.samples * width) {
+          throw new XaiEvalError('INVALID_OPTION', 'shards', `shard at sample ${s.firstSample} has no column '${name}' of width ${width}`)
+        }
+        values.set(c.values, offset)
+        offset += c.values.length
+      }
+      columns[name] = { width, values }
+    }
+    return {
+      common: decode(shards[0]!.common ?? {}) as Record<string, unknown>,
+      firstSample: sorted[0]!.firstSample,
+      samples,
+      columns,
+      stats: sorted.map((s) => s.stats ?? {}),
+      shardSamples: sorted.map((s) => s.samples),
+      cost: {
+        forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
+        batches: sorted.reduce((a, s) => a + s.batches, 0),
+      },
+    }
+  }
+}
+
+/** The per-sample values of a column as `[samples, width]` rows. */
+export function column(merged: Merged, name: string): Column {
+  const c = merged.columns[name]
+  if (!c) throw new XaiEvalError('INTERNAL', name, 'missing column')
+  return c
+}
