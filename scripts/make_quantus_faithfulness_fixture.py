@@ -53,7 +53,6 @@ import sys
 import warnings
 
 import numpy as np
-from scipy.spatial.distance import cdist
 from scipy.stats import rankdata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -347,7 +346,6 @@ def main():
     assert quantus.__version__ == "0.6.0", quantus.__version__
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    from quantus.helpers import utils as qutils
 
     def run_case(name, plan):
         x, a, y, model, onnx_logits = fc.load_case(name)
@@ -473,7 +471,10 @@ def main():
                                  "Rng.keyed(seed, n, PERTURBATION, k+1).uniform(); low=0, high=1")
             runs.append({"metric": "Monotonicity", "params": params, "softmax": True, "batchSize": 64,
                          "rngSeed": SEED if baseline == "uniform" else None,
-                         "scores": [bool(v) for v in q], "detail": {"preds": fc.rows(preds, np.float32)},
+                         "scores": [bool(v) for v in q],
+                         "detail": {"preds": fc.rows(preds, np.float32),
+                                    **({"uniformSample0FirstCalls": [ku.drawn[(0, t)] for t in range(4)]}
+                                       if baseline == "uniform" else {})},
                          "selfCheckMaxDiff": 0.0})
 
         # ---------------- MonotonicityCorrelation
@@ -501,7 +502,9 @@ def main():
                                  "k*nr_samples + s).uniform(); low=0, high=1")
             runs.append({"metric": "MonotonicityCorrelation", "params": params, "softmax": True, "batchSize": 64,
                          "rngSeed": SEED if baseline == "uniform" else None, "scores": fc.flist(q),
-                         "detail": {"atts": fc.rows(atts, np.float32), "vars": fc.rows(vars_)},
+                         "detail": {"atts": fc.rows(atts, np.float32), "vars": fc.rows(vars_),
+                                    **({"uniformSample0FirstCalls": [ku.drawn[(0, t)] for t in range(4)]}
+                                       if baseline == "uniform" else {})},
                          "selfCheckMaxDiff": d})
 
         # ---------------- Infidelity
