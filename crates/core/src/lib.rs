@@ -11,6 +11,7 @@
 pub mod baseline;
 pub mod curve;
 pub mod error;
+pub mod faithfulness;
 pub mod impute;
 pub mod imputed;
 pub mod layout;
