@@ -47,6 +47,15 @@ export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 export type { Imputation, Indicator, StepwiseOptions } from './metrics/stepwise.js'
 export { Soundness, type SoundnessResult } from './metrics/soundness.js'
 export { Completeness, type CompletenessResult } from './metrics/completeness.js'
+export type { CorrelationResult, UndefinedScore } from './metrics/correlation.js'
+export {
+  FaithfulnessCorrelation,
+  type FaithfulnessCorrelationOptions,
+  type FaithfulnessCorrelationResult,
+} from './metrics/faithfulness-correlation.js'
+export { FaithfulnessEstimate, type FaithfulnessEstimateOptions } from './metrics/faithfulness-estimate.js'
+export { Monotonicity, type MonotonicityOptions } from './metrics/monotonicity.js'
+export { MonotonicityCorrelation, type MonotonicityCorrelationOptions } from './metrics/monotonicity-correlation.js'
 
 // Utilities
 export * as impute from './impute.js'

@@ -7,7 +7,7 @@ import type * as Binding from '../native/binding.cjs'
 
 const binding = createRequire(import.meta.url)('../native/binding.cjs') as typeof Binding
 
-export type { BaselineSpec, LayoutSpec, RowScores } from '../native/binding.cjs'
+export type { BaselineSpec, GroupFillSpec, GroupSpec, LayoutSpec, RowScores } from '../native/binding.cjs'
 
 /** Calls a binding function, rethrowing its `"CODE|arg|message"` errors as typed XaiEvalErrors. */
 function typed<A extends unknown[], R>(f: (...args: A) => R): (...args: A) => R {
@@ -32,6 +32,12 @@ export const noisyLinearBatch = typed(binding.noisyLinearBatch)
 export const imputeRows = typed(binding.imputeRows)
 export const imputeMasked = typed(binding.imputeMasked)
 export const pixelMaps = typed(binding.pixelMaps)
+export const fillSubsetRows = typed(binding.fillSubsetRows)
+export const subsetSums = typed(binding.subsetSums)
+export const fillGroupRows = typed(binding.fillGroupRows)
+export const groupSums = typed(binding.groupSums)
+export const fillQuantusMonotonicityRows = typed(binding.fillQuantusMonotonicityRows)
+export const rowCorrelations = typed(binding.rowCorrelations)
 export const socoSoundnessRatios = typed(binding.socoSoundnessRatios)
 export const socoSoundnessMasks = typed(binding.socoSoundnessMasks)
 export const socoCompletenessThresholds = typed(binding.socoCompletenessThresholds)

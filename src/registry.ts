@@ -4,6 +4,10 @@
 import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
+import { FaithfulnessCorrelation } from './metrics/faithfulness-correlation.js'
+import { FaithfulnessEstimate } from './metrics/faithfulness-estimate.js'
+import { Monotonicity } from './metrics/monotonicity.js'
+import { MonotonicityCorrelation } from './metrics/monotonicity-correlation.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { fromJSON, type Metric, type MetricMeta, type MetricResult } from './metrics/protocol.js'
 import { Road } from './metrics/road.js'
@@ -16,7 +20,19 @@ import { decode } from './serial.js'
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds classes of every option type.
 export type MetricClass = (new (options?: any) => Metric<any, MetricResult>) & { readonly meta: MetricMeta }
 
-const classes: MetricClass[] = [SymmetricRelevanceGain, PixelFlipping, Deletion, Insertion, Road, Soundness, Completeness]
+const classes: MetricClass[] = [
+  SymmetricRelevanceGain,
+  PixelFlipping,
+  Deletion,
+  Insertion,
+  Road,
+  Soundness,
+  Completeness,
+  FaithfulnessCorrelation,
+  FaithfulnessEstimate,
+  Monotonicity,
+  MonotonicityCorrelation,
+]
 
 /** id → class, in the order the CLI and the report list them. */
 export const registry: ReadonlyMap<string, MetricClass> = new Map(classes.map((c) => [c.meta.id, c]))
