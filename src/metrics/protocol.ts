@@ -8,7 +8,8 @@ import type { RunOptions } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { summarize } from '../native.js'
-import { parseOptions, z } from '../options.js'
+import { closest, parseOptions, z } from '../options.js'
+import { RowCache } from '../row-cache.js'
 import { canonical, decode, encode } from '../serial.js'
 
 /** What a metric needs besides the model and the inputs. */
@@ -58,6 +59,8 @@ export interface Shard {
   stats?: Record<string, Uint8Array>
   /** What every shard must agree on besides the parameters (e.g. a curve's grid, set by the input shape). */
   common: Record<string, unknown>
+  /** Shards of wrapped metrics (e.g. a QGE's evaluations of its metric), reduced by that metric. */
+  parts?: Record<string, Shard>
   forwardPasses: number
   batches: number
 }
@@ -72,6 +75,8 @@ export interface Merged {
   stats: Record<string, Uint8Array>[]
   /** Sample counts of the shards, in order (for per-shard statistics). */
   shardSamples: number[]
+  /** Each wrapped metric's shards, in order. */
+  parts: Record<string, Shard[]>
   cost: Cost
 }
 
@@ -109,6 +114,7 @@ const mapOptions = z.strictObject({
   signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
   onProgress: z.custom<NonNullable<RunOptions['onProgress']>>((v) => typeof v === 'function', 'expected a function').optional(),
   firstSample: z.int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  rows: z.custom<RowCache>((v) => v instanceof RowCache, 'expected a RowCache').optional(),
 })
 
 /** Validated options of `map`/`evaluate`. */
@@ -179,6 +185,7 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     cost: Cost,
     common: Record<string, unknown> = {},
     stats?: Record<string, Uint8Array>,
+    parts?: Record<string, Shard>,
   ): Shard {
     for (const [name, c] of Object.entries(columns)) {
       if (c.values.length !== samples * c.width) {
@@ -193,6 +200,7 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       samples,
       columns,
       ...(stats ? { stats } : {}),
+      ...(parts ? { parts } : {}),
       common: encode(common) as Record<string, unknown>,
       ...cost,
     })
@@ -292,12 +300,51 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       columns,
       stats: sorted.map((s) => s.stats ?? {}),
       shardSamples: sorted.map((s) => s.samples),
+      parts: Object.fromEntries(Object.keys(sorted[0]!.parts ?? {}).map((k) => [k, sorted.map((s) => s.parts?.[k]!)])),
       cost: {
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
       },
     }
   }
+}
+
+/** A metric class: constructible from its options, with its meta. */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds classes of every option type.
+export type MetricClass = (new (options?: any) => Metric<any, MetricResult>) & { readonly meta: MetricMeta }
+
+/** id → class; filled by `registry.ts` (and `register` for user metrics). */
+export const registry = new Map<string, MetricClass>()
+
+/** The class registered under `id`, or a typed error suggesting the closest id. */
+export function metricClass(id: unknown): MetricClass {
+  const cls = typeof id === 'string' ? registry.get(id) : undefined
+  if (!cls) {
+    const ids = [...registry.keys()]
+    const hint = typeof id === 'string' ? closest(id, ids) : undefined
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'id',
+      `unknown metric ${JSON.stringify(id)}${hint ? ` (did you mean '${hint}'?)` : ''}; one of ${ids.join(', ')}`,
+    )
+  }
+  return cls
+}
+
+/** Builds a metric from `{ id, params }` (what `metric.toJSON()` gives; a version, if given, must match). */
+export function createMetric(spec: { id: string; params?: unknown; version?: number } | string): Metric<object, MetricResult> {
+  const s = typeof spec === 'string' ? (JSON.parse(spec) as unknown) : spec
+  if (s === null || typeof s !== 'object') throw new XaiEvalError('INVALID_OPTION', 'spec', 'expected { id, params }')
+  const { id, params, version } = s as { id: unknown; params?: unknown; version?: unknown }
+  const cls = metricClass(id)
+  if (version !== undefined && version !== cls.meta.version) {
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'version',
+      `'${cls.meta.id}' is at version ${cls.meta.version}, the spec asks for ${String(version)}`,
+    )
+  }
+  return new cls(decode(params))
 }
 
 /** The per-sample values of a column as `[samples, width]` rows. */
