@@ -300,7 +300,9 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       columns,
       stats: sorted.map((s) => s.stats ?? {}),
       shardSamples: sorted.map((s) => s.samples),
-      parts: Object.fromEntries(Object.keys(sorted[0]!.parts ?? {}).map((k) => [k, sorted.map((s) => (s.parts as Record<string, Shard>)[k]!)])),
+      parts: Object.fromEntries(
+        Object.keys(sorted[0]!.parts ?? {}).map((k) => [k, sorted.map((s) => (s.parts as Record<string, Shard>)[k]!)]),
+      ),
       cost: {
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
