@@ -51,15 +51,17 @@ function keysOf(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   return shape ? Object.keys(shape) : []
 }
 
-function describeValue(v: unknown): string {
+/** A short readable form of any value, for error messages (never throws). */
+export function describeValue(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`
   if (typeof v === 'bigint') return `${v}n`
   if (typeof v === 'function') return 'a function'
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`
+  if (typeof v === 'symbol') return v.toString()
   try {
     return JSON.stringify(v) ?? String(v)
   } catch {
-    return String(v)
+    return Object.prototype.toString.call(v)
   }
 }
 

@@ -124,3 +124,8 @@ export function oneOf<const T extends string>(name: string, v: unknown, allowed:
   }
   return v as T
 }
+
+/** A checked data set as a {@link Dataset} again (same arrays), e.g. to hand to another metric. */
+export function datasetOf(d: Checked, a: Float32Array = d.a): Dataset {
+  return { x: d.x, shape: [d.n, d.channels, d.height, d.width], y: d.y, a, aShape: [d.n, d.attrChannels, d.height, d.width] }
+}
