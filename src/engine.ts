@@ -33,7 +33,7 @@ export async function prepare(
   const shape = [data.n, data.channels, data.height, data.width]
   const [order, baselines] = await Promise.all([
     rankFeatures(data.a, data.n, layout, abs, signal),
-    computeBaselines(data.x, shape, baseline, signal),
+    computeBaselines(data.x, shape, baseline, 0, signal),
   ])
   return { data, layout, order, baselines }
 }

@@ -106,7 +106,7 @@ export class Road {
           triples.set([s, counts[r % k]!, flags], 3 * i)
           targets[i] = d.y[s]!
         }
-        return imputeRows(d.x, shape, order, triples, this.noise, this.seed, out, signal)
+        return imputeRows(d.x, shape, order, triples, this.noise, this.seed, 0, out, signal)
       },
     }
 

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use xai_eval_core::impute::{noisy_linear, noisy_linear_batch};
+use xai_eval_core::impute::{noisy_linear, noisy_linear_batch, NoiseKey};
 use xai_eval_core::rng::Rng;
 
 const C: usize = 3;
@@ -40,7 +40,7 @@ fn main() {
     let mut sink = 0.0f32;
     for rep in 0..REPS {
       let t = Instant::now();
-      let out = noisy_linear(&x, mask, C, H, W, 0.01, 7, rep as u64).unwrap();
+      let out = noisy_linear(&x, mask, C, H, W, 0.01, 7, NoiseKey::new(rep as u64, 0)).unwrap();
       times.push(t.elapsed().as_secs_f64() * 1e3);
       sink += out[H * W / 2];
     }
@@ -48,7 +48,7 @@ fn main() {
     let mut quiet = Vec::with_capacity(REPS);
     for _ in 0..REPS {
       let t = Instant::now();
-      let out = noisy_linear(&x, mask, C, H, W, 0.0, 7, 0).unwrap();
+      let out = noisy_linear(&x, mask, C, H, W, 0.0, 7, NoiseKey::new(0, 0)).unwrap();
       quiet.push(t.elapsed().as_secs_f64() * 1e3);
       sink += out[H * W / 2];
     }

@@ -103,3 +103,15 @@ pub fn check_finite(arg: &'static str, values: &[f32]) -> Result<()> {
     None => Ok(()),
   }
 }
+
+/// Checks that the global indices `first_sample .. first_sample + n` of a shard's samples fit in
+/// a `u64`, naming `firstSample` otherwise.
+pub fn check_sample_range(first_sample: u64, n: usize) -> Result<()> {
+  match first_sample.checked_add(n as u64) {
+    Some(_) => Ok(()),
+    None => Err(CoreError::param(
+      "firstSample",
+      format!("{first_sample} + {n} samples overflows a 64-bit sample index"),
+    )),
+  }
+}

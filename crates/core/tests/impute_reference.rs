@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use xai_eval_core::impute::{noisy_linear, noisy_linear_batch};
+use xai_eval_core::impute::{noisy_linear, noisy_linear_batch, NoiseKey};
 
 fn dir() -> PathBuf {
   PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/impute")
@@ -59,7 +59,7 @@ fn impute_matches_spsolve_fixtures() {
   assert!(cases.len() >= 5);
   for case in &cases {
     let [c, h, w] = case.shape;
-    let out = noisy_linear(&case.x, &case.mask, c, h, w, 0.0, 0, 0).unwrap();
+    let out = noisy_linear(&case.x, &case.mask, c, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
     assert_eq!(out.len(), case.expected.len(), "{}", case.name);
     let worst = out
       .iter()

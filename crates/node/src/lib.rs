@@ -4,6 +4,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+mod convert;
 pub mod impute;
 pub mod soco;
 mod tasks;
@@ -39,11 +40,11 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> xai_eval_core::Result<T>) -> Result
 #[napi(object)]
 #[derive(Clone)]
 pub struct LayoutSpec {
-  pub channels: u32,
+  pub channels: f64,
   /// `H · W`.
-  pub pixels: u32,
+  pub pixels: f64,
   /// 1 (broadcast over channels) or `channels`.
-  pub attr_channels: u32,
+  pub attr_channels: f64,
   /// `"entry"` or `"pixel"`.
   pub unit: String,
 }
@@ -61,9 +62,9 @@ impl LayoutSpec {
       }
     };
     Layout::new(
-      self.channels as usize,
-      self.pixels as usize,
-      self.attr_channels as usize,
+      convert::count("layout.channels", self.channels)?,
+      convert::count("layout.pixels", self.pixels)?,
+      convert::count("layout.attrChannels", self.attr_channels)?,
       unit,
     )
     .map_err(js_error)
@@ -80,7 +81,8 @@ pub struct BaselineSpec {
   pub sigma: Option<f64>,
   pub low: Option<f64>,
   pub high: Option<f64>,
-  pub seed: Option<i64>,
+  /// An integer in `[0, 2^53)`; anything else is rejected, never truncated or wrapped.
+  pub seed: Option<f64>,
 }
 
 impl BaselineSpec {
@@ -105,7 +107,7 @@ impl BaselineSpec {
       "uniform" => Baseline::Uniform {
         low: need(self.low, "baseline.low")?,
         high: need(self.high, "baseline.high")?,
-        seed: self.seed.unwrap_or(0) as u64,
+        seed: convert::seed("baseline.seed", self.seed.unwrap_or(0.0))?,
       },
       other => {
         return Err(js_error(CoreError::InvalidParam {
@@ -127,16 +129,17 @@ pub struct RowScores {
 #[napi]
 pub fn score_rows(
   output: Float32Array,
-  classes: u32,
+  classes: f64,
   targets: Int32Array,
   softmax: bool,
 ) -> Result<RowScores> {
+  let classes = convert::count("classes", classes)?;
   let mut scores = vec![0f64; targets.len()];
   let mut argmax = vec![0i32; targets.len()];
   guarded(|| {
     curve::score_rows(
       &output,
-      classes as usize,
+      classes,
       &targets,
       softmax,
       &mut scores,
@@ -151,8 +154,9 @@ pub fn score_rows(
 
 /// Trapezoidal areas of `[n, k]` curves on grid `x` (empty grid: unit spacing).
 #[napi]
-pub fn areas(curves: Float64Array, x: Float64Array, k: u32) -> Result<Float64Array> {
-  guarded(|| curve::areas(&curves, &x, k as usize)).map(Float64Array::from)
+pub fn areas(curves: Float64Array, x: Float64Array, k: f64) -> Result<Float64Array> {
+  let k = convert::count("k", k)?;
+  guarded(|| curve::areas(&curves, &x, k)).map(Float64Array::from)
 }
 
 /// Per-pixel attribution maps `[n, H·W]` of attributions `[n, C_a, H, W]`: the channel sum,
@@ -160,17 +164,18 @@ pub fn areas(curves: Float64Array, x: Float64Array, k: u32) -> Result<Float64Arr
 #[napi]
 pub fn pixel_maps(
   a: Float32Array,
-  samples: u32,
+  samples: f64,
   layout: LayoutSpec,
   normalize: bool,
 ) -> Result<Float32Array> {
+  let samples = convert::count("samples", samples)?;
   let layout = Layout {
     unit: FeatureUnit::Pixel,
     ..layout.parse()?
   };
   guarded(|| {
-    xai_eval_core::error::expect_len("a", a.len(), samples as usize * layout.attr_len())?;
-    let mut maps = vec![0f32; samples as usize * layout.pixels];
+    xai_eval_core::error::expect_len("a", a.len(), samples * layout.attr_len())?;
+    let mut maps = vec![0f32; samples * layout.pixels];
     for (src, dst) in a
       .chunks_exact(layout.attr_len())
       .zip(maps.chunks_exact_mut(layout.pixels))
@@ -190,7 +195,8 @@ pub fn pixel_maps(
 pub struct Summary {
   pub mean: f64,
   pub std: f64,
-  pub skipped: u32,
+  /// Exact below 2^53.
+  pub skipped: f64,
 }
 
 /// Mean and population std of the finite values, and how many non-finite ones were skipped.
@@ -200,6 +206,6 @@ pub fn summarize(values: Float64Array) -> Summary {
   Summary {
     mean,
     std,
-    skipped: skipped as u32,
+    skipped: skipped as f64,
   }
 }

@@ -7,7 +7,7 @@ use xai_eval_core::layout::Layout;
 use xai_eval_core::mask::{self, RowSpec, Source};
 use xai_eval_core::order;
 
-use crate::{guarded, BaselineSpec, LayoutSpec};
+use crate::{convert, guarded, BaselineSpec, LayoutSpec};
 
 pub struct RankTask {
   a: Float32Array,
@@ -34,7 +34,7 @@ impl Task for RankTask {
 #[napi(ts_return_type = "Promise<Uint32Array>")]
 pub fn rank_features(
   a: Float32Array,
-  samples: u32,
+  samples: f64,
   layout: LayoutSpec,
   abs: bool,
   signal: Option<AbortSignal>,
@@ -43,7 +43,7 @@ pub fn rank_features(
   Ok(AsyncTask::with_optional_signal(
     RankTask {
       a,
-      samples: samples as usize,
+      samples: convert::count("samples", samples)?,
       layout,
       abs,
     },
@@ -55,6 +55,7 @@ pub struct BaselineTask {
   x: Float32Array,
   shape: [usize; 4],
   baseline: Baseline,
+  first_sample: u64,
 }
 
 #[napi]
@@ -63,7 +64,7 @@ impl Task for BaselineTask {
   type JsValue = Float32Array;
 
   fn compute(&mut self) -> Result<Self::Output> {
-    guarded(|| baseline::batch(&self.x, self.shape, &self.baseline))
+    guarded(|| baseline::batch(&self.x, self.shape, &self.baseline, self.first_sample))
   }
 
   fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -72,30 +73,22 @@ impl Task for BaselineTask {
 }
 
 /// Baseline snapshot of every sample of `x` (`[N, C, H, W]`), computed from the unperturbed input.
+/// Sample `i` of `x` is sample `firstSample + i` of the whole data set (it keys random baselines).
 #[napi(ts_return_type = "Promise<Float32Array>")]
 pub fn compute_baselines(
   x: Float32Array,
-  shape: Vec<u32>,
+  shape: Vec<f64>,
   baseline: BaselineSpec,
+  first_sample: f64,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<BaselineTask>> {
-  let shape: [usize; 4] = match shape.as_slice() {
-    [n, c, h, w] => [*n as usize, *c as usize, *h as usize, *w as usize],
-    _ => {
-      return Err(crate::js_error(xai_eval_core::CoreError::InvalidParam {
-        name: "shape",
-        reason: "must be [N, C, H, W]".into(),
-      }))
-    }
+  let task = BaselineTask {
+    x,
+    shape: convert::shape4(&shape)?,
+    baseline: baseline.parse()?,
+    first_sample: convert::index("firstSample", first_sample)?,
   };
-  Ok(AsyncTask::with_optional_signal(
-    BaselineTask {
-      x,
-      shape,
-      baseline: baseline.parse()?,
-    },
-    signal,
-  ))
+  Ok(AsyncTask::with_optional_signal(task, signal))
 }
 
 pub struct FillRowsTask {
@@ -141,7 +134,7 @@ pub fn fill_rows(
   x: Float32Array,
   baselines: Float32Array,
   order: Uint32Array,
-  samples: u32,
+  samples: f64,
   layout: LayoutSpec,
   rows: Uint32Array,
   out: Float32Array,
@@ -154,7 +147,7 @@ pub fn fill_rows(
     order,
     rows,
     out,
-    samples: samples as usize,
+    samples: convert::count("samples", samples)?,
     layout,
   };
   Ok(AsyncTask::with_optional_signal(task, signal))

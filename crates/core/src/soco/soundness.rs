@@ -7,8 +7,8 @@ use super::{
   check_u8_maps, check_values, map_count, write_header, ExactSum, Indicator, Mode, Reader,
   StepCounts, EPS, SOCO_START, SOCO_TINY,
 };
-use crate::error::{expect_len, CoreError, Result};
-use crate::rng::Rng;
+use crate::error::{check_sample_range, expect_len, CoreError, Result};
+use crate::rng::{Purpose, Rng};
 
 const METRIC: u8 = 1;
 
@@ -78,14 +78,15 @@ impl Soundness {
     }
   }
 
-  /// Seed of the tie-breaking order at `step`. Paper: one order per sample for every step, so
-  /// the included sets are nested (Algorithm 1's `Expand` grows `A_inc`). Soco: a fresh order
-  /// at every step, as its new `torch.randperm` per step (spec §2 fact 7; torch's bits are not
-  /// reproduced).
-  fn tie_seed(&self, step: usize) -> u64 {
+  /// Step key of the tie-breaking order at `step` (its stream is
+  /// `Rng::keyed(seed, global sample, Purpose::Ties, tie_step(step))`). Paper: one order per
+  /// sample for every step, so the included sets are nested (Algorithm 1's `Expand` grows
+  /// `A_inc`). Soco: a fresh order at every step, as its new `torch.randperm` per step (spec §2
+  /// fact 7; torch's bits are not reproduced).
+  fn tie_step(&self, step: usize) -> u64 {
     match self.mode {
-      Mode::Paper => self.seed,
-      Mode::Soco => self.seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+      Mode::Paper => 0,
+      Mode::Soco => step as u64 + 1,
     }
   }
 
@@ -110,6 +111,7 @@ impl Soundness {
   ) -> Result<()> {
     let n = map_count(maps, pixels)?;
     check_step(self.mode, step)?;
+    check_sample_range(first_sample, n)?;
     match self.mode {
       Mode::Paper => {
         if let Some(i) = maps.iter().position(|&v| v < 0.0) {
@@ -134,7 +136,8 @@ impl Soundness {
       .zip(new.iter_mut())
       .enumerate()
     {
-      let rng = Rng::new(self.tie_seed(step), first_sample + i as u64);
+      let global = first_sample + i as u64;
+      let rng = Rng::keyed(self.seed, global, Purpose::Ties, self.tie_step(step));
       *new = self.lerf_step(map, masked, before, rng, &mut scratch, mask);
     }
     Ok(())
