@@ -41,5 +41,10 @@ export async function noisyLinearBatch(x: Float32Array, masks: Uint8Array, optio
   if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new XaiEvalError('SHAPE_MISMATCH', 'shape', `expected [N, C, H, W], got ${String(shape)}`)
   }
-  return native.noisyLinearBatch(x, masks, [...shape], noise, seedOf(seed), signal)
+  // Image n is sample n of its own data set: row n, noise keyed by (seed, n, step 0).
+  const n = shape[0]
+  const samples = Uint32Array.from({ length: n }, (_, i) => i)
+  const out = new Float32Array(x.length)
+  await native.imputeMasked(x, [...shape], samples, samples, new Uint32Array(n), masks, noise, seedOf(seed), out, undefined, signal)
+  return out
 }

@@ -1,4 +1,5 @@
-//! Noisy linear imputation (ROAD's imputer) on its own, and the imputed rows of ROAD-style metrics.
+//! The imputed rows of ROAD, soundness and completeness (ROAD's noisy linear imputer, or a
+//! constant for tabular data). `impute.noisyLinear*` in TypeScript run through `imputeMasked`.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -7,67 +8,6 @@ use xai_eval_core::imputed::{self, Fill};
 use xai_eval_core::mask::RowSpec;
 
 use crate::{convert, guarded};
-
-pub struct ImputeTask {
-  x: Float32Array,
-  masks: Uint8Array,
-  shape: [usize; 4],
-  noise: f32,
-  seed: u64,
-}
-
-#[napi]
-impl Task for ImputeTask {
-  type Output = Vec<f32>;
-  type JsValue = Float32Array;
-
-  fn compute(&mut self) -> Result<Self::Output> {
-    let mut out = vec![0f32; self.x.len()];
-    // Image n is row n with noise key (n, 0): `impute::noisy_linear_batch`'s convention, in
-    // parallel.
-    let n = self.shape[0];
-    let samples: Vec<u32> = (0..n as u32).collect();
-    let keys: Vec<NoiseKey> = (0..n as u64).map(|i| NoiseKey::new(i, 0)).collect();
-    guarded(|| {
-      imputed::impute_rows(
-        &self.x,
-        self.shape,
-        &samples,
-        &self.masks,
-        Fill::NoisyLinear { noise: self.noise },
-        self.seed,
-        &keys,
-        &mut out,
-      )
-    })?;
-    Ok(out)
-  }
-
-  fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-    Ok(output.into())
-  }
-}
-
-/// Imputes `N` images `x` (`[N, C, H, W]`) where `masks` (`[N, H, W]`, 1 = impute) is set; image
-/// `n` draws noise stream `n` of `seed`. Images are imputed in parallel.
-#[napi(ts_return_type = "Promise<Float32Array>")]
-pub fn noisy_linear_batch(
-  x: Float32Array,
-  masks: Uint8Array,
-  shape: Vec<f64>,
-  noise: f64,
-  seed: f64,
-  signal: Option<AbortSignal>,
-) -> Result<AsyncTask<ImputeTask>> {
-  let task = ImputeTask {
-    x,
-    masks,
-    shape: convert::shape4(&shape)?,
-    noise: noise as f32,
-    seed: convert::seed("seed", seed)?,
-  };
-  Ok(AsyncTask::with_optional_signal(task, signal))
-}
 
 pub struct ImputeRowsTask {
   x: Float32Array,

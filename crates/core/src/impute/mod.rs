@@ -120,49 +120,6 @@ pub fn noisy_linear(
   Ok(out)
 }
 
-/// Imputes `N` images `x` (`shape = [N, C, H, W]`, row-major) with `N` masks (`[N, H, W]`) into
-/// `out` (same length as `x`). Image `n` uses the noise key `(n, 0)`. `N = 0` is a no-op.
-/// All inputs are validated before anything is written.
-pub fn noisy_linear_batch(
-  x: &[f32],
-  masks: &[u8],
-  shape: [usize; 4],
-  noise: f32,
-  seed: u64,
-  out: &mut [f32],
-) -> Result<()> {
-  let [n, c, h, w] = shape;
-  let (image, pixels) = image_sizes(c, h, w)?;
-  let total = n.checked_mul(image).ok_or_else(|| overflow("x", &shape))?;
-  let total_mask = n
-    .checked_mul(pixels)
-    .ok_or_else(|| overflow("masks", &shape))?;
-  expect_len("x", x.len(), total)?;
-  expect_len("masks", masks.len(), total_mask)?;
-  expect_len("out", out.len(), total)?;
-  check_noise(noise)?;
-  check_mask_named("masks", masks)?;
-  check_finite("x", x)?;
-  with_imputer(|imp| {
-    for (i, ((xi, mi), oi)) in x
-      .chunks_exact(image)
-      .zip(masks.chunks_exact(pixels))
-      .zip(out.chunks_exact_mut(image))
-      .enumerate()
-    {
-      imp.impute(
-        xi,
-        mi,
-        [c, h, w],
-        noise,
-        NoiseKey::new(i as u64, 0).rng(seed),
-        oi,
-      );
-    }
-  });
-  Ok(())
-}
-
 thread_local! {
   /// Scratch buffers of this thread, kept between calls (see the module docs).
   static IMPUTER: std::cell::RefCell<Imputer> = std::cell::RefCell::new(Imputer::default());
@@ -210,13 +167,9 @@ fn check_noise(noise: f32) -> Result<()> {
 }
 
 fn check_mask(mask: &[u8]) -> Result<()> {
-  check_mask_named("mask", mask)
-}
-
-fn check_mask_named(name: &'static str, mask: &[u8]) -> Result<()> {
   match mask.iter().position(|&m| m > 1) {
     Some(i) => Err(CoreError::param(
-      name,
+      "mask",
       format!(
         "values must be 0 (keep) or 1 (impute); got {} at flat index {i}",
         mask[i]

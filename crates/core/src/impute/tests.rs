@@ -342,34 +342,6 @@ fn noise_is_seeded_and_drawn_channel_major_row_major() {
 }
 
 #[test]
-fn batch_matches_single_images_with_stream_n() {
-  let (n, c, h, w) = (3, 3, 9, 8);
-  let x = random_image(n * c, h, w, 17);
-  let masks: Vec<u8> = (0..n)
-    .flat_map(|i| random_mask(h, w, 0.3 * i as f64, 18 + i as u64))
-    .collect();
-  let mut out = vec![0.0f32; x.len()];
-  noisy_linear_batch(&x, &masks, [n, c, h, w], 0.05, 7, &mut out).unwrap();
-  let (img, px) = (c * h * w, h * w);
-  for i in 0..n {
-    let single = noisy_linear(
-      &x[i * img..(i + 1) * img],
-      &masks[i * px..(i + 1) * px],
-      c,
-      h,
-      w,
-      0.05,
-      7,
-      NoiseKey::new(i as u64, 0),
-    )
-    .unwrap();
-    assert_eq!(&out[i * img..(i + 1) * img], &single[..]);
-  }
-  // Empty batch is a no-op.
-  noisy_linear_batch(&[], &[], [0, c, h, w], 0.05, 7, &mut []).unwrap();
-}
-
-#[test]
 fn typed_errors_on_bad_input() {
   let x = vec![0.0f32; 12];
   let mask = vec![0u8; 4];
@@ -473,14 +445,6 @@ fn typed_errors_on_bad_input() {
   bad[5] = f32::NAN;
   let err = noisy_linear(&bad, &mask, 3, 2, 2, 0.0, 0, NoiseKey::new(0, 0)).unwrap_err();
   assert_eq!(err, CoreError::NonFinite { arg: "x", index: 5 });
-  let mut out = vec![0.0f32; 11];
-  let err = noisy_linear_batch(&x, &mask, [1, 3, 2, 2], 0.0, 0, &mut out).unwrap_err();
-  assert_eq!(err.arg(), "out");
-  let mut out = vec![0.0f32; 12];
-  let err = noisy_linear_batch(&x, &mask, [2, 3, 2, 2], 0.0, 0, &mut out).unwrap_err();
-  assert_eq!(err.code(), "SHAPE_MISMATCH");
-  let err = noisy_linear_batch(&x, &[0, 0, 3, 0], [1, 3, 2, 2], 0.0, 0, &mut out).unwrap_err();
-  assert_eq!(err.arg(), "masks");
 }
 
 #[test]

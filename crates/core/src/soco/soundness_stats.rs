@@ -38,6 +38,7 @@ pub struct SoundnessCurve {
 
 impl SoundnessCurve {
   /// `(accuracy, soundness)` pairs, as the paper plots them.
+  #[cfg(test)]
   pub fn points(&self) -> Vec<(f64, f64)> {
     self
       .indicator
@@ -90,7 +91,8 @@ impl SoundnessStats {
     self.steps.len()
   }
 
-  /// Counts of the answers at `step` (panics if `step >= steps()`).
+  /// Counts of the answers at `step` (panics if `step >= steps()`: tests only).
+  #[cfg(test)]
   pub fn counts(&self, step: usize) -> &StepCounts {
     &self.steps[step].counts
   }
@@ -215,6 +217,9 @@ impl SoundnessStats {
   ///
   /// # Errors
   /// As [`SoundnessStats::apply`], plus `INVALID_OPTION` (`step`).
+  ///
+  /// Tests only: they check that [`SoundnessStats::apply`] equals this form step by step.
+  #[cfg(test)]
   pub fn apply_step(
     &mut self,
     step: usize,
