@@ -2,10 +2,6 @@
 //! JS thread, and the mergeable statistics as classes. All logic lives in the core; the
 //! protocol (map → reduce counts → decide → apply → merge) is described there.
 
-// Under `cfg(test)` napi-derive registers no exports, so the items look unused there (lib.rs
-// re-exports `tasks` for the same reason).
-#![cfg_attr(test, allow(dead_code))]
-
 use std::cell::RefCell;
 
 use napi::bindgen_prelude::*;
