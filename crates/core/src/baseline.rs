@@ -7,6 +7,11 @@
 use crate::error::{check_finite, check_sample_range, expect_len, CoreError, Result};
 use crate::rng::{Purpose, Rng};
 
+/// Largest blur σ accepted. The kernel has `2·⌈3σ⌉ + 1` taps, allocated and applied per pixel:
+/// an unbounded σ would exhaust memory (an abort, not an error) long before it changed the
+/// result, since with clamped edges a blur much wider than the image is already nearly constant.
+pub const MAX_BLUR_SIGMA: f32 = 1e4;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Baseline {
   /// Every occluded entry takes this value.
@@ -33,10 +38,14 @@ impl Baseline {
         "baseline",
         "a constant baseline must be finite",
       )),
-      Baseline::Blur { sigma } if !(sigma.is_finite() && sigma > 0.0) => Err(CoreError::param(
-        "baseline.sigma",
-        format!("must be > 0, got {sigma}"),
-      )),
+      Baseline::Blur { sigma }
+        if !(sigma.is_finite() && sigma > 0.0 && sigma <= MAX_BLUR_SIGMA) =>
+      {
+        Err(CoreError::param(
+          "baseline.sigma",
+          format!("must be in (0, {MAX_BLUR_SIGMA}], got {sigma}"),
+        ))
+      }
       Baseline::Uniform { low, high, .. }
         if !(low.is_finite() && high.is_finite() && low < high) =>
       {
@@ -240,6 +249,8 @@ mod tests {
       Baseline::Blur { sigma: 0.0 }.validate().unwrap_err().code(),
       "INVALID_OPTION"
     );
+    let huge = Baseline::Blur { sigma: 1e30 };
+    assert_eq!(huge.validate().unwrap_err().arg(), "baseline.sigma");
     assert_eq!(
       batch(&[f32::INFINITY], [1, 1, 1, 1], &Baseline::Mean, 0)
         .unwrap_err()

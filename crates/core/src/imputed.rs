@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::{check_sample_range, expect_len, CoreError, Result};
+use crate::error::{bad_index, check_sample_range, expect_len, CoreError, Result};
 use crate::impute::{self, NoiseKey};
 use crate::mask::{RowSpec, FROM_END};
 
@@ -16,7 +16,8 @@ use crate::mask::{RowSpec, FROM_END};
 ///
 /// # Errors
 /// `SHAPE_MISMATCH` if `order` is not a multiple of `pixels`; `INVALID_OPTION` (arg `rows`) for a
-/// sample or count out of range or a flag other than [`FROM_END`].
+/// sample or count out of range or a flag other than [`FROM_END`], (arg `order`) for a pixel
+/// index out of range.
 pub fn pixel_masks(order: &[u32], pixels: usize, rows: &[RowSpec]) -> Result<Vec<u8>> {
   if pixels == 0 || !order.len().is_multiple_of(pixels) {
     return Err(CoreError::shape(
@@ -40,7 +41,11 @@ pub fn pixel_masks(order: &[u32], pixels: usize, rows: &[RowSpec]) -> Result<Vec
     } else {
       &ranked[..r.count as usize]
     };
-    chosen.iter().for_each(|&p| mask[p as usize] = 1);
+    for &p in chosen {
+      *mask
+        .get_mut(p as usize)
+        .ok_or_else(|| bad_index("order", p as usize, pixels))? = 1;
+    }
   }
   Ok(masks)
 }
@@ -96,6 +101,14 @@ pub fn impute_rows(
   expect_len("masks", masks.len(), total("masks", rows, pixels)?)?;
   expect_len("keys", keys.len(), rows)?;
   expect_len("out", out.len(), total("out", rows, image)?)?;
+  if let Fill::Constant(value) = fill {
+    if !value.is_finite() {
+      return Err(CoreError::param(
+        "constant",
+        format!("must be finite, got {value}"),
+      ));
+    }
+  }
   if let Some(i) = masks.iter().position(|&m| m > 1) {
     return Err(CoreError::param(
       "masks",
@@ -194,6 +207,8 @@ mod tests {
     assert!(pixel_masks(&order, 4, &rows(&[2, 1, 0])).is_err());
     assert!(pixel_masks(&order, 4, &rows(&[0, 5, 0])).is_err());
     assert!(pixel_masks(&order, 4, &rows(&[0, 1, 2])).is_err());
+    let err = pixel_masks(&[9, 0, 1, 2], 4, &rows(&[0, 1, 0])).unwrap_err();
+    assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "order"));
   }
 
   #[test]
@@ -304,5 +319,9 @@ mod tests {
     )
     .unwrap();
     assert_eq!(out, [1.0, -1.0, -1.0, 4.0, -1.0, -1.0]);
+    let nan = Fill::Constant(f32::NAN);
+    let keys = [NoiseKey::default()];
+    let err = impute_rows(&x, [1, 2, 1, 3], &[0], &[0, 1, 1], nan, 0, &keys, &mut out).unwrap_err();
+    assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "constant"));
   }
 }
