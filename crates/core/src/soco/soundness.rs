@@ -267,4 +267,27 @@ mod tests {
       .unwrap_err();
     assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "maps"));
   }
+
+  #[test]
+  fn tie_order_is_fixed_across_steps_in_paper_mode_and_fresh_in_soco() {
+    // All pixels tied: which are masked is the tie order alone.
+    let pixels = 100;
+    let masks_at = |mode, map: &[f32], step| {
+      let (mut m, mut new) = (vec![0u8; pixels], [0.0]);
+      Soundness { mode, seed: 5 }
+        .masks(map, pixels, 17, step, &mut m, &mut new)
+        .unwrap();
+      m
+    };
+    let nested = |mode, map: &[f32]| {
+      (1..60).all(|k| {
+        let (before, now) = (masks_at(mode, map, k - 1), masks_at(mode, map, k));
+        now.iter().zip(&before).all(|(&n, &b)| n <= b)
+      })
+    };
+    // Paper: one order per sample for every step, so the masked sets shrink by nesting.
+    assert!(nested(Mode::Paper, &[0.5; 100]));
+    // Soco: a fresh order per step (torch.randperm per step), so they do not.
+    assert!(!nested(Mode::Soco, &[128.0; 100]));
+  }
 }
