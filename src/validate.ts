@@ -96,35 +96,6 @@ export function featureCount(l: LayoutSpec): number {
   return l.unit === 'pixel' ? l.pixels : l.pixels * l.channels
 }
 
-export function positiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new XaiEvalError('INVALID_OPTION', name, `expected an integer in [1, ${max}], got ${String(v)}`)
-  }
-  return v
-}
-
-/** A seed: a non-negative safe integer. */
-export function seedOf(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${String(v)}`)
-  }
-  return v
-}
-
-export function nonNegative(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new XaiEvalError('INVALID_OPTION', name, `expected a finite value ≥ 0, got ${String(v)}`)
-  }
-  return v
-}
-
-export function oneOf<const T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T)) {
-    throw new XaiEvalError('INVALID_OPTION', name, `expected one of ${allowed.map((s) => `'${s}'`).join(', ')}, got ${String(v)}`)
-  }
-  return v as T
-}
-
 /** A checked data set as a {@link Dataset} again (same arrays), e.g. to hand to another metric. */
 export function datasetOf(d: Checked, a: Float32Array = d.a): Dataset {
   return { x: d.x, shape: [d.n, d.channels, d.height, d.width], y: d.y, a, aShape: [d.n, d.attrChannels, d.height, d.width] }

@@ -252,7 +252,7 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       columns,
       ...(stats ? { stats } : {}),
       ...(parts ? { parts } : {}),
-      common: encode(common) as Record<string, unknown>,
+      common,
       ...cost,
     })
   }
@@ -352,7 +352,7 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       columns[name] = { width, values }
     }
     return {
-      common: decode(shards[0]!.common ?? {}) as Record<string, unknown>,
+      common: shards[0]!.common ?? {},
       firstSample: sorted[0]!.firstSample,
       samples,
       columns,

@@ -116,7 +116,7 @@ export class Road extends Metric<RoadParams, RoadResult> {
           triples.set([s, counts[r % k]!, flags], 3 * i)
           targets[i] = d.y[s]!
         }
-        return imputeRows(d.x, shape, ranked, triples, noise, seed, /* TODO-FIRST o.firstSample */ out, signal)
+        return imputeRows(d.x, shape, ranked, triples, noise, seed, o.firstSample, out, signal)
       },
     }
 
