@@ -1,10 +1,9 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, phase, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { computeBaselines, fillSubsetRows, subsetSums } from '../native.js'
 import { seed, z } from '../options.js'
-import { checkDataset, layoutOf } from '../validate.js'
+import { type Checked, layoutOf } from '../validate.js'
 import {
   type CorrelationResult,
   checkQuantusNames,
@@ -15,7 +14,7 @@ import {
   perturbedRows,
   undefinedScores,
 } from './correlation.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, newCost, type Shard } from './protocol.js'
 
 const schema = z
   .strictObject({
@@ -84,9 +83,7 @@ export class FaithfulnessCorrelation extends Metric<FaithfulnessCorrelationParam
     super(schema, options)
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { nrRuns, subsetSize, baseline, seed, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const rowLen = d.channels * d.height * d.width
@@ -102,7 +99,7 @@ export class FaithfulnessCorrelation extends Metric<FaithfulnessCorrelationParam
     }
     const shape = [d.n, d.channels, d.height, d.width]
     const [baselines, sums] = await Promise.all([
-      computeBaselines(d.x, shape, fixedBaselineSpec(baseline), o.signal),
+      computeBaselines(d.x, shape, fixedBaselineSpec(baseline), o.firstSample, o.signal),
       subsetSums(d.a, d.n, layout, seed, o.firstSample, nrRuns, subsetSize, o.signal),
     ])
     const softmax = needsSoftmax(model, compat ? false : undefined)

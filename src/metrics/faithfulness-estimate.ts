@@ -1,9 +1,8 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, phase, run } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { computeBaselines, fillGroupRows, type GroupSpec, groupSums, rankFeatures } from '../native.js'
 import { z } from '../options.js'
-import { checkDataset, featureCount, layoutOf } from '../validate.js'
+import { type Checked, featureCount, layoutOf } from '../validate.js'
 import {
   type CorrelationResult,
   checkQuantusNames,
@@ -15,7 +14,7 @@ import {
   undefinedScores,
 } from './correlation.js'
 import { countsByStep } from './curve.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, newCost, type Shard } from './protocol.js'
 import { checkQuantusSteps } from './quantus.js'
 
 const schema = z
@@ -73,9 +72,7 @@ export class FaithfulnessEstimate extends Metric<FaithfulnessEstimateParams, Cor
     super(schema, options)
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { featuresInStep, baseline, abs, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)
@@ -84,7 +81,7 @@ export class FaithfulnessEstimate extends Metric<FaithfulnessEstimateParams, Cor
     const shape = [d.n, d.channels, d.height, d.width]
     const [order, baselines] = await Promise.all([
       rankFeatures(d.a, d.n, layout, abs, o.signal),
-      computeBaselines(d.x, shape, fixedBaselineSpec(baseline), o.signal),
+      computeBaselines(d.x, shape, fixedBaselineSpec(baseline), o.firstSample, o.signal),
     ])
     const spec: GroupSpec = { samples: d.n, layout, groupSize: featuresInStep, ascending: false, firstSample: o.firstSample }
     const sums = await groupSums(d.a, order, spec, abs, o.signal)

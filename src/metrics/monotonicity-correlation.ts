@@ -1,9 +1,8 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, phase, run } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { computeBaselines, fillGroupRows, type GroupFillSpec, type GroupSpec, groupSums, rankFeatures } from '../native.js'
 import { seed, z } from '../options.js'
-import { checkDataset, featureCount, layoutOf } from '../validate.js'
+import { type Checked, featureCount, layoutOf } from '../validate.js'
 import {
   type CorrelationResult,
   checkQuantusNames,
@@ -16,7 +15,7 @@ import {
   undefinedScores,
 } from './correlation.js'
 import { countsByStep } from './curve.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, newCost, type Shard } from './protocol.js'
 import { checkQuantusSteps } from './quantus.js'
 
 /** Rows per chunk of the perturbed rows (bounds the memory of their scores: 32 MiB). */
@@ -94,9 +93,7 @@ export class MonotonicityCorrelation extends Metric<MonotonicityCorrelationParam
     super(schema, options)
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { featuresInStep, nrSamples, baseline, abs, seed, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)
@@ -110,7 +107,7 @@ export class MonotonicityCorrelation extends Metric<MonotonicityCorrelationParam
       rankFeatures(d.a, d.n, layout, abs, o.signal),
       random
         ? Promise.resolve(new Float32Array(d.x.length))
-        : computeBaselines(d.x, shape, fixedBaselineSpec(baseline as FixedBaseline), o.signal),
+        : computeBaselines(d.x, shape, fixedBaselineSpec(baseline as FixedBaseline), o.firstSample, o.signal),
     ])
     const spec: GroupSpec = { samples: d.n, layout, groupSize: featuresInStep, ascending: true, firstSample: o.firstSample }
     const fill: GroupFillSpec = random ? { kind: 'uniform', low, high, seed, reps } : { kind: 'baseline' }

@@ -1,12 +1,11 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, run, scoreCurves } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { fillQuantusMonotonicityRows, type GroupSpec, rankFeatures } from '../native.js'
 import { seed, z } from '../options.js'
-import { checkDataset, featureCount, layoutOf } from '../validate.js'
+import { type Checked, featureCount, layoutOf } from '../validate.js'
 import { checkQuantusNames, type FixedBaseline, fixedBaseline, fixedBaselineSpec, perturbedRows } from './correlation.js'
 import { countsByStep, FROM_END, INSERT } from './curve.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
 import { checkQuantusSteps } from './quantus.js'
 
 const quantusBaseline = z.union([
@@ -95,9 +94,7 @@ export class Monotonicity extends Metric<MonotonicityParams, MetricResult> {
     super(schema, options)
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { featuresInStep, baseline, abs, target, seed, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)

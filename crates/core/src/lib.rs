@@ -15,6 +15,7 @@ pub mod faithfulness;
 pub mod impute;
 pub mod imputed;
 pub mod layout;
+pub mod maps;
 pub mod mask;
 pub mod order;
 pub mod rng;

@@ -6,7 +6,8 @@ use napi_derive::napi;
 use xai_eval_core::faithfulness::{self, GroupFill, Groups};
 use xai_eval_core::layout::Layout;
 
-use crate::{guarded, LayoutSpec};
+use crate::layout::LayoutSpec;
+use crate::{convert, guarded, js_error};
 
 type Job = Box<dyn FnOnce() -> xai_eval_core::Result<Vec<f64>> + Send>;
 
@@ -43,15 +44,20 @@ fn task(job: Job, signal: Option<AbortSignal>) -> AsyncTask<CoreTask> {
 pub fn fill_subset_rows(
   x: Float32Array,
   baselines: Float32Array,
-  samples: u32,
-  row_len: u32,
-  seed: i64,
-  first_sample: i64,
-  subset_size: u32,
+  samples: f64,
+  row_len: f64,
+  seed: f64,
+  first_sample: f64,
+  subset_size: f64,
   pairs: Uint32Array,
   mut out: Float32Array,
   signal: Option<AbortSignal>,
-) -> AsyncTask<CoreTask> {
+) -> Result<AsyncTask<CoreTask>> {
+  let samples = convert::count("samples", samples)?;
+  let row_len = convert::count("rowLen", row_len)?;
+  let seed = convert::seed("seed", seed)?;
+  let first_sample = convert::index("firstSample", first_sample)?;
+  let subset_size = convert::count("subsetSize", subset_size)?;
   let job: Job = Box::new(move || {
     // SAFETY: `out` is a batch buffer owned by `src/engine.ts`, untouched until this task settles.
     #[allow(unsafe_code)]
@@ -59,17 +65,17 @@ pub fn fill_subset_rows(
     faithfulness::fill_subset_rows(
       &x,
       &baselines,
-      samples as usize,
-      row_len as usize,
-      seed as u64,
-      first_sample as u64,
-      subset_size as usize,
+      samples,
+      row_len,
+      seed,
+      first_sample,
+      subset_size,
       &pairs,
       out,
     )
     .map(|()| Vec::new())
   });
-  task(job, signal)
+  Ok(task(job, signal))
 }
 
 /// `[samples, runs]` attribution sums over the subsets of {@link fillSubsetRows}.
@@ -77,25 +83,22 @@ pub fn fill_subset_rows(
 #[allow(clippy::too_many_arguments)]
 pub fn subset_sums(
   a: Float32Array,
-  samples: u32,
+  samples: f64,
   layout: LayoutSpec,
-  seed: i64,
-  first_sample: i64,
-  runs: u32,
-  subset_size: u32,
+  seed: f64,
+  first_sample: f64,
+  runs: f64,
+  subset_size: f64,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<CoreTask>> {
   let layout = layout.parse()?;
+  let samples = convert::count("samples", samples)?;
+  let seed = convert::seed("seed", seed)?;
+  let first_sample = convert::index("firstSample", first_sample)?;
+  let runs = convert::count("runs", runs)?;
+  let subset_size = convert::count("subsetSize", subset_size)?;
   let job: Job = Box::new(move || {
-    faithfulness::subset_sums(
-      &a,
-      samples as usize,
-      &layout,
-      seed as u64,
-      first_sample as u64,
-      runs as usize,
-      subset_size as usize,
-    )
+    faithfulness::subset_sums(&a, samples, &layout, seed, first_sample, runs, subset_size)
   });
   Ok(task(job, signal))
 }
@@ -103,13 +106,13 @@ pub fn subset_sums(
 /// Non-cumulative groups of ranked features.
 #[napi(object)]
 pub struct GroupSpec {
-  pub samples: u32,
+  pub samples: f64,
   pub layout: LayoutSpec,
   /// Features per group.
-  pub group_size: u32,
+  pub group_size: f64,
   /// Least relevant features first.
   pub ascending: bool,
-  pub first_sample: i64,
+  pub first_sample: f64,
 }
 
 /// How a group is filled: `{ kind: 'baseline' }` or
@@ -119,8 +122,8 @@ pub struct GroupFillSpec {
   pub kind: String,
   pub low: Option<f64>,
   pub high: Option<f64>,
-  pub seed: Option<i64>,
-  pub reps: Option<u32>,
+  pub seed: Option<f64>,
+  pub reps: Option<f64>,
 }
 
 fn parse_fill(f: &GroupFillSpec) -> Result<GroupFill> {
@@ -129,10 +132,10 @@ fn parse_fill(f: &GroupFillSpec) -> Result<GroupFill> {
     "uniform" => Ok(GroupFill::Uniform {
       low: f.low.unwrap_or(0.0),
       high: f.high.unwrap_or(1.0),
-      seed: f.seed.unwrap_or(0) as u64,
-      reps: u64::from(f.reps.unwrap_or(1)),
+      seed: convert::seed("fill.seed", f.seed.unwrap_or(0.0))?,
+      reps: convert::index("fill.reps", f.reps.unwrap_or(1.0))?,
     }),
-    other => Err(crate::js_error(xai_eval_core::CoreError::InvalidParam {
+    other => Err(js_error(xai_eval_core::CoreError::InvalidParam {
       name: "fill",
       reason: format!("unknown kind {other:?}"),
     })),
@@ -161,11 +164,11 @@ impl Owned {
       x,
       baselines,
       order,
-      samples: spec.samples as usize,
+      samples: convert::count("samples", spec.samples)?,
       layout: spec.layout.parse()?,
-      group_size: spec.group_size as usize,
+      group_size: convert::count("featuresInStep", spec.group_size)?,
       ascending: spec.ascending,
-      first_sample: spec.first_sample as u64,
+      first_sample: convert::index("firstSample", spec.first_sample)?,
     })
   }
 
@@ -236,11 +239,12 @@ pub fn fill_quantus_monotonicity_rows(
   spec: GroupSpec,
   low: f64,
   high: f64,
-  seed: i64,
+  seed: f64,
   pairs: Uint32Array,
   mut out: Float32Array,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<CoreTask>> {
+  let seed = convert::seed("seed", seed)?;
   // Quantus's rows hold no input: they read only the orders.
   let owned = Owned::new(
     Float32Array::new(Vec::new()),
@@ -252,15 +256,8 @@ pub fn fill_quantus_monotonicity_rows(
     // SAFETY: as in `fill_subset_rows`.
     #[allow(unsafe_code)]
     let out = unsafe { out.as_mut() };
-    faithfulness::fill_quantus_monotonicity_rows(
-      &owned.groups(),
-      low,
-      high,
-      seed as u64,
-      &pairs,
-      out,
-    )
-    .map(|()| Vec::new())
+    faithfulness::fill_quantus_monotonicity_rows(&owned.groups(), low, high, seed, &pairs, out)
+      .map(|()| Vec::new())
   });
   Ok(task(job, signal))
 }
@@ -272,14 +269,15 @@ pub fn fill_quantus_monotonicity_rows(
 pub fn row_correlations(
   a: Float64Array,
   b: Float64Array,
-  k: u32,
+  k: f64,
   rank: bool,
   signal: Option<AbortSignal>,
-) -> AsyncTask<CoreTask> {
+) -> Result<AsyncTask<CoreTask>> {
+  let k = convert::count("k", k)?;
   let job: Job = Box::new(move || {
-    let (mut values, reasons) = faithfulness::row_correlations(&a, &b, k as usize, rank)?;
+    let (mut values, reasons) = faithfulness::row_correlations(&a, &b, k, rank)?;
     values.extend(reasons.into_iter().map(f64::from));
     Ok(values)
   });
-  task(job, signal)
+  Ok(task(job, signal))
 }
