@@ -11,6 +11,7 @@ import { entryAttribution, type RefData, type RowModel, scoreOf, stableDescendin
 const M64 = (1n << 64n) - 1n
 const GOLDEN = 0x9e3779b97f4a7c15n
 
+export const BASELINE = 1n
 export const SUBSET = 4n
 export const PERTURBATION = 6n
 
@@ -129,6 +130,15 @@ function baselineOf(x: readonly number[], b: RefBaseline): number {
   return b === 'min' ? Math.min(...x) : b
 }
 
+/** A baseline row: a constant, the minimum, or one keyed uniform draw per entry (`Purpose::Baseline`, step 0). */
+export type RefRowBaseline = RefBaseline | { uniform: [number, number] }
+
+function baselineRow(x: readonly number[], b: RefRowBaseline, seed: number, sample: number): number[] {
+  if (typeof b !== 'object') return x.map(() => baselineOf(x, b))
+  const rng = KeyedRng.keyed(seed, sample, BASELINE, 0)
+  return x.map(() => Math.fround(b.uniform[0] + (b.uniform[1] - b.uniform[0]) * rng.uniform()))
+}
+
 function score(model: RowModel, x: readonly number[], y: number, softmax: boolean): number {
   return scoreOf(model(Float32Array.from(x)), y, softmax)
 }
@@ -137,19 +147,19 @@ function score(model: RowModel, x: readonly number[], y: number, softmax: boolea
 export function faithfulnessCorrelationRef(
   model: RowModel,
   d: RefData,
-  o: { nrRuns: number; subsetSize: number; baseline: RefBaseline; seed: number; softmax: boolean; firstSample?: number },
+  o: { nrRuns: number; subsetSize: number; baseline: RefRowBaseline; seed: number; softmax: boolean; firstSample?: number },
 ): number[] {
   return Array.from({ length: d.shape[0] }, (_, s) => {
     const x = row(d, s)
     const a = entryAttribution(d, s)
-    const b = baselineOf(x, o.baseline)
+    const b = baselineRow(x, o.baseline, o.seed, (o.firstSample ?? 0) + s)
     const y0 = score(model, x, d.y[s]!, o.softmax)
     const sums: number[] = []
     const drops: number[] = []
     for (let r = 0; r < o.nrRuns; r++) {
       const subset = KeyedRng.keyed(o.seed, (o.firstSample ?? 0) + s, SUBSET, r).subset(x.length, o.subsetSize)
       const xt = [...x]
-      for (const i of subset) xt[i] = b
+      for (const i of subset) xt[i] = b[i]!
       sums.push(subset.reduce((p, i) => p + a[i]!, 0))
       drops.push(y0 - score(model, xt, d.y[s]!, o.softmax))
     }
@@ -171,18 +181,18 @@ function groupsOf(a: readonly number[], abs: boolean, size: number, ascending: b
 export function faithfulnessEstimateRef(
   model: RowModel,
   d: RefData,
-  o: { featuresInStep: number; baseline: RefBaseline; abs: boolean; softmax: boolean },
+  o: { featuresInStep: number; baseline: RefRowBaseline; abs: boolean; softmax: boolean; seed?: number },
 ): number[] {
   return Array.from({ length: d.shape[0] }, (_, s) => {
     const x = row(d, s)
     const a = entryAttribution(d, s)
-    const b = baselineOf(x, o.baseline)
+    const b = baselineRow(x, o.baseline, o.seed ?? 0, s)
     const y0 = score(model, x, d.y[s]!, o.softmax)
     const sums: number[] = []
     const drops: number[] = []
     for (const g of groupsOf(a, o.abs, o.featuresInStep, false)) {
       const xt = [...x]
-      for (const i of g) xt[i] = b
+      for (const i of g) xt[i] = b[i]!
       sums.push(g.reduce((p, i) => p + (o.abs ? Math.abs(a[i]!) : a[i]!), 0))
       drops.push(y0 - score(model, xt, d.y[s]!, o.softmax))
     }

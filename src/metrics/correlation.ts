@@ -24,6 +24,25 @@ export const fixedBaseline = z.union([
 
 export type FixedBaseline = z.output<typeof fixedBaseline>
 
+/**
+ * The baseline of FaithfulnessCorrelation and FaithfulnessEstimate: the full vocabulary of
+ * {@link Baseline} (a `{ uniform }` baseline is one keyed draw per entry and sample, the same in
+ * every row of that sample), and Quantus's `'black'`/`'white'` with `compat: 'quantus'`, which
+ * does not take a `{ uniform }` baseline (Quantus draws one scalar per sample and call from
+ * numpy's global generator).
+ */
+export function checkSnapshotBaseline(o: { baseline?: unknown; compat?: string }, ctx: z.RefinementCtx): void {
+  checkQuantusNames(o, ctx)
+  if (o.compat && typeof o.baseline === 'object' && o.baseline !== null && 'uniform' in o.baseline) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['baseline'],
+      message:
+        "Quantus's uniform baseline (one numpy scalar per sample and call) is not reproduced; use 'black', 'white', 'mean' or a number",
+    })
+  }
+}
+
 /** Quantus's baseline names only with `compat: 'quantus'`. */
 export function checkQuantusNames(o: { baseline?: unknown; compat?: string }, ctx: z.RefinementCtx): void {
   if ((o.baseline === 'black' || o.baseline === 'white' || o.baseline === 'uniform') && o.compat !== 'quantus') {

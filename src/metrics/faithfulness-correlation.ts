@@ -4,17 +4,9 @@ import type { Model } from '../models/model.js'
 import { computeBaselines, fillSubsetRows, subsetSums } from '../native.js'
 import { seed, z } from '../options.js'
 import { type Checked, layoutOf } from '../validate.js'
-import {
-  type CorrelationResult,
-  checkQuantusNames,
-  cleanScores,
-  correlate,
-  fixedBaseline,
-  fixedBaselineSpec,
-  perturbedRows,
-  undefinedScores,
-} from './correlation.js'
+import { type CorrelationResult, checkSnapshotBaseline, cleanScores, correlate, perturbedRows, undefinedScores } from './correlation.js'
 import { type CheckedMapOptions, column, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { curveBaseline, curveBaselineSpec } from './quantus.js'
 
 const schema = z
   .strictObject({
@@ -26,8 +18,9 @@ const schema = z
       .min(1)
       .max(2 ** 31)
       .default(224),
-    /** What the subset's entries become (default 0; with `compat: 'quantus'` `'black'`, the sample minimum). */
-    baseline: fixedBaseline.optional(),
+    /** What the subset's entries become (default 0; with `compat: 'quantus'` `'black'`, the sample minimum; a
+     * `{ uniform }` baseline draws one value per entry, keyed by `seed` and the global sample). */
+    baseline: curveBaseline.optional(),
     /** Seed of the subsets (default 0). */
     seed: seed.default(0),
     /**
@@ -37,7 +30,7 @@ const schema = z
      */
     compat: z.enum(['quantus']).optional(),
   })
-  .superRefine(checkQuantusNames)
+  .superRefine(checkSnapshotBaseline)
   .transform((o) => ({ ...o, baseline: o.baseline ?? (o.compat ? ('black' as const) : 0) }))
 
 export type FaithfulnessCorrelationOptions = z.input<typeof schema>
@@ -99,7 +92,7 @@ export class FaithfulnessCorrelation extends Metric<FaithfulnessCorrelationParam
     }
     const shape = [d.n, d.channels, d.height, d.width]
     const [baselines, sums] = await Promise.all([
-      computeBaselines(d.x, shape, fixedBaselineSpec(baseline), o.firstSample, o.signal),
+      computeBaselines(d.x, shape, curveBaselineSpec(baseline, seed), o.firstSample, o.signal),
       subsetSums(d.a, d.n, layout, seed, o.firstSample, nrRuns, subsetSize, o.signal),
     ])
     const softmax = needsSoftmax(model, compat ? false : undefined)

@@ -1,21 +1,12 @@
 import { needsSoftmax, phase, run } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { computeBaselines, fillGroupRows, type GroupSpec, groupSums, rankFeatures } from '../native.js'
-import { z } from '../options.js'
+import { seed, z } from '../options.js'
 import { type Checked, featureCount, layoutOf } from '../validate.js'
-import {
-  type CorrelationResult,
-  checkQuantusNames,
-  cleanScores,
-  correlate,
-  fixedBaseline,
-  fixedBaselineSpec,
-  perturbedRows,
-  undefinedScores,
-} from './correlation.js'
+import { type CorrelationResult, checkSnapshotBaseline, cleanScores, correlate, perturbedRows, undefinedScores } from './correlation.js'
 import { countsByStep } from './curve.js'
 import { type CheckedMapOptions, column, type Merged, Metric, newCost, type Shard } from './protocol.js'
-import { checkQuantusSteps } from './quantus.js'
+import { checkQuantusSteps, curveBaseline, curveBaselineSpec } from './quantus.js'
 
 const schema = z
   .strictObject({
@@ -25,17 +16,20 @@ const schema = z
       .min(1)
       .max(2 ** 31)
       .default(1),
-    /** What a group's features become (default 0; with `compat: 'quantus'` `'black'`, the sample minimum). */
-    baseline: fixedBaseline.optional(),
+    /** What a group's features become (default 0; with `compat: 'quantus'` `'black'`, the sample minimum; a
+     * `{ uniform }` baseline draws one value per entry, keyed by `seed` and the global sample). */
+    baseline: curveBaseline.optional(),
     /** Rank and sum |a| instead of a (default false). */
     abs: z.boolean().default(false),
+    /** Seed of a `{ uniform }` baseline (default 0). */
+    seed: seed.default(0),
     /**
      * `'quantus'` reproduces quantus.FaithfulnessEstimate 0.6: logits, baseline `'black'`,
      * `(H·W) % featuresInStep == 0`.
      */
     compat: z.enum(['quantus']).optional(),
   })
-  .superRefine(checkQuantusNames)
+  .superRefine(checkSnapshotBaseline)
   .transform((o) => ({ ...o, baseline: o.baseline ?? (o.compat ? ('black' as const) : 0) }))
 
 export type FaithfulnessEstimateOptions = z.input<typeof schema>
@@ -73,7 +67,7 @@ export class FaithfulnessEstimate extends Metric<FaithfulnessEstimateParams, Cor
   }
 
   protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
-    const { featuresInStep, baseline, abs, compat } = this.params
+    const { featuresInStep, baseline, abs, seed, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)
     const groups = countsByStep(features, featuresInStep).length - 1
@@ -81,7 +75,7 @@ export class FaithfulnessEstimate extends Metric<FaithfulnessEstimateParams, Cor
     const shape = [d.n, d.channels, d.height, d.width]
     const [order, baselines] = await Promise.all([
       rankFeatures(d.a, d.n, layout, abs, o.signal),
-      computeBaselines(d.x, shape, fixedBaselineSpec(baseline), o.firstSample, o.signal),
+      computeBaselines(d.x, shape, curveBaselineSpec(baseline, seed), o.firstSample, o.signal),
     ])
     const spec: GroupSpec = { samples: d.n, layout, groupSize: featuresInStep, ascending: false, firstSample: o.firstSample }
     const sums = await groupSums(d.a, order, spec, abs, o.signal)
