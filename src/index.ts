@@ -47,6 +47,8 @@ export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 // Quality Gap Estimator
 export { QualityGapEstimator, type QualityGapEstimatorOptions, type QualityGapResult } from './metrics/qge.js'
 export { invert, type InverseMethod } from './metrics/inverse.js'
+export { RandomBaselineGap, type RandomBaselineGapOptions, type RandomBaselineGapResult } from './metrics/random-baseline.js'
+export { latentQuality, type Agreement, type LatentQuality, type LatentQualityOptions } from './latent-quality.js'
 
 // Metrics: soundness and completeness (map + reduce)
 export type { Imputation, Indicator, StepwiseOptions } from './metrics/stepwise.js'

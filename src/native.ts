@@ -36,6 +36,9 @@ export const socoSoundnessMasks = typed(binding.socoSoundnessMasks)
 export const socoCompletenessThresholds = typed(binding.socoCompletenessThresholds)
 export const socoCompletenessMasks = typed(binding.socoCompletenessMasks)
 export const socoQuantize = typed(binding.socoQuantize)
+export const randomRankings = typed(binding.randomRankings)
+export const agreement = typed(binding.agreement)
+export const randomBaselineGaps = typed(binding.randomBaselineGaps)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

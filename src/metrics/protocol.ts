@@ -414,6 +414,23 @@ export function createMetric(spec: { id: string; params?: unknown; version?: num
   return new cls(decode(params))
 }
 
+/** Whether `v` is a metric (by shape, so that two copies of the package still recognise each other's). */
+export function isMetric(v: unknown): v is Metric<object, MetricResult> {
+  const m = v as Partial<Metric<object, MetricResult>> | null
+  return (
+    v instanceof Metric ||
+    (m !== null && typeof m === 'object' && typeof m.map === 'function' && typeof m.reduce === 'function' && typeof m.meta?.id === 'string')
+  )
+}
+
+/** An option holding a metric: an instance, or its `{ id, params }` built through the registry. */
+export const metricOption = z.union([
+  z.custom<Metric<object, MetricResult>>(isMetric, 'expected a metric (e.g. new PixelFlipping()) or { id, params }'),
+  z
+    .strictObject({ id: z.string(), params: z.unknown().optional(), version: z.number().optional() })
+    .transform((spec) => createMetric(spec)),
+])
+
 /** The per-sample values of a column as `[samples, width]` rows. */
 export function column(merged: Merged, name: string): Column {
   const c = merged.columns[name]

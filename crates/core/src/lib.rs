@@ -8,9 +8,11 @@
 // Tests may unwrap: a panic there is a failing test, not a crash reaching a user.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agreement;
 pub mod baseline;
 pub mod curve;
 pub mod error;
+pub mod explanation;
 pub mod impute;
 pub mod imputed;
 pub mod layout;

@@ -6,10 +6,12 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod agreement;
 pub mod baseline;
 mod convert;
 pub mod curve;
 mod error;
+pub mod explanation;
 pub mod impute;
 pub mod layout;
 pub mod mask;
