@@ -21,6 +21,7 @@ const classes: MetricClass[] = [
   Soundness,
   Completeness,
   QualityGapEstimator,
+  RandomBaselineGap,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

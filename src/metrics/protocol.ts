@@ -283,6 +283,11 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     const params = canonical(encode(this.params))
     shards.forEach((s, i) => {
       parseOptions(shardSchema, s, `shards[${i}]`)
+      for (const [name, p] of Object.entries((s.parts ?? {}) as Record<string, Shard>)) {
+        if (p?.firstSample !== s.firstSample || p?.samples !== s.samples) {
+          throw new XaiEvalError('INVALID_OPTION', `shards[${i}].parts.${name}`, 'does not cover the samples of its shard')
+        }
+      }
       for (const [name, c] of Object.entries(s.columns as Record<string, Column>)) {
         if (c.values.length !== s.samples * c.width) {
           throw new XaiEvalError(

@@ -85,13 +85,13 @@ export class RandomBaselineGap extends Metric<RandomBaselineGapParams, RandomBas
   protected finish(m: Merged): RandomBaselineGapResult {
     const { metric: psi, k } = this.params
     const original = psi.reduce(m.parts.original ?? []).scores
-    const random = new Float64Array(m.samples * k)
-    for (let j = 0; j < k; j++) {
-      const r = psi.reduce(m.parts[`random${j}`] ?? []).scores
+    const draws = Array.from({ length: k }, (_, j) => psi.reduce(m.parts[`random${j}`] ?? []).scores)
+    const random = new Float64Array(original.length * k)
+    draws.forEach((r, j) => {
       r.forEach((v, s) => {
         random[s * k + j] = v
       })
-    }
+    })
     const scores = original.map((v, s) => v - random.subarray(s * k, (s + 1) * k).reduce((p, q) => p + q, 0) / k)
     return this.result(m, scores, { original, random })
   }
