@@ -13,11 +13,13 @@ pub mod curve;
 pub mod error;
 pub mod impute;
 pub mod imputed;
+pub mod infidelity;
 pub mod layout;
 pub mod mask;
 pub mod order;
 pub mod rng;
 pub mod soco;
 pub mod stats;
+pub mod sufficiency;
 
 pub use error::{CoreError, Result};

@@ -4,6 +4,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod faithfulness;
 pub mod impute;
 pub mod soco;
 mod tasks;
