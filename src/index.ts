@@ -43,6 +43,16 @@ export {
 } from './metrics/deletion-insertion.js'
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 
+// Metrics: faithfulness of the attribution values and across samples
+export { Infidelity, type InfidelityOptions, type InfidelityParams, type InfidelityResult } from './metrics/infidelity.js'
+export {
+  Sufficiency,
+  SUFFICIENCY_MAX_VALUES,
+  type SufficiencyOptions,
+  type SufficiencyParams,
+  type SufficiencyResult,
+} from './metrics/sufficiency.js'
+
 // Metrics: soundness and completeness (map + reduce)
 export type { Imputation, Indicator, StepwiseOptions } from './metrics/stepwise.js'
 export { Soundness, type SoundnessResult } from './metrics/soundness.js'

@@ -37,6 +37,8 @@ export const socoSoundnessMasks = typed(binding.socoSoundnessMasks)
 export const socoCompletenessThresholds = typed(binding.socoCompletenessThresholds)
 export const socoCompletenessMasks = typed(binding.socoCompletenessMasks)
 export const socoQuantize = typed(binding.socoQuantize)
+export const infidelityRows = typed(binding.infidelityRows)
+export const sufficiencyScores = typed(binding.sufficiencyScores)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

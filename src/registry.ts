@@ -4,11 +4,13 @@
 import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
+import { Infidelity } from './metrics/infidelity.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { fromJSON, type Metric, type MetricMeta, type MetricResult } from './metrics/protocol.js'
 import { Road } from './metrics/road.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
+import { Sufficiency } from './metrics/sufficiency.js'
 import { closest } from './options.js'
 import { decode } from './serial.js'
 
@@ -16,7 +18,17 @@ import { decode } from './serial.js'
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds classes of every option type.
 export type MetricClass = (new (options?: any) => Metric<any, MetricResult>) & { readonly meta: MetricMeta }
 
-const classes: MetricClass[] = [SymmetricRelevanceGain, PixelFlipping, Deletion, Insertion, Road, Soundness, Completeness]
+const classes: MetricClass[] = [
+  SymmetricRelevanceGain,
+  PixelFlipping,
+  Deletion,
+  Insertion,
+  Road,
+  Soundness,
+  Completeness,
+  Infidelity,
+  Sufficiency,
+]
 
 /** id → class, in the order the CLI and the report list them. */
 export const registry: ReadonlyMap<string, MetricClass> = new Map(classes.map((c) => [c.meta.id, c]))

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::{expect_len, CoreError, Result};
+use crate::error::{check_finite, expect_len, CoreError, Result};
 use crate::rng::{Purpose, Rng};
 
 /// The unperturbed input (the `f(x)` row).
@@ -95,6 +95,17 @@ impl InfidelitySource<'_> {
         "sigma",
         format!("must be finite and ≥ 0, got {}", self.sigma),
       ));
+    }
+    // NaN/Inf in the samples these rows use (rows come sample by sample: each is scanned once).
+    let alen = self.attr_channels * h * w;
+    let mut last = None;
+    for r in rows.iter().filter(|r| (r.sample as usize) < n) {
+      if last != Some(r.sample) {
+        let s = r.sample as usize;
+        check_finite("x", &self.x[s * row..][..row])?;
+        check_finite("a", &self.a[s * alen..][..alen])?;
+        last = Some(r.sample);
+      }
     }
     for r in rows {
       let bad = |why: String| Err(CoreError::param("rows", format!("row {r:?}: {why}")));
