@@ -1,8 +1,11 @@
 // Infidelity: a plain per-row reference written from Yeh et al.'s definition and from
 // quantus-semantics §1.7, hand-worked values on a linear model, the shard property, Quantus parity
 // and every option error.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
 import test, { type ExecutionContext } from 'ava'
-import { type Dataset, FunctionModel, Infidelity, type InfidelityOptions, type Shard, XaiEvalError } from 'xai-eval'
+import { type Dataset, FunctionModel, Infidelity, type InfidelityOptions, OnnxModel, type Shard, XaiEvalError } from 'xai-eval'
 
 import { batched, linearRowModel, prng, type RowModel } from './reference.js'
 
@@ -412,3 +415,51 @@ test('a patch size that does not divide H and W, and NaN inputs, are typed error
     t.true(err instanceof XaiEvalError && err.code === 'NON_FINITE' && err.arg === 'a', String(err))
   }
 })
+
+// ---------------------------------------------------------------------------------------------
+// (4) Quantus 0.6.0 parity (__test__/fixtures/quantus/faithfulness-*.json, README §Infidelity)
+
+interface FixtureRun {
+  metric: string
+  params: Record<string, unknown>
+  softmax: boolean
+  batchSize: number
+  scores: number[]
+}
+
+const fixtureDir = join(import.meta.dirname, 'fixtures', 'quantus')
+/** One ONNX session per fixture model for all its runs, closed when the file is done. */
+const sessions = new Map<string, Promise<OnnxModel>>()
+const fixtureModel = (file: string) => {
+  let m = sessions.get(file)
+  if (!m) {
+    m = OnnxModel.load(join(fixtureDir, file), { output: 'logits', maxBatchSize: 64 })
+    sessions.set(file, m)
+  }
+  return m
+}
+test.after.always(async () => {
+  for (const m of sessions.values()) await (await m).close()
+})
+for (const name of ['faithfulness-gray', 'faithfulness-rgb']) {
+  const f = JSON.parse(readFileSync(join(fixtureDir, `${name}.json`), 'utf8')) as { data: string; model: string; runs: FixtureRun[] }
+  const src = JSON.parse(readFileSync(join(fixtureDir, f.data), 'utf8')) as {
+    x: number[]
+    a: number[]
+    y: number[]
+    shape: Shape
+    aShape: number[]
+  }
+  const data: Dataset = { x: Float32Array.from(src.x), shape: src.shape, y: src.y, a: Float32Array.from(src.a), aShape: src.aShape }
+  for (const run of f.runs.filter((r) => r.metric === 'Infidelity')) {
+    const patchSizes = run.params.perturb_patch_sizes as number[]
+    test(`${name}: Quantus Infidelity patch sizes ${patchSizes.join(', ')} × ${String(run.params.n_perturb_samples)}`, async (t) => {
+      t.false(run.softmax)
+      t.is(run.params.perturb_baseline, 'black')
+      const model = await fixtureModel(f.model)
+      const r = await new Infidelity({ compat: 'quantus', patchSizes }).evaluate(model, data)
+      // Float32 sums in Quantus, float64 here: compared relatively, as the fixture's own self-check.
+      closeRel(t, r.scores, run.scores, 1e-5, 'scores')
+    })
+  }
+}

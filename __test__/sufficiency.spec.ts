@@ -1,8 +1,11 @@
 // Sufficiency: plain references of the data-set definition and of quantus-semantics §1.8,
 // hand-worked neighbourhoods, the shard property (the reduce sees the whole data set), Quantus
 // parity and every option error.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
 import test, { type ExecutionContext } from 'ava'
-import { type Dataset, FunctionModel, type Shard, Sufficiency, type SufficiencyOptions, XaiEvalError } from 'xai-eval'
+import { type Dataset, FunctionModel, OnnxModel, type Shard, Sufficiency, type SufficiencyOptions, XaiEvalError } from 'xai-eval'
 
 import { argmax, batched, linearRowModel, prng, type RowModel } from './reference.js'
 
@@ -304,3 +307,59 @@ test('too many values for maxValues, NaN attributions and mismatched shards are 
   const e5 = t.throws(() => metric.reduce(mixed))
   t.true(e5 instanceof XaiEvalError && e5.code === 'INVALID_OPTION', String(e5))
 })
+
+// ---------------------------------------------------------------------------------------------
+// (4) Quantus 0.6.0 parity (__test__/fixtures/quantus/faithfulness-*.json, README §Sufficiency)
+
+interface FixtureRun {
+  metric: string
+  params: Record<string, unknown>
+  batchSize: number
+  scores: number[]
+  detail?: { predictedClasses?: number[] }
+}
+
+const fixtureDir = join(import.meta.dirname, 'fixtures', 'quantus')
+/** One ONNX session per fixture model for all its runs, closed when the file is done. */
+const sessions = new Map<string, Promise<OnnxModel>>()
+const fixtureModel = (file: string) => {
+  let m = sessions.get(file)
+  if (!m) {
+    m = OnnxModel.load(join(fixtureDir, file), { maxBatchSize: 64 })
+    sessions.set(file, m)
+  }
+  return m
+}
+test.after.always(async () => {
+  for (const m of sessions.values()) await (await m).close()
+})
+for (const name of ['faithfulness-gray', 'faithfulness-rgb']) {
+  const f = JSON.parse(readFileSync(join(fixtureDir, `${name}.json`), 'utf8')) as { data: string; model: string; runs: FixtureRun[] }
+  const src = JSON.parse(readFileSync(join(fixtureDir, f.data), 'utf8')) as {
+    x: number[]
+    a: number[]
+    y: number[]
+    shape: Shape
+    aShape: number[]
+  }
+  const data: Dataset = { x: Float32Array.from(src.x), shape: src.shape, y: src.y, a: Float32Array.from(src.a), aShape: src.aShape }
+  for (const run of f.runs.filter((r) => r.metric === 'Sufficiency')) {
+    const threshold = run.params.threshold as number
+    test(`${name}: Quantus Sufficiency threshold ${threshold}, batch size ${run.batchSize}`, async (t) => {
+      t.deepEqual([run.params.distance_func, run.params.abs, run.params.normalise], ['seuclidean', true, true])
+      const model = await fixtureModel(f.model)
+      const metric = new Sufficiency({ compat: 'quantus', threshold, batchSize: run.batchSize })
+      const r = await metric.evaluate(model, data)
+      if (run.detail?.predictedClasses) t.deepEqual(Array.from(r.predicted), run.detail.predictedClasses)
+      closeTo(t, r.scores, run.scores, 1e-12, 'scores')
+      // …and the same from three shards.
+      const n = data.shape[0]
+      const parts = await Promise.all([
+        metric.map(model, slice(data, 5, n), { firstSample: 5 }),
+        metric.map(model, slice(data, 0, 1)),
+        metric.map(model, slice(data, 1, 5), { firstSample: 1 }),
+      ])
+      t.deepEqual(metric.reduce(parts).scores, r.scores)
+    })
+  }
+}
