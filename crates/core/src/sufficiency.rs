@@ -24,6 +24,18 @@ pub enum Mode {
   Quantus { batch_size: usize },
 }
 
+/// What is compared and how.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+  /// Largest normalised distance of a neighbour.
+  pub threshold: f64,
+  /// Compare |a|.
+  pub abs: bool,
+  /// Divide by max |a| (per sample, or over everything with [`Mode::Quantus`]).
+  pub normalise: bool,
+  pub mode: Mode,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sufficiency {
   /// Per sample: share of neighbours with the same predicted class.
@@ -42,11 +54,14 @@ pub fn sufficiency(
   n: usize,
   f: usize,
   predicted: &[i32],
-  threshold: f64,
-  abs: bool,
-  normalise: bool,
-  mode: Mode,
+  options: Options,
 ) -> Result<Sufficiency> {
+  let Options {
+    threshold,
+    abs,
+    normalise,
+    mode,
+  } = options;
   expect_len("a", a.len(), n * f)?;
   expect_len("predicted", predicted.len(), n)?;
   if let Some(index) = a.iter().position(|v| !v.is_finite()) {
@@ -230,11 +245,27 @@ fn quantus(
 mod tests {
   use super::*;
 
+  fn opts(threshold: f64, abs: bool, normalise: bool, mode: Mode) -> Options {
+    Options {
+      threshold,
+      abs,
+      normalise,
+      mode,
+    }
+  }
+
   #[test]
   fn neighbours_and_shares_on_a_line() {
     // One feature: 0, 1, 2, 10. Distances normalised by 10; threshold 0.25 links 0–1–2.
     let a = [0.0, 1.0, 2.0, 10.0];
-    let r = sufficiency(&a, 4, 1, &[0, 0, 1, 1], 0.25, false, false, Mode::DataSet).unwrap();
+    let r = sufficiency(
+      &a,
+      4,
+      1,
+      &[0, 0, 1, 1],
+      opts(0.25, false, false, Mode::DataSet),
+    )
+    .unwrap();
     assert_eq!(r.neighbours, [2.0, 2.0, 2.0, 0.0]);
     assert_eq!(&r.scores[..3], &[0.5, 0.5, 0.0]);
     assert!(r.scores[3].is_nan());
@@ -245,8 +276,8 @@ mod tests {
     let a = [1.0, 5.0, 2.0, 5.0, 0.5, 5.0];
     let scaled = [3.0, 15.0, 2.0, 5.0, 1.0, 10.0];
     let p = [1, 1, 2];
-    let r1 = sufficiency(&a, 3, 2, &p, 0.5, true, true, Mode::DataSet).unwrap();
-    let r2 = sufficiency(&scaled, 3, 2, &p, 0.5, true, true, Mode::DataSet).unwrap();
+    let r1 = sufficiency(&a, 3, 2, &p, opts(0.5, true, true, Mode::DataSet)).unwrap();
+    let r2 = sufficiency(&scaled, 3, 2, &p, opts(0.5, true, true, Mode::DataSet)).unwrap();
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&r1.scores), bits(&r2.scores));
     assert_eq!(r1.neighbours, r2.neighbours);
@@ -262,10 +293,7 @@ mod tests {
       3,
       2,
       &[0, 0, 0],
-      1.0,
-      true,
-      true,
-      Mode::Quantus { batch_size: 64 },
+      opts(1.0, true, true, Mode::Quantus { batch_size: 64 }),
     )
     .unwrap();
     assert_eq!(r.scores, [0.0; 3]);
@@ -281,10 +309,7 @@ mod tests {
       6,
       1,
       &p,
-      0.9,
-      false,
-      false,
-      Mode::Quantus { batch_size: 3 },
+      opts(0.9, false, false, Mode::Quantus { batch_size: 3 }),
     )
     .unwrap();
     let first = sufficiency(
@@ -292,10 +317,7 @@ mod tests {
       3,
       1,
       &p[..3],
-      0.9,
-      false,
-      false,
-      Mode::Quantus { batch_size: 3 },
+      opts(0.9, false, false, Mode::Quantus { batch_size: 3 }),
     )
     .unwrap();
     assert_eq!(&whole.scores[..3], &first.scores[..]);
@@ -306,21 +328,25 @@ mod tests {
 
   #[test]
   fn errors_are_typed() {
-    let e = sufficiency(&[f64::NAN], 1, 1, &[0], 0.5, true, true, Mode::DataSet).unwrap_err();
+    let e = sufficiency(
+      &[f64::NAN],
+      1,
+      1,
+      &[0],
+      opts(0.5, true, true, Mode::DataSet),
+    )
+    .unwrap_err();
     assert_eq!(e.code(), "NON_FINITE");
     let e = sufficiency(
       &[0.0],
       1,
       1,
       &[0],
-      0.5,
-      true,
-      true,
-      Mode::Quantus { batch_size: 0 },
+      opts(0.5, true, true, Mode::Quantus { batch_size: 0 }),
     )
     .unwrap_err();
     assert_eq!(e.code(), "INVALID_OPTION");
-    let e = sufficiency(&[0.0], 1, 2, &[0], 0.5, true, true, Mode::DataSet).unwrap_err();
+    let e = sufficiency(&[0.0], 1, 2, &[0], opts(0.5, true, true, Mode::DataSet)).unwrap_err();
     assert_eq!(e.code(), "SHAPE_MISMATCH");
   }
 }

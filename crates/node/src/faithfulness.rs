@@ -3,7 +3,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use xai_eval_core::infidelity::{self, InfidelityRow, InfidelitySource};
-use xai_eval_core::sufficiency::{self, Mode};
+use xai_eval_core::sufficiency::{self, Mode, Options};
 use xai_eval_core::CoreError;
 
 use crate::{guarded, js_error};
@@ -142,10 +142,12 @@ pub fn sufficiency_scores(
       n as usize,
       features as usize,
       &predicted,
-      threshold,
-      abs,
-      normalise,
-      mode,
+      Options {
+        threshold,
+        abs,
+        normalise,
+        mode,
+      },
     )
   })?;
   Ok(SufficiencyScores {
