@@ -93,7 +93,8 @@ fn nan_max(a: f64, b: f64) -> f64 {
 }
 
 /// Max distance over the pairs of `0..n` (and the zero diagonal), then each sample's neighbours
-/// (`d / max ≤ threshold`, `j ≠ i`) and how many of them share its class.
+/// (`d / max ≤ threshold`, `j ≠ i`) and how many of them share its class. Each pair is computed
+/// once per pass; the counts are integers, so their parallel merge is exact.
 fn neighbourhoods(
   n: usize,
   d2: impl Fn(usize, usize) -> f64 + Sync,
@@ -104,22 +105,54 @@ fn neighbourhoods(
     .into_par_iter()
     .map(|i| ((i + 1)..n).fold(0.0, |m, j| nan_max(m, d2(i, j).sqrt())))
     .reduce(|| 0.0, nan_max);
+  let add = |mut acc: Vec<(usize, usize)>, other: Vec<(usize, usize)>| {
+    for (a, b) in acc.iter_mut().zip(other) {
+      a.0 += b.0;
+      a.1 += b.1;
+    }
+    acc
+  };
   (0..n)
     .into_par_iter()
-    .map(|i| {
-      let (mut count, mut same) = (0, 0);
-      for j in (0..n).filter(|&j| j != i) {
-        let d = d2(i, j).sqrt();
-        // normalise_by_max leaves an all-zero array unchanged.
-        let normalised = if max == 0.0 { d } else { d / max };
-        if normalised <= threshold {
-          count += 1;
-          same += usize::from(predicted[i] == predicted[j]);
+    .fold(
+      || vec![(0usize, 0usize); n],
+      |mut acc, i| {
+        for j in (i + 1)..n {
+          let d = d2(i, j).sqrt();
+          // normalise_by_max leaves an all-zero array unchanged.
+          let normalised = if max == 0.0 { d } else { d / max };
+          if normalised <= threshold {
+            let same = usize::from(predicted[i] == predicted[j]);
+            acc[i].0 += 1;
+            acc[i].1 += same;
+            acc[j].0 += 1;
+            acc[j].1 += same;
+          }
         }
-      }
-      (count, same)
-    })
-    .collect()
+        acc
+      },
+    )
+    .reduce(|| vec![(0, 0); n], add)
+}
+
+/// `Σ (u − v)²` in eight fixed lanes (vectorisable, and the same for every call: deterministic).
+fn squared_distance(u: &[f64], v: &[f64]) -> f64 {
+  let mut lanes = [0f64; 8];
+  let (uc, vc) = (u.chunks_exact(8), v.chunks_exact(8));
+  let (ur, vr) = (uc.remainder(), vc.remainder());
+  for (a, b) in uc.zip(vc) {
+    for k in 0..8 {
+      let d = a[k] - b[k];
+      lanes[k] += d * d;
+    }
+  }
+  let mut tail = 0f64;
+  for (a, b) in ur.iter().zip(vr) {
+    tail += (a - b) * (a - b);
+  }
+  ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+    + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    + tail
 }
 
 fn data_set(
@@ -163,10 +196,7 @@ fn data_set(
       s[i * g + t] = z[i * f + k] * w;
     }
   }
-  let d2 = |i: usize, j: usize| {
-    let (u, v) = (&s[i * g..][..g], &s[j * g..][..g]);
-    u.iter().zip(v).map(|(p, q)| (p - q) * (p - q)).sum::<f64>()
-  };
+  let d2 = |i: usize, j: usize| squared_distance(&s[i * g..][..g], &s[j * g..][..g]);
   let counts = neighbourhoods(n, d2, predicted, threshold);
   Sufficiency {
     scores: counts
