@@ -350,6 +350,8 @@ async function shardProperty(t: ExecutionContext, options: InfidelityOptions, se
 test('shards: 1…7 random shards reduce to the single evaluation bit for bit (Gaussian)', (t) => shardProperty(t, { draws: 9, seed: 4 }, 11))
 test('shards: 1…7 random shards reduce to the single evaluation bit for bit (square, normalize)', (t) =>
   shardProperty(t, { perturbation: 'square', draws: 9, maxSide: 2, baseline: 'min', normalize: true }, 12))
+test('shards: 1…7 random shards reduce to the single evaluation bit for bit (square, uniform baseline)', (t) =>
+  shardProperty(t, { perturbation: 'square', draws: 5, baseline: { uniform: [-1, 1] }, seed: 9 }, 14))
 test('shards: 1…7 random shards reduce to the single evaluation bit for bit (compat)', (t) =>
   shardProperty(t, { compat: 'quantus', patchSizes: [2, 4] }, 13))
 
@@ -389,7 +391,7 @@ test('every invalid option is a typed INVALID_OPTION naming it', (t) => {
     [{ perturbation: 'square', maxSide: 0 }, 'maxSide'],
     [{ baseline: 0 }, 'baseline'],
     [{ perturbation: 'square', baseline: 'black' }, 'baseline'],
-    [{ perturbation: 'square', baseline: { uniform: [0, 1] } }, 'baseline'],
+    [{ perturbation: 'square', baseline: { uniform: [1, 0] } }, 'baseline'],
     [{ patchSizes: [2] }, 'patchSizes'],
     [{ compat: 'quantus', draws: 3 }, 'draws'],
     [{ compat: 'quantus', normalize: true }, 'normalize'],

@@ -5,6 +5,7 @@ import type { Checked } from './validate.js'
 import { throwIfAborted, XaiEvalError } from './errors.js'
 import type { Cost } from './metrics/protocol.js'
 import type { Model } from './models/model.js'
+import type { RowCache } from './row-cache.js'
 import { computeBaselines, fillRows, rankFeatures, scoreRows, type BaselineSpec, type LayoutSpec } from './native.js'
 
 /** Everything a row needs besides its (sample, count, flags): inputs, feature orders, baselines. */
@@ -21,6 +22,8 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Called after each batch with rows scored so far and rows planned. */
   onProgress?: (progress: { rows: number; totalRows: number }) => void
+  /** Rows already evaluated (by content) are taken from here instead of the model; new ones are added. */
+  rows?: RowCache
 }
 
 /** Ranks features and snapshots baselines, both off the JS thread and at the same time. */
@@ -29,12 +32,14 @@ export async function prepare(
   layout: LayoutSpec,
   baseline: BaselineSpec,
   abs: boolean,
+  /** Global index of the first sample: keys random baselines. */
+  firstSample: number,
   signal?: AbortSignal,
 ): Promise<Source> {
   const shape = [data.n, data.channels, data.height, data.width]
   const [order, baselines] = await Promise.all([
     rankFeatures(data.a, data.n, layout, abs, signal),
-    computeBaselines(data.x, shape, baseline, signal),
+    computeBaselines(data.x, shape, baseline, firstSample, signal),
   ])
   return { data, layout, order, baselines }
 }
@@ -105,6 +110,46 @@ export async function run(
   let done = 0
   let failed = false
 
+  /** The model's outputs for `n` rows of `x`: only rows the cache does not know reach the model. */
+  const forward = async (x: Float32Array, n: number): Promise<Float32Array> => {
+    const cache = options.rows
+    if (!cache) {
+      cost.forwardPasses += n
+      cost.batches++
+      return model.forward(x, n, rowShape)
+    }
+    const keys = cache.keys(x, n)
+    const known = keys.map((k) => cache.get(k))
+    const missing = known.flatMap((o, i) => (o ? [] : [i]))
+    let fresh: Float32Array = new Float32Array()
+    if (missing.length > 0) {
+      const rows = new Float32Array(missing.length * rowLen)
+      missing.forEach((i, j) => {
+        rows.set(x.subarray(i * rowLen, (i + 1) * rowLen), j * rowLen)
+      })
+      cost.forwardPasses += missing.length
+      cost.batches++
+      fresh = await model.forward(rows, missing.length, rowShape)
+    }
+    cache.hits += n - missing.length
+    const classes = missing.length > 0 ? fresh.length / missing.length : known.find((o) => o)!.length
+    if (!Number.isInteger(classes) || classes < 1) {
+      throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${missing.length}, classes] outputs, got ${fresh.length} values`)
+    }
+    missing.forEach((i, j) => {
+      const o = fresh.slice(j * classes, (j + 1) * classes)
+      known[i] = o
+      cache.set(keys[i]!, o)
+    })
+    const out = new Float32Array(n * classes)
+    known.forEach((o, i) => {
+      if (o!.length !== classes)
+        throw new XaiEvalError('MODEL_OUTPUT', 'model.output', 'the model returned another number of classes for a cached row')
+      out.set(o!, i * classes)
+    })
+    return out
+  }
+
   const one = async (b: number): Promise<void> => {
     const start = b * size
     const n = Math.min(size, plan.rows - start)
@@ -112,9 +157,7 @@ export async function run(
     const x = new Float32Array(n * rowLen)
     await plan.build(start, start + n, x, targets, signal)
     throwIfAborted(signal)
-    cost.forwardPasses += n
-    cost.batches++
-    const out = await model.forward(x, n, rowShape)
+    const out = await forward(x, n)
     const classes = out.length / n
     if (!Number.isInteger(classes) || classes < 1) {
       throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${n}, classes] outputs, got ${out.length} values for ${n} rows`)
@@ -215,7 +258,7 @@ export async function scoreCurves(
   const at = curves.map((c) => Array.from(c.counts, (k) => slot(k, c.flags)))
   const rows = unique.length
   const scored = new Float64Array(d.n * rows)
-  const src = await prepare(d, setup.layout, setup.baseline, setup.abs, options.signal)
+  const src = await prepare(d, setup.layout, setup.baseline, setup.abs, setup.firstSample, options.signal)
   const rowShape = [d.channels, d.height, d.width]
   const total = d.n * rows
   let target = d.y

@@ -15,6 +15,7 @@ export {
   type Shard,
 } from './metrics/protocol.js'
 export { registry, register, createMetric, metricClass, resultFromJSON, type MetricClass } from './registry.js'
+export { RowCache } from './row-cache.js'
 
 // Models
 export type { Model, ModelStats, OutputKind } from './models/model.js'
@@ -42,6 +43,10 @@ export {
   type InsertionResult,
 } from './metrics/deletion-insertion.js'
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
+
+// Quality Gap Estimator
+export { QualityGapEstimator, type QualityGapEstimatorOptions, type QualityGapResult } from './metrics/qge.js'
+export { invert, type InverseMethod } from './metrics/inverse.js'
 
 // Metrics: faithfulness of the attribution values and across samples
 export { Infidelity, type InfidelityOptions, type InfidelityParams, type InfidelityResult } from './metrics/infidelity.js'

@@ -27,6 +27,9 @@ export function encode(value: unknown): unknown {
     return { $array: name, base64: bytes.toString('base64') }
   }
   if (Array.isArray(value)) return value.map(encode)
+  // A class's own JSON form (a metric's `{ id, version, params }`); results' own toJSON is this function.
+  const own = (value as { toJSON?: unknown }).toJSON
+  if (typeof own === 'function' && !Object.hasOwn(value, 'toJSON')) return encode(own.call(value))
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(value)) if (v !== undefined && typeof v !== 'function') out[k] = encode(v)
   return out

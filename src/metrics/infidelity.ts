@@ -1,12 +1,11 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, type Plan, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { computeBaselines, infidelityRows } from '../native.js'
 import { count, seed, z } from '../options.js'
-import { checkDataset, rowShape } from '../validate.js'
+import { type Checked, rowShape } from '../validate.js'
 import { type Baseline, baselineSchema } from './baseline.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
 import { curveBaselineSpec } from './quantus.js'
 
 /** Row kinds of `xai_eval_core::infidelity`. */
@@ -82,9 +81,6 @@ const schema = z
         'baseline',
         `'${b}' is Quantus's name for the sample ${b === 'black' ? 'minimum' : 'maximum'}: say '${b === 'black' ? 'min' : 'max'}', or set compat: 'quantus'`,
       )
-    }
-    if (typeof b === 'object' && 'uniform' in b) {
-      issue('baseline', 'a uniform baseline is not supported: its draws would not be keyed by the global sample index')
     }
   })
   .transform((o): InfidelityParams => {
@@ -168,9 +164,7 @@ export class Infidelity extends Metric<InfidelityParams, InfidelityResult> {
     super(schema, options)
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const p = this.params
     const shape = [d.n, d.channels, d.height, d.width]
     // Each sample's rows, `[kind, a, b]`: the clean row first.
@@ -200,7 +194,7 @@ export class Infidelity extends Metric<InfidelityParams, InfidelityResult> {
     const needsBaseline = p.compat || p.perturbation === 'square'
     const baselines =
       needsBaseline && p.baseline !== undefined
-        ? await computeBaselines(d.x, shape, curveBaselineSpec(p.baseline, p.seed), o.signal)
+        ? await computeBaselines(d.x, shape, curveBaselineSpec(p.baseline, p.seed), o.firstSample, o.signal)
         : new Float32Array()
     const spec = {
       shape,

@@ -5,11 +5,13 @@
 // streaming and sharding across processes can never change a number.
 import type { Dataset } from '../data.js'
 import type { RunOptions } from '../engine.js'
-import { XaiEvalError } from '../errors.js'
+import { throwIfAborted, XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { summarize } from '../native.js'
-import { parseOptions, z } from '../options.js'
+import { closest, describeValue, parseOptions, z } from '../options.js'
+import { RowCache } from '../row-cache.js'
 import { canonical, decode, encode } from '../serial.js'
+import { type Checked, checkDataset } from '../validate.js'
 
 /** What a metric needs besides the model and the inputs. */
 export type Need = 'attributions' | 'explainer' | 'masks'
@@ -58,9 +60,25 @@ export interface Shard {
   stats?: Record<string, Uint8Array>
   /** What every shard must agree on besides the parameters (e.g. a curve's grid, set by the input shape). */
   common: Record<string, unknown>
+  /** Shards of wrapped metrics (e.g. a QGE's evaluations of its metric), reduced by that metric. */
+  parts?: Record<string, Shard>
   forwardPasses: number
   batches: number
 }
+
+const shardSchema = z.looseObject({
+  metric: z.string(),
+  version: z.int(),
+  params: z.record(z.string(), z.unknown()),
+  firstSample: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  samples: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+  columns: z.record(z.string(), z.strictObject({ width: z.int().min(0), values: z.instanceof(Float64Array) })),
+  stats: z.record(z.string(), z.instanceof(Uint8Array)).optional(),
+  common: z.record(z.string(), z.unknown()),
+  parts: z.record(z.string(), z.unknown()).optional(),
+  forwardPasses: z.int().min(0),
+  batches: z.int().min(0),
+})
 
 /** Shards merged in global order: every column concatenated, every shard's `stats` kept in order. */
 export interface Merged {
@@ -72,6 +90,8 @@ export interface Merged {
   stats: Record<string, Uint8Array>[]
   /** Sample counts of the shards, in order (for per-shard statistics). */
   shardSamples: number[]
+  /** Each wrapped metric's shards, in order. */
+  parts: Record<string, Shard[]>
   cost: Cost
 }
 
@@ -109,6 +129,7 @@ const mapOptions = z.strictObject({
   signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
   onProgress: z.custom<NonNullable<RunOptions['onProgress']>>((v) => typeof v === 'function', 'expected a function').optional(),
   firstSample: z.int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  rows: z.custom<RowCache>((v) => v instanceof RowCache, 'expected a RowCache').optional(),
 })
 
 /** Validated options of `map`/`evaluate`. */
@@ -116,6 +137,22 @@ export type CheckedMapOptions = z.output<typeof mapOptions>
 
 export function checkMapOptions(options: unknown): CheckedMapOptions {
   return parseOptions(mapOptions, options)
+}
+
+/** A model as the engine needs it: a typed error instead of a TypeError deep inside a metric. */
+export function checkModel(model: unknown): asserts model is Model {
+  const m = model as Partial<Model> | null
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    typeof m.forward !== 'function' ||
+    !Number.isInteger(m.maxBatchSize) ||
+    !Number.isInteger(m.concurrency) ||
+    (m.output !== 'logits' && m.output !== 'probabilities') ||
+    (m.rawOutput !== 'logits' && m.rawOutput !== 'probabilities')
+  ) {
+    throw new XaiEvalError('INVALID_OPTION', 'model', 'expected a Model (an OnnxModel, a FunctionModel, or an object implementing Model)')
+  }
 }
 
 /** Attaches a non-enumerable `toJSON` that encodes typed arrays and non-finite numbers. */
@@ -126,7 +163,15 @@ export function serialisable<T extends object>(value: T): T {
 
 /** Rebuilds a result or shard from its JSON (a string or the parsed object). */
 export function fromJSON<T>(json: unknown): T {
-  const parsed = typeof json === 'string' ? JSON.parse(json) : json
+  let parsed = json
+  if (typeof json === 'string') {
+    try {
+      parsed = JSON.parse(json)
+    } catch (e) {
+      throw new XaiEvalError('INVALID_OPTION', 'json', `not JSON: ${(e as Error).message}`)
+    }
+  }
+  if (parsed === null || typeof parsed !== 'object') throw new XaiEvalError('INVALID_OPTION', 'json', 'expected a JSON object')
   return serialisable(decode(parsed) as object) as T
 }
 
@@ -151,8 +196,20 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     return this.meta.higherIsBetter
   }
 
-  /** The map phase on one shard of a data set. */
-  abstract map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard>
+  /**
+   * The map phase on one shard of a data set: checks the model, the data and the options, then
+   * computes the shard's statistics ({@link shardOf}).
+   */
+  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
+    checkModel(model)
+    const d = checkDataset(data)
+    const o = checkMapOptions(options)
+    throwIfAborted(o.signal)
+    return this.shardOf(model, d, o)
+  }
+
+  /** The statistics of samples `[o.firstSample, o.firstSample + d.n)`, via `this.shard(…)`. */
+  protected abstract shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard>
 
   /** Builds the result from the merged shards. */
   protected abstract finish(merged: Merged): R
@@ -179,6 +236,7 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     cost: Cost,
     common: Record<string, unknown> = {},
     stats?: Record<string, Uint8Array>,
+    parts?: Record<string, Shard>,
   ): Shard {
     for (const [name, c] of Object.entries(columns)) {
       if (c.values.length !== samples * c.width) {
@@ -193,7 +251,8 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       samples,
       columns,
       ...(stats ? { stats } : {}),
-      common: encode(common) as Record<string, unknown>,
+      ...(parts ? { parts } : {}),
+      common,
       ...cost,
     })
   }
@@ -223,8 +282,15 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     }
     const params = canonical(encode(this.params))
     shards.forEach((s, i) => {
-      if (s === null || typeof s !== 'object' || typeof s.firstSample !== 'number' || typeof s.samples !== 'number') {
-        throw new XaiEvalError('INVALID_OPTION', `shards[${i}]`, 'expected a shard made by map()')
+      parseOptions(shardSchema, s, `shards[${i}]`)
+      for (const [name, c] of Object.entries(s.columns as Record<string, Column>)) {
+        if (c.values.length !== s.samples * c.width) {
+          throw new XaiEvalError(
+            'INVALID_OPTION',
+            `shards[${i}].columns.${name}`,
+            `holds ${c.values.length} values, not ${s.samples} samples × ${c.width}`,
+          )
+        }
       }
       if (s.metric !== this.meta.id) {
         throw new XaiEvalError('INVALID_OPTION', `shards[${i}]`, `is a shard of '${s.metric}', not of '${this.meta.id}'`)
@@ -286,18 +352,66 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       columns[name] = { width, values }
     }
     return {
-      common: decode(shards[0]!.common ?? {}) as Record<string, unknown>,
+      common: shards[0]!.common ?? {},
       firstSample: sorted[0]!.firstSample,
       samples,
       columns,
       stats: sorted.map((s) => s.stats ?? {}),
       shardSamples: sorted.map((s) => s.samples),
+      parts: Object.fromEntries(
+        Object.keys(sorted[0]!.parts ?? {}).map((k) => [k, sorted.map((s) => (s.parts as Record<string, Shard>)[k]!)]),
+      ),
       cost: {
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
       },
     }
   }
+}
+
+/** A metric class: constructible from its options, with its meta. */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds classes of every option type.
+export type MetricClass = (new (options?: any) => Metric<any, MetricResult>) & { readonly meta: MetricMeta }
+
+/** id → class; filled by `registry.ts` (and `register` for user metrics). */
+export const registry = new Map<string, MetricClass>()
+
+/** The class registered under `id`, or a typed error suggesting the closest id. */
+export function metricClass(id: unknown): MetricClass {
+  const cls = typeof id === 'string' ? registry.get(id) : undefined
+  if (!cls) {
+    const ids = [...registry.keys()]
+    const hint = typeof id === 'string' ? closest(id, ids) : undefined
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'id',
+      `unknown metric ${describeValue(id)}${hint ? ` (did you mean '${hint}'?)` : ''}; one of ${ids.join(', ')}`,
+    )
+  }
+  return cls
+}
+
+/** Builds a metric from `{ id, params }` (what `metric.toJSON()` gives; a version, if given, must match). */
+export function createMetric(spec: { id: string; params?: unknown; version?: number } | string): Metric<object, MetricResult> {
+  let s: unknown = spec
+  if (typeof spec === 'string') {
+    try {
+      s = JSON.parse(spec)
+    } catch (e) {
+      throw new XaiEvalError('INVALID_OPTION', 'spec', `expected { id, params } or its JSON: ${(e as Error).message}`)
+    }
+  }
+  if (s === null || typeof s !== 'object') throw new XaiEvalError('INVALID_OPTION', 'spec', 'expected { id, params }')
+  const { id, params, version } = s as { id: unknown; params?: unknown; version?: unknown }
+  const cls = metricClass(id)
+  if (version !== undefined && version !== cls.meta.version) {
+    throw new XaiEvalError(
+      'INVALID_OPTION',
+      'version',
+      `'${cls.meta.id}' is at version ${cls.meta.version}, the spec asks for ${String(version)}`,
+    )
+  }
+  return new cls(decode(params))
 }
 
 /** The per-sample values of a column as `[samples, width]` rows. */

@@ -1,11 +1,10 @@
-import type { Dataset } from '../data.js'
 import { type Plan, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { sufficiencyScores } from '../native.js'
 import { z } from '../options.js'
-import { checkDataset, rowShape } from '../validate.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
+import { type Checked, rowShape } from '../validate.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
 
 /** Default bound on the attribution values a shard or a reduce holds (`N · F`): 2²⁶ = 512 MiB as float64. */
 export const SUFFICIENCY_MAX_VALUES = 2 ** 26
@@ -110,9 +109,7 @@ export class Sufficiency extends Metric<SufficiencyParams, SufficiencyResult> {
     }
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const features = d.attrChannels * d.height * d.width
     this.checkSize(d.n, features, 'this shard')
     const bad = d.a.findIndex((v) => !Number.isFinite(v))

@@ -15,6 +15,7 @@ pub mod impute;
 pub mod imputed;
 pub mod infidelity;
 pub mod layout;
+pub mod maps;
 pub mod mask;
 pub mod order;
 pub mod rng;

@@ -4,23 +4,22 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use xai_eval_core::infidelity::{self, InfidelityRow, InfidelitySource};
 use xai_eval_core::sufficiency::{self, Mode, Options};
-use xai_eval_core::CoreError;
 
-use crate::{guarded, js_error};
+use crate::{convert, guarded, js_error};
 
 /// What Infidelity's rows share besides the arrays.
 #[napi(object)]
 #[derive(Clone)]
 pub struct InfidelitySpec {
   /// `[N, C, H, W]` of `x`.
-  pub shape: Vec<u32>,
+  pub shape: Vec<f64>,
   /// 1 (broadcast) or `C`.
-  pub attr_channels: u32,
+  pub attr_channels: f64,
   /// Global index of sample 0 (keys the random draws).
-  pub first_sample: i64,
-  pub seed: i64,
+  pub first_sample: f64,
+  pub seed: f64,
   pub sigma: f64,
-  pub max_side: u32,
+  pub max_side: f64,
 }
 
 pub struct InfidelityTask {
@@ -29,8 +28,12 @@ pub struct InfidelityTask {
   baselines: Float32Array,
   rows: Uint32Array,
   out: Float32Array,
-  spec: InfidelitySpec,
   shape: [usize; 4],
+  attr_channels: usize,
+  first_sample: u64,
+  seed: u64,
+  sigma: f64,
+  max_side: usize,
 }
 
 #[napi]
@@ -49,11 +52,11 @@ impl Task for InfidelityTask {
       a: &self.a,
       baselines: &self.baselines,
       shape: self.shape,
-      attr_channels: self.spec.attr_channels as usize,
-      first_sample: self.spec.first_sample as u64,
-      seed: self.spec.seed as u64,
-      sigma: self.spec.sigma,
-      max_side: self.spec.max_side as usize,
+      attr_channels: self.attr_channels,
+      first_sample: self.first_sample,
+      seed: self.seed,
+      sigma: self.sigma,
+      max_side: self.max_side,
     };
     let mut dots = vec![0f64; rows.len()];
     guarded(|| infidelity::fill_rows(&src, &rows, out, &mut dots))?;
@@ -78,22 +81,6 @@ pub fn infidelity_rows(
   out: Float32Array,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<InfidelityTask>> {
-  let shape = match spec.shape.as_slice() {
-    &[n, c, h, w] => [n as usize, c as usize, h as usize, w as usize],
-    _ => {
-      return Err(js_error(CoreError::ShapeMismatch {
-        arg: "shape",
-        expected: "[N, C, H, W]".into(),
-        got: format!("{:?}", spec.shape),
-      }))
-    }
-  };
-  if spec.first_sample < 0 || spec.seed < 0 {
-    return Err(js_error(CoreError::InvalidParam {
-      name: "seed",
-      reason: "seed and firstSample must be ≥ 0".into(),
-    }));
-  }
   Ok(AsyncTask::with_optional_signal(
     InfidelityTask {
       x,
@@ -101,8 +88,12 @@ pub fn infidelity_rows(
       baselines,
       rows,
       out,
-      spec,
-      shape,
+      shape: convert::shape4(&spec.shape)?,
+      attr_channels: convert::count("attrChannels", spec.attr_channels)?,
+      first_sample: convert::index("firstSample", spec.first_sample)?,
+      seed: convert::seed("seed", spec.seed)?,
+      sigma: spec.sigma,
+      max_side: convert::count("maxSide", spec.max_side)?,
     },
     signal,
   ))
@@ -121,26 +112,27 @@ pub struct SufficiencyScores {
 #[allow(clippy::too_many_arguments)]
 pub fn sufficiency_scores(
   a: Float64Array,
-  n: u32,
-  features: u32,
+  n: f64,
+  features: f64,
   predicted: Int32Array,
   threshold: f64,
   abs: bool,
   normalise: bool,
-  batch_size: u32,
+  batch_size: f64,
 ) -> Result<SufficiencyScores> {
+  let n = convert::count("n", n)?;
+  let features = convert::count("features", features)?;
+  let batch_size = convert::count("batchSize", batch_size)?;
   let mode = if batch_size == 0 {
     Mode::DataSet
   } else {
-    Mode::Quantus {
-      batch_size: batch_size as usize,
-    }
+    Mode::Quantus { batch_size }
   };
   let r = guarded(|| {
     sufficiency::sufficiency(
       &a,
-      n as usize,
-      features as usize,
+      n,
+      features,
       &predicted,
       Options {
         threshold,
