@@ -39,6 +39,8 @@ export const socoQuantize = typed(binding.socoQuantize)
 export const randomRankings = typed(binding.randomRankings)
 export const agreement = typed(binding.agreement)
 export const randomBaselineGaps = typed(binding.randomBaselineGaps)
+export const infidelityRows = typed(binding.infidelityRows)
+export const sufficiencyScores = typed(binding.sufficiencyScores)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

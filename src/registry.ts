@@ -4,6 +4,7 @@
 import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
+import { Infidelity } from './metrics/infidelity.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { createMetric, fromJSON, type MetricClass, type MetricResult, metricClass, registry } from './metrics/protocol.js'
 import { QualityGapEstimator } from './metrics/qge.js'
@@ -11,6 +12,7 @@ import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { Road } from './metrics/road.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
+import { Sufficiency } from './metrics/sufficiency.js'
 
 const classes: MetricClass[] = [
   SymmetricRelevanceGain,
@@ -22,6 +24,8 @@ const classes: MetricClass[] = [
   Completeness,
   QualityGapEstimator,
   RandomBaselineGap,
+  Infidelity,
+  Sufficiency,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod explanation;
 pub mod impute;
 pub mod imputed;
+pub mod infidelity;
 pub mod layout;
 pub mod maps;
 pub mod mask;
@@ -22,5 +23,6 @@ pub mod order;
 pub mod rng;
 pub mod soco;
 pub mod stats;
+pub mod sufficiency;
 
 pub use error::{CoreError, Result};

@@ -12,6 +12,7 @@ mod convert;
 pub mod curve;
 mod error;
 pub mod explanation;
+pub mod faithfulness;
 pub mod impute;
 pub mod layout;
 pub mod mask;
