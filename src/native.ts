@@ -42,6 +42,11 @@ export const socoSoundnessMasks = typed(binding.socoSoundnessMasks)
 export const socoCompletenessThresholds = typed(binding.socoCompletenessThresholds)
 export const socoCompletenessMasks = typed(binding.socoCompletenessMasks)
 export const socoQuantize = typed(binding.socoQuantize)
+export const randomRankings = typed(binding.randomRankings)
+export const agreement = typed(binding.agreement)
+export const randomBaselineGaps = typed(binding.randomBaselineGaps)
+export const infidelityRows = typed(binding.infidelityRows)
+export const sufficiencyScores = typed(binding.sufficiencyScores)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

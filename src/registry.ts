@@ -6,14 +6,17 @@ import { Completeness } from './metrics/completeness.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
 import { FaithfulnessCorrelation } from './metrics/faithfulness-correlation.js'
 import { FaithfulnessEstimate } from './metrics/faithfulness-estimate.js'
+import { Infidelity } from './metrics/infidelity.js'
 import { Monotonicity } from './metrics/monotonicity.js'
 import { MonotonicityCorrelation } from './metrics/monotonicity-correlation.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { createMetric, fromJSON, type MetricClass, type MetricResult, metricClass, registry } from './metrics/protocol.js'
 import { QualityGapEstimator } from './metrics/qge.js'
+import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { Road } from './metrics/road.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
+import { Sufficiency } from './metrics/sufficiency.js'
 
 const classes: MetricClass[] = [
   SymmetricRelevanceGain,
@@ -24,6 +27,9 @@ const classes: MetricClass[] = [
   Soundness,
   Completeness,
   QualityGapEstimator,
+  RandomBaselineGap,
+  Infidelity,
+  Sufficiency,
   FaithfulnessCorrelation,
   FaithfulnessEstimate,
   Monotonicity,
