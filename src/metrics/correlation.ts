@@ -136,7 +136,7 @@ export function undefinedScores(m: Merged, what: readonly [string, string, strin
     `fewer than two ${points}: correlation undefined`,
     `the ${first} are constant over the ${points}: correlation undefined`,
     `the ${second} are constant over the ${points}: correlation undefined`,
-    `a ${first.replace(/s$/, '')} or ${second.replace(/s$/, '')} is not finite`,
+    `the ${first} or the ${second} hold a non-finite value: correlation undefined`,
   ]
   const out: UndefinedScore[] = []
   reasons.forEach((r, i) => {
