@@ -208,6 +208,15 @@ test('undefined correlations are NaN with a reason', async (t) => {
     a: Float32Array.of(1, 2, 3, 4),
   })
   t.regex(m.undefinedScores[0]!.reason, /prediction changes are constant/)
+  // A non-finite model output never reaches a correlation: the engine refuses it, typed.
+  const infinite: RowModel = () => Float32Array.of(Number.POSITIVE_INFINITY, 0)
+  await t.throwsAsync(
+    new FaithfulnessEstimate({ compat: 'quantus' }).evaluate(new FunctionModel(batched(infinite)), {
+      ...data,
+      a: Float32Array.of(1, 2, 3, 4),
+    }),
+    { instanceOf: XaiEvalError, code: 'NON_FINITE' },
+  )
 })
 
 // ---------------------------------------------------------------------------------------------
