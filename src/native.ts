@@ -37,6 +37,11 @@ export const socoSoundnessMasks = typed(binding.socoSoundnessMasks)
 export const socoCompletenessThresholds = typed(binding.socoCompletenessThresholds)
 export const socoCompletenessMasks = typed(binding.socoCompletenessMasks)
 export const socoQuantize = typed(binding.socoQuantize)
+export const patchGrid = typed(binding.patchGrid)
+export const regionOrders = typed(binding.regionOrders)
+export const regionBaselines = typed(binding.regionBaselines)
+export const fillRegionRows = typed(binding.fillRegionRows)
+export const slicSegments = typed(binding.slicSegments)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

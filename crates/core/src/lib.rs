@@ -16,7 +16,9 @@ pub mod imputed;
 pub mod layout;
 pub mod mask;
 pub mod order;
+pub mod region;
 pub mod rng;
+pub mod slic;
 pub mod soco;
 pub mod stats;
 

@@ -5,6 +5,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod impute;
+pub mod region;
 pub mod soco;
 mod tasks;
 
