@@ -3,11 +3,14 @@
 // metric's knowledge lives in its class alone.
 import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
+import { Irof } from './metrics/irof.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { createMetric, fromJSON, type MetricClass, type MetricResult, metricClass, registry } from './metrics/protocol.js'
 import { QualityGapEstimator } from './metrics/qge.js'
+import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
+import { Selectivity } from './metrics/selectivity.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 
@@ -20,6 +23,9 @@ const classes: MetricClass[] = [
   Soundness,
   Completeness,
   QualityGapEstimator,
+  RegionPerturbation,
+  Selectivity,
+  Irof,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

@@ -205,6 +205,7 @@ fn region_scores(
 ///
 /// # Errors
 /// `SHAPE_MISMATCH` for inconsistent lengths; `NON_FINITE` for NaN/Inf in `a`.
+#[allow(clippy::too_many_arguments)]
 pub fn region_orders(
   a: &[f32],
   samples: usize,
