@@ -12,6 +12,7 @@ import {
   Irof,
   type IrofResult,
   OnnxModel,
+  QualityGapEstimator,
   RegionPerturbation,
   Selectivity,
   type CurveResult,
@@ -258,7 +259,7 @@ for (const c of cases) {
       t.deepEqual(Array.from(r.segments), ks)
       // Ratios grow without bound as y0 → 0: relative tolerances.
       const scale = Math.max(1, ...ratios.flat().map(Math.abs))
-      near(t, r.curves.values, ratios.flat(), `${compat ?? 'paper'} curves`, (compat ? 1e-6 : TOL) * scale)
+      near(t, r.ratios.values, ratios.flat(), `${compat ?? 'paper'} curves`, (compat ? 1e-6 : TOL) * scale)
       const expected = ratios.map((v, s) => (compat ? ks[s]! - trapz(v) : 1 - trapz(v) / ks[s]!))
       const big = Math.max(1, ...expected.map(Math.abs))
       near(t, r.scores, expected, `${compat ?? 'paper'} scores`, (compat ? 1e-5 : TOL) * big)
@@ -266,7 +267,7 @@ for (const c of cases) {
         r.forwardPasses,
         ks.reduce((a, k) => a + k + 1, 0),
       )
-      t.is(r.curves.offsets[n], r.curves.values.length)
+      t.is(r.ratios.offsets[n], r.ratios.values.length)
     }
   })
 }
@@ -301,11 +302,11 @@ test('hand-worked: Selectivity, RegionPerturbation and IROF on Σx', async (t) =
   t.is((await new Selectivity({ patchSize: 2 }).evaluate(sumModel(), tiny)).scores[0], 5)
   // IROF: segment means 3.5, 1.5; f = 10, 7, 0 → r = 1, 0.7, 0 on x = 0, ½, 1: AOC = 1 − 0.6.
   const irof = await new Irof({ baseline: 0 }).evaluate(sumModel(), tiny)
-  t.deepEqual(Array.from(irof.curves.values), [1, 0.7, 0])
+  t.deepEqual(Array.from(irof.ratios.values), [1, 0.7, 0])
   t.true(Math.abs(irof.scores[0]! - 0.4) < 1e-15)
   // The mean baseline (2.5) is a snapshot of the unperturbed image: f = 10, 12, 10 → r = 1, 1.2, 1.
   const mean = await new Irof().evaluate(sumModel(), tiny)
-  t.deepEqual(Array.from(mean.curves.values), [1, 1.2, 1])
+  t.deepEqual(Array.from(mean.ratios.values), [1, 1.2, 1])
   // A zero unperturbed score leaves the ratio undefined: NaN, skipped from the mean.
   const zero = await new Irof({ baseline: 0 }).evaluate(sumModel(), { ...tiny, x: new Float32Array(4) })
   t.true(Number.isNaN(zero.scores[0]))
@@ -371,7 +372,10 @@ async function shardProperty(t: ExecutionContext, make: () => AnyMetric, c: Case
     shards.sort(() => c.rand() - 0.5)
     const reduced = metric.reduce(shards.map((s) => fromJSON<Shard>(JSON.stringify(s))))
     t.deepEqual(reduced.scores, whole.scores, `${bounds.length - 1} shards ${bounds.join('|')}`)
-    t.deepEqual(reduced.curves, whole.curves)
+    t.deepEqual(
+      'ratios' in whole ? (reduced as IrofResult).ratios : (reduced as CurveResult).curves,
+      'ratios' in whole ? whole.ratios : whole.curves,
+    )
   }
 }
 
@@ -463,7 +467,7 @@ test('Quantus fixture: our SLIC gives skimage 0.26 segments on the grey images',
   const own = await new Irof({ baseline: 0 }).evaluate(model, f.data)
   t.deepEqual(Array.from(own.segments), f.irofSegments!.nSegments)
   t.deepEqual(own.scores, given.scores)
-  t.deepEqual(own.curves, given.curves)
+  t.deepEqual(own.ratios, given.ratios)
 })
 
 {
@@ -486,9 +490,42 @@ test('Quantus fixture: our SLIC gives skimage 0.26 segments on the grey images',
     const curves = black.detail!.curves!.flat()
     let worst = 0
     for (let i = 0; i < curves.length; i++)
-      worst = Math.max(worst, Math.abs(r.curves.values[i]! - curves[i]!) / Math.max(1, Math.abs(curves[i]!)))
+      worst = Math.max(worst, Math.abs(r.ratios.values[i]! - curves[i]!) / Math.max(1, Math.abs(curves[i]!)))
     t.true(worst <= 1e-4, `curves: relative max |Δ| = ${worst}`)
   })
+}
+
+{
+  const qge = JSON.parse(readFileSync(join(dir, 'qge.json'), 'utf8')) as {
+    cases: {
+      data: string
+      model: string
+      runs: {
+        wrapped: { metric: string; params: { patch_size?: number; order?: 'morf'; regions_evaluation?: number } }
+        inverse_method: 'sign-flip' | 'value-swap'
+        return_auc_per_sample: boolean
+        qge?: number[]
+      }[]
+    }[]
+  }
+  for (const c of qge.cases) {
+    for (const run of c.runs.filter((r) => r.wrapped.metric === 'RegionPerturbation')) {
+      const agg = run.return_auc_per_sample ? 'auc' : 'mean'
+      const p = run.wrapped.params
+      test(`Quantus fixture: InverseEstimation(RegionPerturbation ps=${p.patch_size}) ${run.inverse_method} ${agg}`, async (t) => {
+        const f = fixture('faithfulness-gray.json')
+        t.is(c.data, 'pf-gray.json') // the data of faithfulness-gray.json
+        const model = await OnnxModel.load(join(dir, c.model), { output: 'logits', maxBatchSize: 16 })
+        t.teardown(() => model.close())
+        const metric = new RegionPerturbation({ patchSize: p.patch_size, order: p.order, regions: p.regions_evaluation, compat: 'quantus' })
+        const r = await new QualityGapEstimator({ metric, inverse: run.inverse_method, compat: 'quantus', aggregate: agg }).evaluate(
+          model,
+          f.data,
+        )
+        near(t, r.scores, run.qge!, 'qge', FIX_TOL * 10)
+      })
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ export async function run() {
 
   async function oneCallPerStep() {
     const order = await rankFeatures(data.a, n, layout, false)
-    const baselines = await computeBaselines(data.x, data.shape, { kind: 'constant', value: 0 })
+    const baselines = await computeBaselines(data.x, data.shape, { kind: 'constant', value: 0 }, 0)
     const targets = new Int32Array(2 * n)
     for (let i = 0; i < 2 * n; i++) targets[i] = data.y[i % n]
     for (let k = 0; k <= F; k++) {

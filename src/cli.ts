@@ -12,7 +12,7 @@ import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { Road } from './metrics/road.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
-import { OnnxModel } from './models/onnx-model.js'
+import { OnnxModel, type OnnxModelOptions } from './models/onnx-model.js'
 import type { MetricResult } from './metrics/protocol.js'
 
 interface Column {
@@ -90,7 +90,11 @@ interface CommonArgs {
 }
 
 function loadModel(path: string, args: CommonArgs): Promise<OnnxModel> {
-  return OnnxModel.load(path, { maxBatchSize: args.batch, workers: args.workers, executionProviders: args.providers })
+  return OnnxModel.load(path, {
+    maxBatchSize: args.batch,
+    workers: args.workers,
+    executionProviders: args.providers as OnnxModelOptions['executionProviders'],
+  })
 }
 
 async function demo(args: CommonArgs): Promise<void> {

@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { XaiEvalError } from './errors.js'
+import { describeValue } from './options.js'
+
 /** Inputs, labels and attributions of a data set, as flat row-major arrays. */
 export interface Dataset {
   /** Inputs, `[N, C, H, W]`. */
@@ -52,6 +55,15 @@ async function typed<T>(path: string, View: new (b: ArrayBuffer) => T): Promise<
 
 /** Loads the embedded demo data set (little-endian files described by `data/demo/manifest.json`). */
 export async function loadDemo(dir = DEMO_DIR): Promise<DemoData> {
+  if (typeof dir !== 'string') throw new XaiEvalError('INVALID_OPTION', 'dir', `expected a directory path, got ${describeValue(dir)}`)
+  try {
+    return await readDemo(dir)
+  } catch (e) {
+    throw new XaiEvalError('INVALID_OPTION', 'dir', `cannot read the demo data in ${dir}: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+async function readDemo(dir: string): Promise<DemoData> {
   const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest
   const attributions: Record<string, Float32Array> = {}
   for (const [method, file] of Object.entries(m.attributions)) {

@@ -32,12 +32,14 @@ export async function prepare(
   layout: LayoutSpec,
   baseline: BaselineSpec,
   abs: boolean,
+  /** Global index of the first sample: keys random baselines. */
+  firstSample: number,
   signal?: AbortSignal,
 ): Promise<Source> {
   const shape = [data.n, data.channels, data.height, data.width]
   const [order, baselines] = await Promise.all([
     rankFeatures(data.a, data.n, layout, abs, signal),
-    computeBaselines(data.x, shape, baseline, signal),
+    computeBaselines(data.x, shape, baseline, firstSample, signal),
   ])
   return { data, layout, order, baselines }
 }
@@ -256,7 +258,7 @@ export async function scoreCurves(
   const at = curves.map((c) => Array.from(c.counts, (k) => slot(k, c.flags)))
   const rows = unique.length
   const scored = new Float64Array(d.n * rows)
-  const src = await prepare(d, setup.layout, setup.baseline, setup.abs, options.signal)
+  const src = await prepare(d, setup.layout, setup.baseline, setup.abs, setup.firstSample, options.signal)
   const rowShape = [d.channels, d.height, d.width]
   const total = d.n * rows
   let target = d.y

@@ -54,7 +54,8 @@ export function fromNative(err: unknown): unknown {
   if (code !== undefined && CODES.has(code) && arg !== undefined && rest.length > 0) {
     return new XaiEvalError(code as ErrorCode, arg, rest.join('|'), { cause: err })
   }
-  return err
+  // N-API's own conversion errors (a wrong type where a typed array or number was expected).
+  return new XaiEvalError('INVALID_OPTION', 'argument', `an argument has the wrong type: ${err.message}`, { cause: err })
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -34,28 +34,34 @@ export function closest(key: string, valid: readonly string[]): string | undefin
   return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined
 }
 
-function keysOf(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let s: unknown = schema
-  for (const p of path) {
-    const shape = (s as { shape?: Record<string, unknown> }).shape
-    s = shape?.[String(p)]
-    while (s && typeof s === 'object' && 'unwrap' in s && typeof (s as { unwrap: unknown }).unwrap === 'function') {
+/** The schema under wrappers: defaults, optionals and the input side of transforms. */
+function unwrapSchema(s: unknown): unknown {
+  for (;;) {
+    if (s && typeof s === 'object' && 'in' in s && (s as { in: unknown }).in) s = (s as { in: unknown }).in
+    else if (s && typeof s === 'object' && 'unwrap' in s && typeof (s as { unwrap: unknown }).unwrap === 'function') {
       s = (s as { unwrap(): unknown }).unwrap()
-    }
+    } else return s
   }
+}
+
+function keysOf(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let s: unknown = unwrapSchema(schema)
+  for (const p of path) s = unwrapSchema((s as { shape?: Record<string, unknown> }).shape?.[String(p)])
   const shape = (s as { shape?: Record<string, unknown> } | undefined)?.shape
   return shape ? Object.keys(shape) : []
 }
 
-function describeValue(v: unknown): string {
+/** A short readable form of any value, for error messages (never throws). */
+export function describeValue(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`
   if (typeof v === 'bigint') return `${v}n`
   if (typeof v === 'function') return 'a function'
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`
+  if (typeof v === 'symbol') return v.toString()
   try {
     return JSON.stringify(v) ?? String(v)
   } catch {
-    return String(v)
+    return Object.prototype.toString.call(v)
   }
 }
 

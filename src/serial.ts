@@ -38,8 +38,6 @@ export function encode(value: unknown): unknown {
 /** Rebuilds what {@link encode} made (after `JSON.parse`). */
 export function decode(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value
-  // Already decoded (e.g. a shard rebuilt by `fromJSON` whose `common` the reduce decodes again).
-  if (ArrayBuffer.isView(value)) return value
   if (Array.isArray(value)) return value.map(decode)
   const o = value as Record<string, unknown>
   if (typeof o.$number === 'string' && Object.keys(o).length === 1) {

@@ -15,6 +15,8 @@ export interface Checked {
   attrChannels: number
   /** Labels as Int32Array (a copy only when `y` was not one already). */
   y: Int32Array
+  /** Superpixel labels `[N, H·W]`, when given (IROF). */
+  segments?: Uint32Array
 }
 
 const describe = (s: readonly number[]): string => `[${s.join(', ')}]`
@@ -64,17 +66,37 @@ export function checkDataset(data: Dataset): Checked {
   if (a.length !== n * attrChannels * height * width) {
     throw new XaiEvalError('SHAPE_MISMATCH', 'a', `length ${a.length} does not match aShape ${describe(aShape)}`)
   }
-  if (y === null || typeof y !== 'object' || typeof y.length !== 'number') {
-    throw new XaiEvalError('INVALID_OPTION', 'y', 'expected an array of class indices')
+  if (y === null || typeof y !== 'object' || typeof y.length !== 'number' || y instanceof BigInt64Array || y instanceof BigUint64Array) {
+    throw new XaiEvalError('INVALID_OPTION', 'y', 'expected class indices as an array of numbers or an Int32Array')
   }
   if (y.length !== n) throw new XaiEvalError('SHAPE_MISMATCH', 'y', `expected ${n} labels (one per sample), got ${y.length}`)
-  const labels = y instanceof Int32Array ? y : Int32Array.from(y)
+  // Checked before any conversion: Int32Array.from would wrap 2^32 + 3 to 3.
   for (let i = 0; i < n; i++) {
-    if (!Number.isInteger(y[i]) || labels[i]! < 0) {
-      throw new XaiEvalError('INVALID_OPTION', 'y', `label ${String(y[i])} of sample ${i} is not a class index`)
+    const v = y[i]
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
+      throw new XaiEvalError('INVALID_OPTION', 'y', `label ${String(v)} of sample ${i} is not a class index (an integer in [0, 2^31))`)
     }
   }
-  return { x, a, n, channels, height, width, attrChannels, y: labels }
+  const labels = y instanceof Int32Array ? y : Int32Array.from(y)
+  const segments = checkSegments(data.segments, n, height, width)
+  return { x, a, n, channels, height, width, attrChannels, y: labels, ...(segments ? { segments } : {}) }
+}
+
+/** Superpixel labels `[N, H, W]` as Uint32Array (a view of an Int32Array), checked for shape and sign. */
+function checkSegments(segments: unknown, n: number, height: number, width: number): Uint32Array | undefined {
+  if (segments === undefined) return undefined
+  if (!(segments instanceof Uint32Array || segments instanceof Int32Array)) {
+    throw new XaiEvalError('INVALID_OPTION', 'segments', 'expected superpixel labels [N, H, W] as a Uint32Array or Int32Array')
+  }
+  if (segments.length !== n * height * width) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'segments', `expected [${n}, ${height}, ${width}] labels, got ${segments.length} values`)
+  }
+  if (segments instanceof Uint32Array) return segments
+  const i = segments.findIndex((v) => v < 0)
+  if (i >= 0) {
+    throw new XaiEvalError('INVALID_OPTION', 'segments', `label ${segments[i]} of sample ${Math.floor(i / (height * width))} is negative`)
+  }
+  return new Uint32Array(segments.buffer, segments.byteOffset, segments.length)
 }
 
 /** Shape of one input row, `[C, H, W]`. */
@@ -94,31 +116,14 @@ export function featureCount(l: LayoutSpec): number {
   return l.unit === 'pixel' ? l.pixels : l.pixels * l.channels
 }
 
-export function positiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new XaiEvalError('INVALID_OPTION', name, `expected an integer in [1, ${max}], got ${String(v)}`)
+/** A checked data set as a {@link Dataset} again (same arrays), e.g. to hand to another metric. */
+export function datasetOf(d: Checked, a: Float32Array = d.a): Dataset {
+  return {
+    x: d.x,
+    shape: [d.n, d.channels, d.height, d.width],
+    y: d.y,
+    a,
+    aShape: [d.n, d.attrChannels, d.height, d.width],
+    ...(d.segments ? { segments: d.segments } : {}),
   }
-  return v
-}
-
-/** A seed: a non-negative safe integer. */
-export function seedOf(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new XaiEvalError('INVALID_OPTION', 'seed', `expected a non-negative integer, got ${String(v)}`)
-  }
-  return v
-}
-
-export function nonNegative(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new XaiEvalError('INVALID_OPTION', name, `expected a finite value ≥ 0, got ${String(v)}`)
-  }
-  return v
-}
-
-export function oneOf<const T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T)) {
-    throw new XaiEvalError('INVALID_OPTION', name, `expected one of ${allowed.map((s) => `'${s}'`).join(', ')}, got ${String(v)}`)
-  }
-  return v as T
 }

@@ -57,7 +57,12 @@ export function parseNpy(bytes: Uint8Array, arg: string): NpyArray {
       return { shape, data: new Int32Array(body, 0, count) }
     case '<i8':
       need(8)
-      return { shape, data: Int32Array.from(new BigInt64Array(body, 0, count), Number) }
+      return {
+        shape,
+        data: Int32Array.from(new BigInt64Array(body, 0, count), (v, i) =>
+          v >= -0x80000000n && v <= 0x7fffffffn ? Number(v) : fail(`value ${v} at index ${i} does not fit a 32-bit integer`),
+        ),
+      }
     case '|u1':
     case '|b1':
       need(1)

@@ -1,18 +1,8 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, type Plan, phase, run } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { SocoCompletenessStats, socoCompletenessMasks, socoCompletenessThresholds, typedCall } from '../native.js'
-import { checkDataset, rowShape } from '../validate.js'
-import {
-  checkMapOptions,
-  column,
-  type MapOptions,
-  type Merged,
-  type MetricMeta,
-  type MetricResult,
-  newCost,
-  type Shard,
-} from './protocol.js'
+import { type Checked, rowShape } from '../validate.js'
+import { type CheckedMapOptions, column, type Merged, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
 import { StepwiseImputationMetric, stepRows } from './stepwise.js'
 
 export interface CompletenessResult extends MetricResult {
@@ -47,9 +37,7 @@ export class Completeness extends StepwiseImputationMetric<CompletenessResult> {
     return socoCompletenessThresholds(this.mode)
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { indicator, imputation, noise, seed } = this.params
     const pixels = d.height * d.width
     const maps = this.maps(d, true)

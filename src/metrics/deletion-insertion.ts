@@ -1,14 +1,13 @@
 // Deletion and Insertion (Petsiuk et al., RISE, 2018) with autotimm's fields: the same curve read
 // in the two directions, pixels in order of attribution summed over channels.
-import type { Dataset } from '../data.js'
 import { needsSoftmax, scoreCurves } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { seed, z } from '../options.js'
-import { checkDataset, featureCount, layoutOf } from '../validate.js'
+import { type Checked, featureCount, layoutOf } from '../validate.js'
 import { baselineSchema, baselineSpec } from './baseline.js'
 import { countsOfSteps, type CurveResult, fractions, INSERT } from './curve.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, type MetricMeta, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricMeta, newCost, type Shard } from './protocol.js'
 
 const schema = z.strictObject({
   /** Points after the first (default 50): step k covers round(k·P/steps) of the P pixels. */
@@ -54,9 +53,7 @@ abstract class PixelGame<R extends DeletionInsertionResult> extends Metric<Delet
   }
 
   /** Scores the curve points k = 0…steps of every sample, `[N, steps + 1]`. */
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const layout = layoutOf(d, 'pixel')
     const pixels = featureCount(layout)
     const counts = countsOfSteps(pixels, this.params.steps)

@@ -7,11 +7,19 @@
 // - 'ranking': 1 − a for rankings in [0, 1] (the paper's experiments).
 // Ties are broken by index (a stable sort), not by numpy's unstable quicksort.
 import { XaiEvalError } from '../errors.js'
+import { describeValue } from '../options.js'
 
 export type InverseMethod = 'sign-flip' | 'value-swap' | 'ranking'
 
 /** The inverse of each sample's attribution in `a` (`samples` samples of equal length). */
 export function invert(a: Float32Array, samples: number, method: InverseMethod): Float32Array {
+  if (!(a instanceof Float32Array)) throw new XaiEvalError('INVALID_OPTION', 'a', 'expected a Float32Array')
+  if (!Number.isSafeInteger(samples) || samples < 1 || a.length % samples !== 0) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'samples', `expected a positive divisor of a.length (${a.length}), got ${String(samples)}`)
+  }
+  if (method !== 'sign-flip' && method !== 'value-swap' && method !== 'ranking') {
+    throw new XaiEvalError('INVALID_OPTION', 'method', `expected 'sign-flip', 'value-swap' or 'ranking', got ${describeValue(method)}`)
+  }
   if (method === 'sign-flip') return a.map((v) => -v)
   if (method === 'ranking') {
     const i = a.findIndex((v) => !(v >= 0 && v <= 1))

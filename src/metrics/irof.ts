@@ -1,12 +1,11 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { slicSegments } from '../native.js'
 import { seed, z } from '../options.js'
-import { type Checked, checkDataset } from '../validate.js'
+import type { Checked } from '../validate.js'
 import { baselineSchema, baselineSpec } from './baseline.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
 import { curveRows, type RegionMaps, rankRegions, scoreRegionRows } from './region.js'
 
 const schema = z
@@ -59,9 +58,10 @@ export interface IrofResult extends MetricResult {
   segments: Float64Array
   /**
    * Each sample's curve `f_y(x~_k) / f_y(x)`, k = 0…K_n (k = 1…K_n with compat), concatenated:
-   * sample s owns `values[offsets[s] … offsets[s + 1])`; its x is k / K_n (k with compat).
+   * sample s owns `values[offsets[s] … offsets[s + 1])`; its x is k / K_n (k with compat). Curves
+   * differ in length, so they are not `curves` of a `CurveResult`.
    */
-  curves: { values: Float64Array; offsets: Uint32Array }
+  ratios: { values: Float64Array; offsets: Uint32Array }
 }
 
 /**
@@ -108,32 +108,14 @@ export class Irof extends Metric<IrofParams, IrofResult> {
     super(schema, options)
   }
 
-  private async segments(d: Checked, data: Dataset, signal?: AbortSignal): Promise<RegionMaps> {
-    const pixels = d.height * d.width
-    const given = data.segments
-    if (given !== undefined) {
-      if (!(given instanceof Uint32Array || given instanceof Int32Array)) {
-        throw new XaiEvalError('INVALID_OPTION', 'segments', 'expected a Uint32Array or Int32Array of labels [N, H, W]')
-      }
-      if (given.length !== d.n * pixels) {
-        throw new XaiEvalError(
-          'SHAPE_MISMATCH',
-          'segments',
-          `expected [${d.n}, ${d.height}, ${d.width}] labels, got ${given.length} values`,
-        )
-      }
-      const i = given.findIndex((v) => v < 0)
-      if (i >= 0) throw new XaiEvalError('INVALID_OPTION', 'segments', `label ${given[i]} of sample ${Math.floor(i / pixels)} is negative`)
-      return { labels: given instanceof Uint32Array ? given : new Uint32Array(given.buffer, given.byteOffset, given.length), shared: false }
-    }
+  private async segments(d: Checked, signal?: AbortSignal): Promise<RegionMaps> {
+    if (d.segments) return { labels: d.segments, shared: false }
     const { nSegments, compactness, maxIter } = this.params
     const r = await slicSegments(d.x, [d.n, d.channels, d.height, d.width], nSegments, compactness, maxIter, 0.5, 3, signal)
     return { labels: r.labels, shared: false }
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { baseline, abs, seed, compat } = this.params
     if (compat && d.channels !== 1) {
       throw new XaiEvalError(
@@ -142,7 +124,7 @@ export class Irof extends Metric<IrofParams, IrofResult> {
         `Quantus's IROF supports single-channel inputs only (got C = ${d.channels}): its segment mask is [N, 1, H, W] and it asserts the input's shape`,
       )
     }
-    const maps = await this.segments(d, data, o.signal)
+    const maps = await this.segments(d, o.signal)
     const ranked = await rankRegions(
       d,
       {
@@ -223,6 +205,6 @@ export class Irof extends Metric<IrofParams, IrofResult> {
         scores[s] = Number.isFinite(area) ? 1 - area : Number.NaN
       }
     }
-    return this.result(m, scores, { segments, curves: { values, offsets } })
+    return this.result(m, scores, { segments, ratios: { values, offsets } })
   }
 }

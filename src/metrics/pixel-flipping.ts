@@ -1,11 +1,10 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, scoreCurves } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { seed, z } from '../options.js'
-import { checkDataset, featureCount, layoutOf } from '../validate.js'
+import { type Checked, featureCount, layoutOf } from '../validate.js'
 import { countsByStep, type CurveResult, FROM_END, fractions } from './curve.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, newCost, type Shard } from './protocol.js'
 import { checkQuantusBaseline, checkQuantusSteps, curveBaseline, curveBaselineSpec } from './quantus.js'
 
 const schema = z
@@ -66,9 +65,7 @@ export class PixelFlipping extends Metric<PixelFlippingParams, CurveResult> {
     return this.params.order === 'lerf'
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { order, featuresInStep, baseline, abs, seed, compat } = this.params
     const layout = layoutOf(d, 'entry')
     const features = featureCount(layout)

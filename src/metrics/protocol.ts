@@ -5,12 +5,13 @@
 // streaming and sharding across processes can never change a number.
 import type { Dataset } from '../data.js'
 import type { RunOptions } from '../engine.js'
-import { XaiEvalError } from '../errors.js'
+import { throwIfAborted, XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { summarize } from '../native.js'
-import { closest, parseOptions, z } from '../options.js'
+import { closest, describeValue, parseOptions, z } from '../options.js'
 import { RowCache } from '../row-cache.js'
 import { canonical, decode, encode } from '../serial.js'
+import { type Checked, checkDataset } from '../validate.js'
 
 /** What a metric needs besides the model and the inputs. */
 export type Need = 'attributions' | 'explainer' | 'masks'
@@ -64,6 +65,20 @@ export interface Shard {
   forwardPasses: number
   batches: number
 }
+
+const shardSchema = z.looseObject({
+  metric: z.string(),
+  version: z.int(),
+  params: z.record(z.string(), z.unknown()),
+  firstSample: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  samples: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+  columns: z.record(z.string(), z.strictObject({ width: z.int().min(0), values: z.instanceof(Float64Array) })),
+  stats: z.record(z.string(), z.instanceof(Uint8Array)).optional(),
+  common: z.record(z.string(), z.unknown()),
+  parts: z.record(z.string(), z.unknown()).optional(),
+  forwardPasses: z.int().min(0),
+  batches: z.int().min(0),
+})
 
 /** Shards merged in global order: every column concatenated, every shard's `stats` kept in order. */
 export interface Merged {
@@ -124,6 +139,22 @@ export function checkMapOptions(options: unknown): CheckedMapOptions {
   return parseOptions(mapOptions, options)
 }
 
+/** A model as the engine needs it: a typed error instead of a TypeError deep inside a metric. */
+export function checkModel(model: unknown): asserts model is Model {
+  const m = model as Partial<Model> | null
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    typeof m.forward !== 'function' ||
+    !Number.isInteger(m.maxBatchSize) ||
+    !Number.isInteger(m.concurrency) ||
+    (m.output !== 'logits' && m.output !== 'probabilities') ||
+    (m.rawOutput !== 'logits' && m.rawOutput !== 'probabilities')
+  ) {
+    throw new XaiEvalError('INVALID_OPTION', 'model', 'expected a Model (an OnnxModel, a FunctionModel, or an object implementing Model)')
+  }
+}
+
 /** Attaches a non-enumerable `toJSON` that encodes typed arrays and non-finite numbers. */
 export function serialisable<T extends object>(value: T): T {
   Object.defineProperty(value, 'toJSON', { value: () => encode(value), enumerable: false, configurable: true })
@@ -132,7 +163,15 @@ export function serialisable<T extends object>(value: T): T {
 
 /** Rebuilds a result or shard from its JSON (a string or the parsed object). */
 export function fromJSON<T>(json: unknown): T {
-  const parsed = typeof json === 'string' ? JSON.parse(json) : json
+  let parsed = json
+  if (typeof json === 'string') {
+    try {
+      parsed = JSON.parse(json)
+    } catch (e) {
+      throw new XaiEvalError('INVALID_OPTION', 'json', `not JSON: ${(e as Error).message}`)
+    }
+  }
+  if (parsed === null || typeof parsed !== 'object') throw new XaiEvalError('INVALID_OPTION', 'json', 'expected a JSON object')
   return serialisable(decode(parsed) as object) as T
 }
 
@@ -157,8 +196,20 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     return this.meta.higherIsBetter
   }
 
-  /** The map phase on one shard of a data set. */
-  abstract map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard>
+  /**
+   * The map phase on one shard of a data set: checks the model, the data and the options, then
+   * computes the shard's statistics ({@link shardOf}).
+   */
+  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
+    checkModel(model)
+    const d = checkDataset(data)
+    const o = checkMapOptions(options)
+    throwIfAborted(o.signal)
+    return this.shardOf(model, d, o)
+  }
+
+  /** The statistics of samples `[o.firstSample, o.firstSample + d.n)`, via `this.shard(…)`. */
+  protected abstract shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard>
 
   /** Builds the result from the merged shards. */
   protected abstract finish(merged: Merged): R
@@ -201,7 +252,7 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       columns,
       ...(stats ? { stats } : {}),
       ...(parts ? { parts } : {}),
-      common: encode(common) as Record<string, unknown>,
+      common,
       ...cost,
     })
   }
@@ -231,8 +282,15 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     }
     const params = canonical(encode(this.params))
     shards.forEach((s, i) => {
-      if (s === null || typeof s !== 'object' || typeof s.firstSample !== 'number' || typeof s.samples !== 'number') {
-        throw new XaiEvalError('INVALID_OPTION', `shards[${i}]`, 'expected a shard made by map()')
+      parseOptions(shardSchema, s, `shards[${i}]`)
+      for (const [name, c] of Object.entries(s.columns as Record<string, Column>)) {
+        if (c.values.length !== s.samples * c.width) {
+          throw new XaiEvalError(
+            'INVALID_OPTION',
+            `shards[${i}].columns.${name}`,
+            `holds ${c.values.length} values, not ${s.samples} samples × ${c.width}`,
+          )
+        }
       }
       if (s.metric !== this.meta.id) {
         throw new XaiEvalError('INVALID_OPTION', `shards[${i}]`, `is a shard of '${s.metric}', not of '${this.meta.id}'`)
@@ -294,13 +352,15 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       columns[name] = { width, values }
     }
     return {
-      common: decode(shards[0]!.common ?? {}) as Record<string, unknown>,
+      common: shards[0]!.common ?? {},
       firstSample: sorted[0]!.firstSample,
       samples,
       columns,
       stats: sorted.map((s) => s.stats ?? {}),
       shardSamples: sorted.map((s) => s.samples),
-      parts: Object.fromEntries(Object.keys(sorted[0]!.parts ?? {}).map((k) => [k, sorted.map((s) => (s.parts as Record<string, Shard>)[k]!)])),
+      parts: Object.fromEntries(
+        Object.keys(sorted[0]!.parts ?? {}).map((k) => [k, sorted.map((s) => (s.parts as Record<string, Shard>)[k]!)]),
+      ),
       cost: {
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
@@ -325,7 +385,7 @@ export function metricClass(id: unknown): MetricClass {
     throw new XaiEvalError(
       'INVALID_OPTION',
       'id',
-      `unknown metric ${JSON.stringify(id)}${hint ? ` (did you mean '${hint}'?)` : ''}; one of ${ids.join(', ')}`,
+      `unknown metric ${describeValue(id)}${hint ? ` (did you mean '${hint}'?)` : ''}; one of ${ids.join(', ')}`,
     )
   }
   return cls
@@ -333,7 +393,14 @@ export function metricClass(id: unknown): MetricClass {
 
 /** Builds a metric from `{ id, params }` (what `metric.toJSON()` gives; a version, if given, must match). */
 export function createMetric(spec: { id: string; params?: unknown; version?: number } | string): Metric<object, MetricResult> {
-  const s = typeof spec === 'string' ? (JSON.parse(spec) as unknown) : spec
+  let s: unknown = spec
+  if (typeof spec === 'string') {
+    try {
+      s = JSON.parse(spec)
+    } catch (e) {
+      throw new XaiEvalError('INVALID_OPTION', 'spec', `expected { id, params } or its JSON: ${(e as Error).message}`)
+    }
+  }
   if (s === null || typeof s !== 'object') throw new XaiEvalError('INVALID_OPTION', 'spec', 'expected { id, params }')
   const { id, params, version } = s as { id: unknown; params?: unknown; version?: unknown }
   const cls = metricClass(id)

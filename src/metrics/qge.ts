@@ -1,16 +1,14 @@
-import type { Dataset } from '../data.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { z } from '../options.js'
 import { RowCache } from '../row-cache.js'
-import { checkDataset } from '../validate.js'
+import { type Checked, datasetOf } from '../validate.js'
 import type { Curves } from './curve.js'
 import { type InverseMethod, invert } from './inverse.js'
 import {
-  checkMapOptions,
+  type CheckedMapOptions,
   createMetric,
-  type MapOptions,
   type Merged,
   Metric,
   type MetricMeta,
@@ -102,14 +100,11 @@ export class QualityGapEstimator extends Metric<QualityGapEstimatorParams, Quali
     return this.params.orient || this.params.metric.higherIsBetter
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
-    const inverse = { ...data, a: invert(d.a, d.n, this.params.inverse as InverseMethod) }
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const rows = o.rows ?? new RowCache()
     const psi = this.params.metric
-    const original = await psi.map(model, data, { ...o, rows })
-    const inv = await psi.map(model, inverse, { ...o, rows })
+    const original = await psi.map(model, datasetOf(d), { ...o, rows })
+    const inv = await psi.map(model, datasetOf(d, invert(d.a, d.n, this.params.inverse as InverseMethod)), { ...o, rows })
     const cost = newCost()
     cost.forwardPasses = original.forwardPasses + inv.forwardPasses
     cost.batches = original.batches + inv.batches

@@ -1,11 +1,10 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { areas } from '../native.js'
 import { seed, z } from '../options.js'
-import { checkDataset } from '../validate.js'
+import type { Checked } from '../validate.js'
 import type { CurveResult } from './curve.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, newCost, type Shard } from './protocol.js'
 import { checkQuantusBaseline, curveBaseline, curveBaselineSpec } from './quantus.js'
 import { curveRows, MAX_PATCH, patchMaps, rankRegions, scoreRegionRows } from './region.js'
 
@@ -93,9 +92,7 @@ export class RegionPerturbation extends Metric<RegionPerturbationParams, CurveRe
     return this.params.order !== 'lerf'
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { patchSize, order, regions, baseline, abs, seed, compat } = this.params
     const maps = patchMaps(d, patchSize, compat === 'quantus')
     const steps = Math.min(regions, maps.patches)

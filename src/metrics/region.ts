@@ -6,7 +6,7 @@
 // and steps, and the baselines are snapshotted once per sample, keyed by its global index.
 import { type Plan, run, type RunOptions } from '../engine.js'
 import type { Model } from '../models/model.js'
-import { type BaselineSpec, fillRegionRows, patchGrid, regionBaselines, regionOrders } from '../native.js'
+import { type BaselineSpec, computeBaselines, fillRegionRows, patchGrid, regionOrders } from '../native.js'
 import { type Checked, layoutOf } from '../validate.js'
 import type { Cost } from './protocol.js'
 
@@ -57,7 +57,7 @@ export async function rankRegions(d: Checked, s: RegionSetup, signal?: AbortSign
       s.maxRegions,
       signal,
     ),
-    regionBaselines(d.x, shape, s.baseline, s.firstSample, signal),
+    computeBaselines(d.x, shape, s.baseline, s.firstSample, signal),
   ])
   return { ...r, baselines }
 }

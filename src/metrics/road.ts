@@ -1,12 +1,11 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, type Plan, run } from '../engine.js'
 import { XaiEvalError } from '../errors.js'
 import type { Model } from '../models/model.js'
 import { imputeRows, rankFeatures } from '../native.js'
 import { seed, z } from '../options.js'
-import { checkDataset, layoutOf } from '../validate.js'
+import { type Checked, layoutOf } from '../validate.js'
 import { type Curves, FROM_END } from './curve.js'
-import { checkMapOptions, column, type MapOptions, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricResult, newCost, type Shard } from './protocol.js'
 
 const schema = z
   .strictObject({
@@ -90,9 +89,7 @@ export class Road extends Metric<RoadParams, RoadResult> {
     return this.params.order === 'lerf'
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { order, percentages, noise, seed, abs, compat } = this.params
     const layout = layoutOf(d, 'pixel')
     const pixels = d.height * d.width
@@ -119,7 +116,7 @@ export class Road extends Metric<RoadParams, RoadResult> {
           triples.set([s, counts[r % k]!, flags], 3 * i)
           targets[i] = d.y[s]!
         }
-        return imputeRows(d.x, shape, ranked, triples, noise, seed, /* TODO-FIRST o.firstSample */ out, signal)
+        return imputeRows(d.x, shape, ranked, triples, noise, seed, o.firstSample, out, signal)
       },
     }
 

@@ -1,18 +1,8 @@
-import type { Dataset } from '../data.js'
 import { needsSoftmax, run } from '../engine.js'
 import type { Model } from '../models/model.js'
 import { SocoSoundnessStats, socoSoundnessMasks, socoSoundnessRatios, typedCall } from '../native.js'
-import { checkDataset, rowShape } from '../validate.js'
-import {
-  checkMapOptions,
-  column,
-  type MapOptions,
-  type Merged,
-  type MetricMeta,
-  type MetricResult,
-  newCost,
-  type Shard,
-} from './protocol.js'
+import { type Checked, rowShape } from '../validate.js'
+import { type CheckedMapOptions, column, type Merged, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
 import { StepwiseImputationMetric, stepRows } from './stepwise.js'
 
 export interface SoundnessResult extends MetricResult {
@@ -62,9 +52,7 @@ export class Soundness extends StepwiseImputationMetric<SoundnessResult> {
     return socoSoundnessRatios(this.mode)
   }
 
-  async map(model: Model, data: Dataset, options?: MapOptions): Promise<Shard> {
-    const o = checkMapOptions(options)
-    const d = checkDataset(data)
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const { indicator, imputation, noise, seed } = this.params
     const firstSample = o.firstSample
     const pixels = d.height * d.width

@@ -1,17 +1,23 @@
 import { XaiEvalError } from '../errors.js'
-import { oneOf, positiveInt } from '../validate.js'
+import { parseOptions, z } from '../options.js'
 import type { Model, ModelStats, OutputKind } from './model.js'
 
-export interface FunctionModelOptions {
+const optionsSchema = z.strictObject({
   /** What `fn` returns (default `'logits'`). */
-  returns?: OutputKind
+  returns: z.enum(['logits', 'probabilities']).default('logits'),
   /** What the metrics score (default `'probabilities'`). */
-  output?: OutputKind
+  output: z.enum(['logits', 'probabilities']).default('probabilities'),
   /** Rows per call (default 64). */
-  maxBatchSize?: number
+  maxBatchSize: z
+    .int()
+    .min(1)
+    .max(1 << 20)
+    .default(64),
   /** Calls the metrics may have in flight at once (default 1). */
-  concurrency?: number
-}
+  concurrency: z.int().min(1).max(1024).default(1),
+})
+
+export type FunctionModelOptions = z.input<typeof optionsSchema>
 
 /** Any backend as an async function from a `[rows, ...rowShape]` batch to `[rows, classes]` outputs. */
 export class FunctionModel implements Model {
@@ -23,13 +29,14 @@ export class FunctionModel implements Model {
 
   constructor(
     private readonly fn: (x: Float32Array, shape: number[]) => Promise<Float32Array> | Float32Array,
-    options: FunctionModelOptions = {},
+    options?: FunctionModelOptions,
   ) {
     if (typeof fn !== 'function') throw new XaiEvalError('INVALID_OPTION', 'fn', 'expected a function')
-    this.rawOutput = oneOf('returns', options.returns ?? 'logits', ['logits', 'probabilities'])
-    this.output = oneOf('output', options.output ?? 'probabilities', ['logits', 'probabilities'])
-    this.maxBatchSize = positiveInt('maxBatchSize', options.maxBatchSize ?? 64)
-    this.concurrency = positiveInt('concurrency', options.concurrency ?? 1)
+    const o = parseOptions(optionsSchema, options)
+    this.rawOutput = o.returns
+    this.output = o.output
+    this.maxBatchSize = o.maxBatchSize
+    this.concurrency = o.concurrency
   }
 
   async forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {

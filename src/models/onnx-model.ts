@@ -4,33 +4,52 @@ import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
 
 import { XaiEvalError } from '../errors.js'
-import { oneOf, positiveInt } from '../validate.js'
+import { parseOptions, z } from '../options.js'
 import type { Model, ModelStats, OutputKind } from './model.js'
 import { producerOf } from './onnx-graph.js'
 import type { ForwardRequest, SessionMeta, WorkerConfig } from './onnx-worker.js'
 
-/** An execution provider by name (`'cpu'`, `'cuda'`, `'tensorrt'`, `'webgpu'`), or with a device. */
-export type ExecutionProvider = string | { name: string; deviceId?: number }
+/** Execution providers onnxruntime-node knows; others are refused rather than silently ignored. */
+export const PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'] as const
 
-export interface OnnxModelOptions {
+/** Sessions and threads are bounded (4 × the cores each): more only thrash, and thousands abort the process. */
+const MAX_THREADS = 4 * availableParallelism()
+
+const providerName = z.enum(PROVIDERS)
+const optionsSchema = z.strictObject({
   /** Providers in order of preference (default `['cpu']`); the first that loads runs, CPU last. */
-  executionProviders?: ExecutionProvider[]
+  executionProviders: z
+    .array(z.union([providerName, z.strictObject({ name: providerName, deviceId: z.int().min(0).max(1024).optional() })]))
+    .min(1)
+    .optional(),
   /**
    * Rows per forward call, or `'auto'` (default) to measure a few sizes on the first request and keep
    * the fastest: CPU caches favour small batches, GPUs large ones. A fixed batch dimension in the
    * model overrides both (short batches are padded).
    */
-  maxBatchSize?: number | 'auto'
-  /** Sessions (worker threads) in the pool (default: 2 on CPU, 1 on a GPU). */
-  workers?: number
-  /** Intra-op threads per session (default: cores / workers). */
-  threads?: number
+  maxBatchSize: z
+    .union([
+      z
+        .int()
+        .min(1)
+        .max(1 << 20),
+      z.literal('auto'),
+    ])
+    .default('auto'),
+  /** Sessions (worker threads) in the pool (default: 2 on CPU, 1 on a GPU; at most 4 × cores). */
+  workers: z.int().min(1).max(MAX_THREADS).optional(),
+  /** Intra-op threads per session (default: cores / workers; at most 4 × cores). */
+  threads: z.int().min(1).max(MAX_THREADS).optional(),
   /** What the metrics score (default `'probabilities'`): softmax is applied unless the graph ends in Softmax. */
-  output?: OutputKind
+  output: z.enum(['logits', 'probabilities']).default('probabilities'),
   /** Graph input and output to use (default: the first of each). */
-  inputName?: string
-  outputName?: string
-}
+  inputName: z.string().optional(),
+  outputName: z.string().optional(),
+})
+
+export type OnnxModelOptions = z.input<typeof optionsSchema>
+/** An execution provider by name (`'cpu'`, `'cuda'`, `'tensorrt'`, `'webgpu'`, …), or with a device. */
+export type ExecutionProvider = NonNullable<OnnxModelOptions['executionProviders']>[number]
 
 const AUTO_CANDIDATES = [8, 16, 32, 64, 128, 256, 512, 1024]
 
@@ -60,13 +79,10 @@ export class OnnxModel implements Model {
     this.batch = this.fixedBatch ?? batch
   }
 
-  static async load(path: string, options: OnnxModelOptions = {}): Promise<OnnxModel> {
+  static async load(path: string, opts?: OnnxModelOptions): Promise<OnnxModel> {
     if (typeof path !== 'string') throw new XaiEvalError('INVALID_OPTION', 'path', 'expected a path to an .onnx file')
-    const output = oneOf('output', options.output ?? 'probabilities', ['logits', 'probabilities'])
-    const batch =
-      options.maxBatchSize === undefined || options.maxBatchSize === 'auto'
-        ? ('auto' as const)
-        : positiveInt('maxBatchSize', options.maxBatchSize)
+    const options = parseOptions(optionsSchema, opts)
+    const { output, maxBatchSize: batch } = options
     let bytes: Uint8Array
     try {
       bytes = await readFile(path)
@@ -80,8 +96,8 @@ export class OnnxModel implements Model {
     let failure: unknown
     for (const [i, p] of requested.entries()) {
       const gpu = p.name !== 'cpu'
-      const workers = positiveInt('workers', options.workers ?? (gpu ? 1 : Math.min(2, cores)))
-      const threads = positiveInt('threads', options.threads ?? Math.max(1, Math.floor(cores / workers)))
+      const workers = options.workers ?? (gpu ? 1 : Math.min(2, cores))
+      const threads = options.threads ?? Math.max(1, Math.floor(cores / workers))
       const config: WorkerConfig = { path, provider: p.name, deviceId: p.deviceId ?? 0, threads }
       const pool = new Piscina({
         filename: new URL('./onnx-worker.js', import.meta.url).href,

@@ -4,8 +4,13 @@
 //! copies from that snapshot (SRG PR #374, "constant imputer as in the paper"), so stochastic
 //! baselines are drawn once and a step never depends on the previous steps' perturbations.
 
-use crate::error::{check_finite, expect_len, CoreError, Result};
-use crate::rng::Rng;
+use crate::error::{check_finite, check_sample_range, expect_len, CoreError, Result};
+use crate::rng::{Purpose, Rng};
+
+/// Largest blur σ accepted. The kernel has `2·⌈3σ⌉ + 1` taps, allocated and applied per pixel:
+/// an unbounded σ would exhaust memory (an abort, not an error) long before it changed the
+/// result, since with clamped edges a blur much wider than the image is already nearly constant.
+pub const MAX_BLUR_SIGMA: f32 = 1e4;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Baseline {
@@ -21,7 +26,8 @@ pub enum Baseline {
   ChannelMean,
   /// A Gaussian blur of the sample, per channel, kernel truncated at 3σ, edges clamped.
   Blur { sigma: f32 },
-  /// Seeded i.i.d. uniform noise in `[low, high)`, one draw per entry, stream = sample index.
+  /// Seeded i.i.d. uniform noise in `[low, high)`, one draw per entry, from the stream
+  /// `Rng::keyed(seed, global sample index, Purpose::Baseline, 0)`.
   Uniform { low: f32, high: f32, seed: u64 },
 }
 
@@ -32,10 +38,14 @@ impl Baseline {
         "baseline",
         "a constant baseline must be finite",
       )),
-      Baseline::Blur { sigma } if !(sigma.is_finite() && sigma > 0.0) => Err(CoreError::param(
-        "baseline.sigma",
-        format!("must be > 0, got {sigma}"),
-      )),
+      Baseline::Blur { sigma }
+        if !(sigma.is_finite() && sigma > 0.0 && sigma <= MAX_BLUR_SIGMA) =>
+      {
+        Err(CoreError::param(
+          "baseline.sigma",
+          format!("must be in (0, {MAX_BLUR_SIGMA}], got {sigma}"),
+        ))
+      }
       Baseline::Uniform { low, high, .. }
         if !(low.is_finite() && high.is_finite() && low < high) =>
       {
@@ -48,7 +58,8 @@ impl Baseline {
     }
   }
 
-  /// Baseline of one sample `x` (`[C, H, W]`) into `out`; `sample` keys the random stream.
+  /// Baseline of one sample `x` (`[C, H, W]`) into `out`. `sample` is the sample's index in the
+  /// whole data set (never its position in a batch or shard): it keys the random stream.
   pub fn fill(
     &self,
     x: &[f32],
@@ -76,7 +87,7 @@ impl Baseline {
         }
       }
       Baseline::Uniform { low, high, seed } => {
-        let mut rng = Rng::new(seed, sample);
+        let mut rng = Rng::keyed(seed, sample, Purpose::Baseline, 0);
         let span = f64::from(high) - f64::from(low);
         out
           .iter_mut()
@@ -86,14 +97,31 @@ impl Baseline {
   }
 }
 
-/// Baselines of a batch `x` of shape `[n, c, h, w]`; same shape out.
+/// Baselines of a batch `x` of shape `[n, c, h, w]`; same shape out. Sample `i` of the batch is
+/// sample `first_sample + i` of the whole data set, so a shard's baselines equal the whole set's.
 ///
 /// # Errors
 /// `SHAPE_MISMATCH` if `x` does not match the shape, `NON_FINITE` for NaN/Inf in `x`,
 /// `INVALID_OPTION` for an invalid baseline.
-pub fn batch(x: &[f32], shape: [usize; 4], baseline: &Baseline) -> Result<Vec<f32>> {
+pub fn batch(
+  x: &[f32],
+  shape: [usize; 4],
+  baseline: &Baseline,
+  first_sample: u64,
+) -> Result<Vec<f32>> {
   let [n, c, h, w] = shape;
-  expect_len("x", x.len(), n * c * h * w)?;
+  let total = [n, c, h, w]
+    .iter()
+    .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    .ok_or_else(|| {
+      CoreError::shape(
+        "shape",
+        "an element count that fits in usize",
+        format!("{shape:?}"),
+      )
+    })?;
+  expect_len("x", x.len(), total)?;
+  check_sample_range(first_sample, n)?;
   check_finite("x", x)?;
   baseline.validate()?;
   let row = c * h * w;
@@ -102,7 +130,7 @@ pub fn batch(x: &[f32], shape: [usize; 4], baseline: &Baseline) -> Result<Vec<f3
     return Ok(out);
   }
   for (i, (xs, os)) in x.chunks(row).zip(out.chunks_mut(row)).enumerate() {
-    baseline.fill(xs, c, h, w, i as u64, os);
+    baseline.fill(xs, c, h, w, first_sample + i as u64, os);
   }
   Ok(out)
 }
@@ -152,13 +180,13 @@ mod tests {
   use super::*;
 
   fn one(b: Baseline, x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
-    batch(x, [1, c, h, w], &b).unwrap()
+    batch(x, [1, c, h, w], &b, 0).unwrap()
   }
 
   #[test]
   fn reductions_are_per_sample() {
     let x = [1.0, 2.0, 3.0, 6.0, /* sample 2 */ -1.0, 0.0, 0.0, 1.0];
-    let out = batch(&x, [2, 1, 2, 2], &Baseline::Mean).unwrap();
+    let out = batch(&x, [2, 1, 2, 2], &Baseline::Mean, 0).unwrap();
     assert_eq!(out, [3.0, 3.0, 3.0, 3.0, 0.0, 0.0, 0.0, 0.0]);
     assert_eq!(one(Baseline::Min, &x[..4], 1, 2, 2), [1.0; 4]);
     assert_eq!(one(Baseline::Max, &x[..4], 1, 2, 2), [6.0; 4]);
@@ -192,11 +220,27 @@ mod tests {
       high: 1.0,
       seed: 3,
     };
-    let two = batch(&[0.0; 8], [2, 1, 2, 2], &b).unwrap();
+    let two = batch(&[0.0; 8], [2, 1, 2, 2], &b, 0).unwrap();
     let first = one(b, &[0.0; 4], 1, 2, 2);
     assert_eq!(&two[..4], &first[..]);
     assert_ne!(&two[..4], &two[4..]);
     assert!(two.iter().all(|v| (-1.0..1.0).contains(v)));
+  }
+
+  #[test]
+  fn a_shard_draws_the_whole_sets_uniform_baselines() {
+    let b = Baseline::Uniform {
+      low: 0.0,
+      high: 1.0,
+      seed: 11,
+    };
+    let x = [0.0; 5 * 2 * 3];
+    let whole = batch(&x, [5, 2, 1, 3], &b, 0).unwrap();
+    let shard = batch(&x[2 * 6..4 * 6], [2, 2, 1, 3], &b, 2).unwrap();
+    assert_eq!(&whole[2 * 6..4 * 6], &shard[..]);
+    let mut one = [0.0; 6];
+    b.fill(&x[..6], 2, 1, 3, 4, &mut one);
+    assert_eq!(&whole[4 * 6..], &one[..]);
   }
 
   #[test]
@@ -205,14 +249,16 @@ mod tests {
       Baseline::Blur { sigma: 0.0 }.validate().unwrap_err().code(),
       "INVALID_OPTION"
     );
+    let huge = Baseline::Blur { sigma: 1e30 };
+    assert_eq!(huge.validate().unwrap_err().arg(), "baseline.sigma");
     assert_eq!(
-      batch(&[f32::INFINITY], [1, 1, 1, 1], &Baseline::Mean)
+      batch(&[f32::INFINITY], [1, 1, 1, 1], &Baseline::Mean, 0)
         .unwrap_err()
         .code(),
       "NON_FINITE"
     );
     assert_eq!(
-      batch(&[0.0; 3], [1, 1, 2, 2], &Baseline::Mean)
+      batch(&[0.0; 3], [1, 1, 2, 2], &Baseline::Mean, 0)
         .unwrap_err()
         .code(),
       "SHAPE_MISMATCH"

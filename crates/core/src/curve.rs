@@ -1,6 +1,6 @@
 //! From model outputs to curves, and from curves to areas.
 
-use crate::error::{expect_len, CoreError, Result};
+use crate::error::{checked_len, expect_len, CoreError, Result};
 
 /// Picks the score of each row's target class from raw model outputs `[rows, classes]`, optionally
 /// through a numerically stable softmax (f64), and records each row's argmax (first maximum).
@@ -18,10 +18,18 @@ pub fn score_rows(
   argmax: &mut [i32],
 ) -> Result<()> {
   let rows = targets.len();
-  if classes == 0 {
-    return Err(CoreError::shape("output", "[rows, K] with K ≥ 1", "K = 0"));
+  if classes == 0 || i32::try_from(classes).is_err() {
+    return Err(CoreError::shape(
+      "output",
+      "[rows, K] with 1 ≤ K < 2^31 (labels are i32)",
+      format!("K = {classes}"),
+    ));
   }
-  expect_len("output", output.len(), rows * classes)?;
+  expect_len(
+    "output",
+    output.len(),
+    checked_len("output", rows, classes)?,
+  )?;
   expect_len("scores", scores.len(), rows)?;
   expect_len("argmax", argmax.len(), rows)?;
   for (i, row) in output.chunks(classes).enumerate() {
@@ -156,5 +164,11 @@ mod tests {
         .code(),
       "SHAPE_MISMATCH"
     );
+  }
+
+  #[test]
+  fn classes_beyond_i32_labels_are_rejected() {
+    let err = score_rows(&[], 1 << 31, &[], false, &mut [], &mut []).unwrap_err();
+    assert_eq!((err.code(), err.arg()), ("SHAPE_MISMATCH", "output"));
   }
 }

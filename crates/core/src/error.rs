@@ -103,3 +103,47 @@ pub fn check_finite(arg: &'static str, values: &[f32]) -> Result<()> {
     None => Ok(()),
   }
 }
+
+/// `count · size` elements of `arg`, or a `SHAPE_MISMATCH` instead of a wrapped product.
+pub fn checked_len(arg: &'static str, count: usize, size: usize) -> Result<usize> {
+  count.checked_mul(size).ok_or_else(|| {
+    CoreError::shape(
+      arg,
+      "an element count that fits in usize",
+      format!("{count} × {size}"),
+    )
+  })
+}
+
+/// A zeroed buffer of `len` elements for output `arg`, or a typed error (arg `arg`) where the
+/// allocator refuses, instead of aborting the process. For outputs whose size is not bounded by
+/// an input's length.
+pub fn zeroed<T: Clone + Default>(arg: &'static str, len: usize) -> Result<Vec<T>> {
+  let mut v = Vec::new();
+  v.try_reserve_exact(len)
+    .map_err(|_| CoreError::param(arg, format!("cannot allocate {len} elements")))?;
+  v.resize(len, T::default());
+  Ok(v)
+}
+
+/// The error for a feature index of an order that is out of range. Orders come from JS, and
+/// their entries index rows and masks: checked where they are used, not by a scan of every
+/// order at every call.
+pub fn bad_index(arg: &'static str, index: usize, features: usize) -> CoreError {
+  CoreError::param(
+    arg,
+    format!("feature index {index} is out of range ({features} features)"),
+  )
+}
+
+/// Checks that the global indices `first_sample .. first_sample + n` of a shard's samples fit in
+/// a `u64`, naming `firstSample` otherwise.
+pub fn check_sample_range(first_sample: u64, n: usize) -> Result<()> {
+  match first_sample.checked_add(n as u64) {
+    Some(_) => Ok(()),
+    None => Err(CoreError::param(
+      "firstSample",
+      format!("{first_sample} + {n} samples overflows a 64-bit sample index"),
+    )),
+  }
+}

@@ -1,13 +1,14 @@
 //! Rows whose removed pixels are imputed rather than replaced by a baseline (ROAD, soundness,
 //! completeness): many (sample, mask) rows at once, imputed in parallel.
 //!
-//! Every row carries a noise *stream*, derived from what the row is (its sample and mask), never
-//! from where it lands in a batch, so the numbers do not depend on batch size or worker count.
+//! Every row carries a noise key ([`NoiseKey`]): the sample's index in the *whole* data set and
+//! what the row is (its mask's key, a metric step), never where it lands in a batch or shard, so
+//! the numbers do not depend on batch size, worker count or sharding.
 
 use rayon::prelude::*;
 
-use crate::error::{expect_len, CoreError, Result};
-use crate::impute;
+use crate::error::{bad_index, check_sample_range, expect_len, CoreError, Result};
+use crate::impute::{self, NoiseKey};
 use crate::mask::{RowSpec, FROM_END};
 
 /// Pixel masks (`1` = impute) of `rows`, `[rows, P]`: the `count` top-ranked pixels of the row's
@@ -15,7 +16,8 @@ use crate::mask::{RowSpec, FROM_END};
 ///
 /// # Errors
 /// `SHAPE_MISMATCH` if `order` is not a multiple of `pixels`; `INVALID_OPTION` (arg `rows`) for a
-/// sample or count out of range or a flag other than [`FROM_END`].
+/// sample or count out of range or a flag other than [`FROM_END`], (arg `order`) for a pixel
+/// index out of range.
 pub fn pixel_masks(order: &[u32], pixels: usize, rows: &[RowSpec]) -> Result<Vec<u8>> {
   if pixels == 0 || !order.len().is_multiple_of(pixels) {
     return Err(CoreError::shape(
@@ -39,14 +41,22 @@ pub fn pixel_masks(order: &[u32], pixels: usize, rows: &[RowSpec]) -> Result<Vec
     } else {
       &ranked[..r.count as usize]
     };
-    chosen.iter().for_each(|&p| mask[p as usize] = 1);
+    for &p in chosen {
+      *mask
+        .get_mut(p as usize)
+        .ok_or_else(|| bad_index("order", p as usize, pixels))? = 1;
+    }
   }
   Ok(masks)
 }
 
-/// Noise stream of a ranked-pixel row: unique per (sample, count, flags).
-pub fn stream_of(r: &RowSpec) -> u64 {
-  (u64::from(r.sample) << 32) | (u64::from(r.count) << 2) | u64::from(r.flags & 3)
+/// Noise key of a ranked-pixel row of a shard whose sample 0 is sample `first_sample` of the
+/// whole data set: the global sample, and a step unique per (count, flags) of that sample.
+pub fn row_key(first_sample: u64, r: &RowSpec) -> NoiseKey {
+  NoiseKey::new(
+    first_sample.wrapping_add(u64::from(r.sample)),
+    (u64::from(r.count) << 2) | u64::from(r.flags & 3),
+  )
 }
 
 /// How masked pixels are filled.
@@ -59,7 +69,7 @@ pub enum Fill {
 }
 
 /// Imputes row `i` = sample `samples[i]` of `x` (`shape = [N, C, H, W]`) under `masks[i]` into
-/// `out[i]`, with noise stream `streams[i]` of `seed`. Rows run in parallel on rayon's pool.
+/// `out[i]`, with the noise stream of `keys[i]` under `seed`. Rows run in parallel on rayon's pool.
 ///
 /// # Errors
 /// `SHAPE_MISMATCH` for inconsistent lengths, `INVALID_OPTION` for a sample out of range or a bad
@@ -72,16 +82,33 @@ pub fn impute_rows(
   masks: &[u8],
   fill: Fill,
   seed: u64,
-  streams: &[u64],
+  keys: &[NoiseKey],
   out: &mut [f32],
 ) -> Result<()> {
   let [n, c, h, w] = shape;
-  let (image, pixels) = (c * h * w, h * w);
+  let (image, pixels) = impute::image_sizes(c, h, w)?;
   let rows = samples.len();
-  expect_len("x", x.len(), n * image)?;
-  expect_len("masks", masks.len(), rows * pixels)?;
-  expect_len("streams", streams.len(), rows)?;
-  expect_len("out", out.len(), rows * image)?;
+  let total = |arg, count: usize, size: usize| {
+    count.checked_mul(size).ok_or_else(|| {
+      CoreError::shape(
+        arg,
+        "an element count that fits in usize",
+        format!("{shape:?}"),
+      )
+    })
+  };
+  expect_len("x", x.len(), total("x", n, image)?)?;
+  expect_len("masks", masks.len(), total("masks", rows, pixels)?)?;
+  expect_len("keys", keys.len(), rows)?;
+  expect_len("out", out.len(), total("out", rows, image)?)?;
+  if let Fill::Constant(value) = fill {
+    if !value.is_finite() {
+      return Err(CoreError::param(
+        "constant",
+        format!("must be finite, got {value}"),
+      ));
+    }
+  }
   if let Some(i) = masks.iter().position(|&m| m > 1) {
     return Err(CoreError::param(
       "masks",
@@ -100,12 +127,12 @@ pub fn impute_rows(
   out
     .par_chunks_exact_mut(image)
     .zip(masks.par_chunks_exact(pixels))
-    .zip(samples.par_iter().zip(streams.par_iter()))
-    .try_for_each(|((o, m), (&s, &stream))| {
+    .zip(samples.par_iter().zip(keys.par_iter()))
+    .try_for_each(|((o, m), (&s, &key))| {
       let xi = &x[s as usize * image..][..image];
       match fill {
         Fill::NoisyLinear { noise } => {
-          o.copy_from_slice(&impute::noisy_linear(xi, m, c, h, w, noise, seed, stream)?)
+          o.copy_from_slice(&impute::noisy_linear(xi, m, c, h, w, noise, seed, key)?)
         }
         Fill::Constant(value) => {
           o.copy_from_slice(xi);
@@ -120,6 +147,43 @@ pub fn impute_rows(
       }
       Ok(())
     })
+}
+
+/// ROAD's rows: writes into `out` the rows `rows` (`(sample, count, flags)`), each the sample of
+/// `x` (`shape = [N, C, H, W]`) with its `count` top-ranked pixels in `order` (`[N, H·W]`; the
+/// bottom-ranked with [`FROM_END`]) imputed with `noise`. The shard's sample 0 is sample
+/// `first_sample` of the whole data set; each row's noise is keyed by [`row_key`].
+///
+/// # Errors
+/// As [`pixel_masks`] and [`impute_rows`]; `INVALID_OPTION` (`firstSample`) if the global
+/// indices overflow.
+#[allow(clippy::too_many_arguments)]
+pub fn impute_ranked_rows(
+  x: &[f32],
+  shape: [usize; 4],
+  order: &[u32],
+  rows: &[RowSpec],
+  noise: f32,
+  seed: u64,
+  first_sample: u64,
+  out: &mut [f32],
+) -> Result<()> {
+  let [n, c, h, w] = shape;
+  check_sample_range(first_sample, n)?;
+  let (_, pixels) = impute::image_sizes(c, h, w)?;
+  let masks = pixel_masks(order, pixels, rows)?;
+  let samples: Vec<u32> = rows.iter().map(|r| r.sample).collect();
+  let keys: Vec<NoiseKey> = rows.iter().map(|r| row_key(first_sample, r)).collect();
+  impute_rows(
+    x,
+    shape,
+    &samples,
+    &masks,
+    Fill::NoisyLinear { noise },
+    seed,
+    &keys,
+    out,
+  )
 }
 
 #[cfg(test)]
@@ -143,6 +207,8 @@ mod tests {
     assert!(pixel_masks(&order, 4, &rows(&[2, 1, 0])).is_err());
     assert!(pixel_masks(&order, 4, &rows(&[0, 5, 0])).is_err());
     assert!(pixel_masks(&order, 4, &rows(&[0, 1, 2])).is_err());
+    let err = pixel_masks(&[9, 0, 1, 2], 4, &rows(&[0, 1, 0])).unwrap_err();
+    assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "order"));
   }
 
   #[test]
@@ -157,7 +223,7 @@ mod tests {
     let spec = rows(&[2, 5, 0, 0, 10, FROM_END, 1, 19, 0, 2, 5, 0]);
     let masks = pixel_masks(&order, h * w, &spec).unwrap();
     let samples: Vec<u32> = spec.iter().map(|r| r.sample).collect();
-    let streams: Vec<u64> = spec.iter().map(stream_of).collect();
+    let keys: Vec<NoiseKey> = spec.iter().map(|r| row_key(0, r)).collect();
     let mut out = vec![0.0; spec.len() * c * h * w];
     impute_rows(
       &x,
@@ -166,7 +232,7 @@ mod tests {
       &masks,
       Fill::NoisyLinear { noise: 0.1 },
       9,
-      &streams,
+      &keys,
       &mut out,
     )
     .unwrap();
@@ -180,13 +246,61 @@ mod tests {
         w,
         0.1,
         9,
-        stream_of(r),
+        row_key(0, r),
       )
       .unwrap();
       assert_eq!(&out[i * c * h * w..][..c * h * w], &one[..]);
     }
     // The same row twice gets the same noise: the stream is the row's identity.
     assert_eq!(&out[..c * h * w], &out[3 * c * h * w..]);
+  }
+
+  #[test]
+  fn a_shards_rows_equal_the_whole_sets() {
+    let (n, c, h, w) = (4, 2, 4, 5);
+    let image = c * h * w;
+    let x: Vec<f32> = (0..n * image)
+      .map(|i| ((i * 29) % 13) as f32 / 13.0)
+      .collect();
+    let order: Vec<u32> = (0..n as u32)
+      .flat_map(|s| (0..20u32).map(move |p| (p * 3 + s) % 20))
+      .collect();
+    let impute = |x: &[f32], order: &[u32], samples: usize, first: u64, triples: &[u32]| {
+      let spec = rows(triples);
+      let mut out = vec![0.0; spec.len() * image];
+      impute_ranked_rows(x, [samples, c, h, w], order, &spec, 0.5, 3, first, &mut out).unwrap();
+      out
+    };
+    // Samples 2 and 3, 6 pixels from the top and 9 from the bottom.
+    let whole = impute(&x, &order, n, 0, &[2, 6, 0, 2, 9, FROM_END, 3, 6, 0]);
+    let shard = impute(
+      &x[2 * image..],
+      &order[2 * h * w..],
+      2,
+      2,
+      &[0, 6, 0, 0, 9, FROM_END, 1, 6, 0],
+    );
+    assert_eq!(whole, shard);
+    // Rows keyed by global id and step (soundness, completeness): the same.
+    let masks = pixel_masks(&order, h * w, &rows(&[2, 7, 0, 3, 7, 0])).unwrap();
+    let masked = |x: &[f32], samples: usize, local: [u32; 2]| {
+      let keys = [NoiseKey::new(2, 5), NoiseKey::new(3, 5)];
+      let mut out = vec![0.0; 2 * image];
+      let fill = Fill::NoisyLinear { noise: 0.5 };
+      impute_rows(
+        x,
+        [samples, c, h, w],
+        &local,
+        &masks,
+        fill,
+        3,
+        &keys,
+        &mut out,
+      )
+      .unwrap();
+      out
+    };
+    assert_eq!(masked(&x, n, [2, 3]), masked(&x[2 * image..], 2, [0, 1]));
   }
 
   #[test]
@@ -200,10 +314,14 @@ mod tests {
       &[0, 1, 1],
       Fill::Constant(-1.0),
       0,
-      &[0],
+      &[NoiseKey::default()],
       &mut out,
     )
     .unwrap();
     assert_eq!(out, [1.0, -1.0, -1.0, 4.0, -1.0, -1.0]);
+    let nan = Fill::Constant(f32::NAN);
+    let keys = [NoiseKey::default()];
+    let err = impute_rows(&x, [1, 2, 1, 3], &[0], &[0, 1, 1], nan, 0, &keys, &mut out).unwrap_err();
+    assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "constant"));
   }
 }

@@ -35,6 +35,13 @@ impl Layout {
         format!("C={channels}, H·W={pixels}"),
       ));
     }
+    if channels.checked_mul(pixels).is_none() {
+      return Err(CoreError::shape(
+        "shape",
+        "C·H·W that fits in usize",
+        format!("C={channels}, H·W={pixels}"),
+      ));
+    }
     if attr_channels != 1 && attr_channels != channels {
       return Err(CoreError::shape(
         "aShape",

@@ -14,6 +14,7 @@ pub mod error;
 pub mod impute;
 pub mod imputed;
 pub mod layout;
+pub mod maps;
 pub mod mask;
 pub mod order;
 pub mod region;

@@ -6,7 +6,7 @@
 //! delta), so a whole curve costs one pass over its rows — also when the rows of two curves are
 //! interleaved step by step, as SRG's MIF/LIF pairs are.
 
-use crate::error::{expect_len, CoreError, Result};
+use crate::error::{bad_index, checked_len, expect_len, CoreError, Result};
 use crate::layout::Layout;
 
 /// Swap the *least* important features first (LIF) instead of the most important (MIF).
@@ -58,12 +58,17 @@ pub struct Source<'a> {
 impl Source<'_> {
   fn validate(&self) -> Result<()> {
     let row = self.layout.row_len();
-    expect_len("x", self.x.len(), self.samples * row)?;
-    expect_len("baselines", self.baselines.len(), self.samples * row)?;
+    let features = self.layout.features();
+    expect_len("x", self.x.len(), checked_len("x", self.samples, row)?)?;
+    expect_len(
+      "baselines",
+      self.baselines.len(),
+      checked_len("baselines", self.samples, row)?,
+    )?;
     expect_len(
       "order",
       self.order.len(),
-      self.samples * self.layout.features(),
+      checked_len("order", self.samples, features)?,
     )
   }
 }
@@ -72,12 +77,12 @@ impl Source<'_> {
 ///
 /// # Errors
 /// `SHAPE_MISMATCH` for inconsistent lengths; `INVALID_OPTION` (arg `rows`) for a sample index or
-/// count out of range or an unknown flag.
+/// count out of range or an unknown flag, (arg `order`) for a feature index out of range.
 pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> {
   src.validate()?;
   let row_len = src.layout.row_len();
   let features = src.layout.features();
-  expect_len("out", out.len(), rows.len() * row_len)?;
+  expect_len("out", out.len(), checked_len("out", rows.len(), row_len)?)?;
   for r in rows {
     if r.sample as usize >= src.samples
       || r.count as usize > features
@@ -136,9 +141,13 @@ pub fn fill_rows(src: &Source, rows: &[RowSpec], out: &mut [f32]) -> Result<()> 
       }
     };
     for k in from..r.count as usize {
+      let feature = ranked(k);
+      if feature >= features {
+        return Err(bad_index("order", feature, features));
+      }
       src
         .layout
-        .for_each_index(ranked(k), |idx| current[idx] = fill[idx]);
+        .for_each_index(feature, |idx| current[idx] = fill[idx]);
     }
     latest[r.flags as usize] = Some(i);
   }
@@ -233,5 +242,9 @@ mod tests {
         .code(),
       "SHAPE_MISMATCH"
     );
+    // An order from JS naming a feature that does not exist: an error, not a panic.
+    let s = src(&[0.0; 2], &[0.0; 2], &[0, 7], l);
+    let err = fill_rows(&s, &rows(&[0, 2, 0]), &mut out).unwrap_err();
+    assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "order"));
   }
 }

@@ -6,7 +6,7 @@
 
 use std::cmp::Ordering;
 
-use crate::error::{check_finite, expect_len, Result};
+use crate::error::{check_finite, checked_len, expect_len, zeroed, CoreError, Result};
 use crate::layout::Layout;
 
 /// Ranks the features of one sample: `out[r]` is the index of the feature of rank `r`.
@@ -34,12 +34,19 @@ pub fn rank(scores: &[f32], abs: bool, out: &mut [u32]) {
 /// Orders for `n` samples: `[n, F]` feature indices, `F = layout.features()`.
 ///
 /// # Errors
-/// `SHAPE_MISMATCH` if `a` is not `n · layout.attr_len()` long; `NON_FINITE` for NaN/Inf in `a`.
+/// `SHAPE_MISMATCH` if `a` is not `n · layout.attr_len()` long; `NON_FINITE` for NaN/Inf in `a`;
+/// `INVALID_OPTION` (`layout`) for more features than a `u32` index can name.
 pub fn rank_batch(a: &[f32], n: usize, layout: &Layout, abs: bool) -> Result<Vec<u32>> {
-  expect_len("a", a.len(), n * layout.attr_len())?;
+  expect_len("a", a.len(), checked_len("a", n, layout.attr_len())?)?;
   check_finite("a", a)?;
   let f = layout.features();
-  let mut order = vec![0u32; n * f];
+  if u32::try_from(f).is_err() {
+    return Err(CoreError::param(
+      "layout",
+      format!("{f} features per sample; orders index them with u32"),
+    ));
+  }
+  let mut order = zeroed("order", checked_len("order", n, f)?)?;
   let mut scores = vec![0f32; f];
   for (sample_a, sample_order) in a.chunks(layout.attr_len().max(1)).zip(order.chunks_mut(f)) {
     layout.feature_scores(sample_a, &mut scores);
@@ -86,5 +93,12 @@ mod tests {
     let l = Layout::new(1, 3, 1, FeatureUnit::Entry).unwrap();
     let err = rank_batch(&[0.1, f32::NAN, 0.5], 1, &l, false).unwrap_err();
     assert_eq!(err.code(), "NON_FINITE");
+  }
+
+  #[test]
+  fn more_features_than_u32_can_name_is_an_error() {
+    let l = Layout::new(1 << 33, 1, 1, FeatureUnit::Entry).unwrap();
+    let err = rank_batch(&[], 0, &l, false).unwrap_err();
+    assert_eq!((err.code(), err.arg()), ("INVALID_OPTION", "layout"));
   }
 }

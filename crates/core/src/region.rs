@@ -256,6 +256,26 @@ pub fn region_orders(
   Ok(out)
 }
 
+/// Region counts and orders of a data set in one call: [`region_counts`] then [`region_orders`].
+///
+/// # Errors
+/// As theirs.
+#[allow(clippy::too_many_arguments)]
+pub fn rank_regions(
+  a: &[f32],
+  samples: usize,
+  layout: &Layout,
+  regions: &Regions,
+  max_regions: usize,
+  reduce: Reduce,
+  abs: bool,
+  order: RegionOrder,
+) -> Result<(Vec<u32>, Vec<u32>)> {
+  let counts = region_counts(regions, samples, layout.pixels, max_regions)?;
+  let orders = region_orders(a, samples, layout, regions, &counts, reduce, abs, order)?;
+  Ok((orders, counts))
+}
+
 /// Everything a region row needs.
 pub struct RegionSource<'a> {
   /// Inputs `[n, C, H, W]`.

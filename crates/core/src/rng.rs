@@ -50,8 +50,9 @@ pub struct Rng {
 }
 
 impl Rng {
-  /// Generator for one `stream` (e.g. a sample index) of a user `seed`.
-  pub fn new(seed: u64, stream: u64) -> Self {
+  /// Generator for one raw `stream` of a user `seed`. Not public: every stream of results comes
+  /// from [`Rng::keyed`]; inside the crate this also seeds test data.
+  pub(crate) fn new(seed: u64, stream: u64) -> Self {
     let mut key = stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
     let mut sm = seed ^ splitmix64(&mut key);
     let s = [
@@ -114,7 +115,9 @@ impl Rng {
   }
 
   /// Standard normal by the Box–Muller transform (one value per call, no cached pair, so the
-  /// k-th draw of a stream never depends on how earlier draws were consumed).
+  /// k-th draw of a stream never depends on how earlier draws were consumed). Tests only (random
+  /// test data); results draw normals from [`Rng::normals`].
+  #[cfg(test)]
   pub fn normal(&mut self) -> f64 {
     let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
     let u2 = self.uniform();
@@ -122,7 +125,7 @@ impl Rng {
   }
 
   /// Turns this generator into a sequential stream of standard normals drawn by the ziggurat
-  /// method (see [`Normals`]); [`Rng::normal`] is unaffected.
+  /// method (see [`Normals`]).
   pub fn normals(self) -> Normals {
     Normals {
       rng: self,
@@ -170,9 +173,8 @@ fn ziggurat_tables() -> &'static ZigTables {
 ///
 /// Values come out one at a time in a fixed order: the k-th value of a stream depends only on
 /// `(seed, stream, k)`. About 99 % of them cost one `next_u64` and a table look-up (a few ns,
-/// against ~30 ns for [`Rng::normal`]); the rest take a few more uniforms, and the tail beyond
-/// `R ≈ 3.65` is sampled exactly (Marsaglia 1964). The sequence differs from that of
-/// [`Rng::normal`], which is kept for its callers.
+/// against ~30 ns for a Box–Muller draw); the rest take a few more uniforms, and the tail beyond
+/// `R ≈ 3.65` is sampled exactly (Marsaglia 1964).
 #[derive(Debug, Clone)]
 pub struct Normals {
   rng: Rng,

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use xai_eval_core::impute::{noisy_linear, noisy_linear_batch};
+use xai_eval_core::impute::{noisy_linear, NoiseKey};
+use xai_eval_core::imputed::{impute_rows, Fill};
 
 fn dir() -> PathBuf {
   PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/impute")
@@ -59,7 +60,7 @@ fn impute_matches_spsolve_fixtures() {
   assert!(cases.len() >= 5);
   for case in &cases {
     let [c, h, w] = case.shape;
-    let out = noisy_linear(&case.x, &case.mask, c, h, w, 0.0, 0, 0).unwrap();
+    let out = noisy_linear(&case.x, &case.mask, c, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
     assert_eq!(out.len(), case.expected.len(), "{}", case.name);
     let worst = out
       .iter()
@@ -95,7 +96,21 @@ fn impute_batch_of_fixtures_matches_too() {
     .flat_map(|c| c.expected.iter().copied())
     .collect();
   let mut out = vec![0.0f32; x.len()];
-  noisy_linear_batch(&x, &masks, [cases.len(), 3, 16, 20], 0.0, 0, &mut out).unwrap();
+  let n = cases.len();
+  let samples: Vec<u32> = (0..n as u32).collect();
+  let keys: Vec<NoiseKey> = (0..n as u64).map(|i| NoiseKey::new(i, 0)).collect();
+  let fill = Fill::NoisyLinear { noise: 0.0 };
+  impute_rows(
+    &x,
+    [n, 3, 16, 20],
+    &samples,
+    &masks,
+    fill,
+    0,
+    &keys,
+    &mut out,
+  )
+  .unwrap();
   let worst = out
     .iter()
     .zip(&expected)

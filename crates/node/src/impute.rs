@@ -1,83 +1,13 @@
-//! Noisy linear imputation (ROAD's imputer) on its own, and the imputed rows of ROAD-style metrics.
+//! The imputed rows of ROAD, soundness and completeness (ROAD's noisy linear imputer, or a
+//! constant for tabular data). `impute.noisyLinear*` in TypeScript run through `imputeMasked`.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use xai_eval_core::error::CoreError;
+use xai_eval_core::impute::NoiseKey;
 use xai_eval_core::imputed::{self, Fill};
 use xai_eval_core::mask::RowSpec;
 
-use crate::{guarded, js_error};
-
-fn shape4(shape: &[u32]) -> Result<[usize; 4]> {
-  match shape {
-    &[n, c, h, w] => Ok([n as usize, c as usize, h as usize, w as usize]),
-    _ => Err(js_error(CoreError::ShapeMismatch {
-      arg: "shape",
-      expected: "[N, C, H, W]".into(),
-      got: format!("{shape:?}"),
-    })),
-  }
-}
-
-pub struct ImputeTask {
-  x: Float32Array,
-  masks: Uint8Array,
-  shape: [usize; 4],
-  noise: f32,
-  seed: u64,
-}
-
-#[napi]
-impl Task for ImputeTask {
-  type Output = Vec<f32>;
-  type JsValue = Float32Array;
-
-  fn compute(&mut self) -> Result<Self::Output> {
-    let mut out = vec![0f32; self.x.len()];
-    // Image n is row n with noise stream n: `impute::noisy_linear_batch`'s convention, in parallel.
-    let n = self.shape[0];
-    let samples: Vec<u32> = (0..n as u32).collect();
-    let streams: Vec<u64> = (0..n as u64).collect();
-    guarded(|| {
-      imputed::impute_rows(
-        &self.x,
-        self.shape,
-        &samples,
-        &self.masks,
-        Fill::NoisyLinear { noise: self.noise },
-        self.seed,
-        &streams,
-        &mut out,
-      )
-    })?;
-    Ok(out)
-  }
-
-  fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-    Ok(output.into())
-  }
-}
-
-/// Imputes `N` images `x` (`[N, C, H, W]`) where `masks` (`[N, H, W]`, 1 = impute) is set; image
-/// `n` draws noise stream `n` of `seed`. Images are imputed in parallel.
-#[napi(ts_return_type = "Promise<Float32Array>")]
-pub fn noisy_linear_batch(
-  x: Float32Array,
-  masks: Uint8Array,
-  shape: Vec<u32>,
-  noise: f64,
-  seed: i64,
-  signal: Option<AbortSignal>,
-) -> Result<AsyncTask<ImputeTask>> {
-  let task = ImputeTask {
-    x,
-    masks,
-    shape: shape4(&shape)?,
-    noise: noise as f32,
-    seed: seed as u64,
-  };
-  Ok(AsyncTask::with_optional_signal(task, signal))
-}
+use crate::{convert, guarded};
 
 pub struct ImputeRowsTask {
   x: Float32Array,
@@ -86,6 +16,7 @@ pub struct ImputeRowsTask {
   rows: Uint32Array,
   noise: f32,
   seed: u64,
+  first_sample: u64,
   out: Float32Array,
 }
 
@@ -95,23 +26,19 @@ impl Task for ImputeRowsTask {
   type JsValue = ();
 
   fn compute(&mut self) -> Result<Self::Output> {
-    let [_, _, h, w] = self.shape;
     // SAFETY: as for `fillRows`: `out` belongs to `src/engine.ts`, untouched until this settles.
     #[allow(unsafe_code)]
     let out = unsafe { self.out.as_mut() };
     guarded(|| {
       let rows = RowSpec::parse(&self.rows)?;
-      let masks = imputed::pixel_masks(&self.order, h * w, &rows)?;
-      let samples: Vec<u32> = rows.iter().map(|r| r.sample).collect();
-      let streams: Vec<u64> = rows.iter().map(imputed::stream_of).collect();
-      imputed::impute_rows(
+      imputed::impute_ranked_rows(
         &self.x,
         self.shape,
-        &samples,
-        &masks,
-        Fill::NoisyLinear { noise: self.noise },
+        &self.order,
+        &rows,
+        self.noise,
         self.seed,
-        &streams,
+        self.first_sample,
         out,
       )
     })
@@ -123,27 +50,30 @@ impl Task for ImputeRowsTask {
 }
 
 /// Writes the rows `(sample, count, flags)` into `out`: the sample with its `count` top-ranked
-/// pixels (bottom-ranked with flag 1) in `order` (`[N, H·W]`) imputed. Noise streams are keyed
-/// by the row itself, so results do not depend on batching.
+/// pixels (bottom-ranked with flag 1) in `order` (`[N, H·W]`) imputed. Sample `i` of `x` is
+/// sample `firstSample + i` of the whole data set; a row's noise is keyed by that global index and
+/// the row itself, so results do not depend on batching or sharding.
 #[napi(ts_return_type = "Promise<void>")]
 #[allow(clippy::too_many_arguments)]
 pub fn impute_rows(
   x: Float32Array,
-  shape: Vec<u32>,
+  shape: Vec<f64>,
   order: Uint32Array,
   rows: Uint32Array,
   noise: f64,
-  seed: i64,
+  seed: f64,
+  first_sample: f64,
   out: Float32Array,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<ImputeRowsTask>> {
   let task = ImputeRowsTask {
     x,
-    shape: shape4(&shape)?,
+    shape: convert::shape4(&shape)?,
     order,
     rows,
     noise: noise as f32,
-    seed: seed as u64,
+    seed: convert::seed("seed", seed)?,
+    first_sample: convert::index("firstSample", first_sample)?,
     out,
   };
   Ok(AsyncTask::with_optional_signal(task, signal))
@@ -173,11 +103,11 @@ impl Task for ImputeMaskedTask {
     guarded(|| {
       xai_eval_core::error::expect_len("ids", self.ids.len(), self.samples.len())?;
       xai_eval_core::error::expect_len("keys", self.keys.len(), self.samples.len())?;
-      let streams: Vec<u64> = self
+      let keys: Vec<NoiseKey> = self
         .ids
         .iter()
         .zip(self.keys.iter())
-        .map(|(&id, &k)| (u64::from(id) << 32) | u64::from(k))
+        .map(|(&id, &k)| NoiseKey::new(u64::from(id), u64::from(k)))
         .collect();
       imputed::impute_rows(
         &self.x,
@@ -186,7 +116,7 @@ impl Task for ImputeMaskedTask {
         &self.masks,
         self.fill,
         self.seed,
-        &streams,
+        &keys,
         out,
       )
     })
@@ -198,20 +128,20 @@ impl Task for ImputeMaskedTask {
 }
 
 /// Writes row `i` = sample `samples[i]` of `x` (`[N, C, H, W]`) imputed under `masks[i]` into
-/// `out`. The noise stream of a row is `(ids[i], keys[i])` — the sample's global index and, e.g.,
-/// the step — never its position in a batch or shard. With `constant`, masked pixels take that
+/// `out`. The noise of a row is keyed by `(ids[i], keys[i])` — the sample's global index and,
+/// e.g., the step — never by its position in a batch or shard. With `constant`, masked pixels take that
 /// value instead of being imputed (tabular data).
 #[napi(ts_return_type = "Promise<void>")]
 #[allow(clippy::too_many_arguments)]
 pub fn impute_masked(
   x: Float32Array,
-  shape: Vec<u32>,
+  shape: Vec<f64>,
   samples: Uint32Array,
   ids: Uint32Array,
   keys: Uint32Array,
   masks: Uint8Array,
   noise: f64,
-  seed: i64,
+  seed: f64,
   out: Float32Array,
   constant: Option<f64>,
   signal: Option<AbortSignal>,
@@ -224,13 +154,13 @@ pub fn impute_masked(
   };
   let task = ImputeMaskedTask {
     x,
-    shape: shape4(&shape)?,
+    shape: convert::shape4(&shape)?,
     samples,
     ids,
     keys,
     masks,
     fill,
-    seed: seed as u64,
+    seed: convert::seed("seed", seed)?,
     out,
   };
   Ok(AsyncTask::with_optional_signal(task, signal))

@@ -1,26 +1,14 @@
-//! Region perturbation (patches and superpixels): grids, orders, baselines keyed by the global
-//! sample index, rows, and SLIC — see `xai_eval_core::{region, slic}`.
+//! Region perturbation (`region::*`: patch grids, region orders, rows replacing whole regions)
+//! and superpixels (`slic::slic_batch`): conversion only.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use xai_eval_core::baseline::Baseline;
-use xai_eval_core::error::expect_len;
-use xai_eval_core::layout::Layout;
 use xai_eval_core::region::{self, Reduce, RegionOrder, RegionSource, Regions};
 use xai_eval_core::slic::{self, SlicParams};
 use xai_eval_core::CoreError;
 
-use crate::{guarded, js_error, BaselineSpec, LayoutSpec};
-
-fn shape4(shape: &[u32]) -> Result<[usize; 4]> {
-  match shape {
-    [n, c, h, w] => Ok([*n as usize, *c as usize, *h as usize, *w as usize]),
-    _ => Err(js_error(CoreError::InvalidParam {
-      name: "shape",
-      reason: "must be [N, C, H, W]".into(),
-    })),
-  }
-}
+use crate::layout::LayoutSpec;
+use crate::{convert, guarded, js_error};
 
 #[napi(object)]
 pub struct PatchGridResult {
@@ -34,19 +22,17 @@ pub struct PatchGridResult {
 /// Quantus's (on the padded image).
 #[napi]
 pub fn patch_grid(
-  height: u32,
-  width: u32,
-  patch_size: u32,
+  height: f64,
+  width: f64,
+  patch_size: f64,
   quantus_padding: bool,
 ) -> Result<PatchGridResult> {
-  let g = guarded(|| {
-    region::patch_grid(
-      height as usize,
-      width as usize,
-      patch_size as usize,
-      quantus_padding,
-    )
-  })?;
+  let (h, w) = (
+    convert::count("height", height)?,
+    convert::count("width", width)?,
+  );
+  let ps = convert::count("patchSize", patch_size)?;
+  let g = guarded(|| region::patch_grid(h, w, ps, quantus_padding))?;
   Ok(PatchGridResult {
     rows: g.rows as u32,
     cols: g.cols as u32,
@@ -66,7 +52,7 @@ pub struct RegionOrdersResult {
 pub struct RegionOrdersTask {
   a: Float32Array,
   samples: usize,
-  layout: Layout,
+  layout: xai_eval_core::layout::Layout,
   labels: Uint32Array,
   shared: bool,
   reduce: Reduce,
@@ -81,24 +67,21 @@ impl Task for RegionOrdersTask {
   type JsValue = RegionOrdersResult;
 
   fn compute(&mut self) -> Result<Self::Output> {
+    let regions = Regions {
+      labels: &self.labels,
+      shared: self.shared,
+    };
     guarded(|| {
-      let regions = Regions {
-        labels: &self.labels,
-        shared: self.shared,
-      };
-      let counts =
-        region::region_counts(&regions, self.samples, self.layout.pixels, self.max_regions)?;
-      let orders = region::region_orders(
+      region::rank_regions(
         &self.a,
         self.samples,
         &self.layout,
         &regions,
-        &counts,
+        self.max_regions,
         self.reduce,
         self.abs,
         self.order,
-      )?;
-      Ok((orders, counts))
+      )
     })
   }
 
@@ -112,114 +95,55 @@ impl Task for RegionOrdersTask {
   }
 }
 
-/// Region orders of attributions `a` over region maps `labels` (`[H·W]` shared, or `[n, H·W]`):
-/// `reduce` `"sum"` or `"mean"` of each region's attribution entries, `order` `"morf"`, `"lerf"` or
-/// `"random"` (keyed by `seed` and the global index `firstSample + i`).
+/// Region counts and orders of attributions `a` over region maps `labels` (`[H·W]` shared, or
+/// `[n, H·W]`): `reduce` `"sum"` or `"mean"` of each region's attribution entries, `order`
+/// `"morf"`, `"lerf"` or `"random"` (keyed by `seed` and the global index `firstSample + i`).
 #[napi(ts_return_type = "Promise<RegionOrdersResult>")]
 #[allow(clippy::too_many_arguments)]
 pub fn region_orders(
   a: Float32Array,
-  samples: u32,
+  samples: f64,
   layout: LayoutSpec,
   labels: Uint32Array,
   shared: bool,
   reduce: String,
   abs: bool,
   order: String,
-  seed: i64,
-  first_sample: i64,
-  max_regions: u32,
+  seed: f64,
+  first_sample: f64,
+  max_regions: f64,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<RegionOrdersTask>> {
+  let unknown = |name: &'static str, v: &str| {
+    js_error(CoreError::InvalidParam {
+      name,
+      reason: format!("unknown {v:?}"),
+    })
+  };
   let reduce = match reduce.as_str() {
     "sum" => Reduce::Sum,
     "mean" => Reduce::Mean,
-    other => {
-      return Err(js_error(CoreError::InvalidParam {
-        name: "reduce",
-        reason: format!("unknown {other:?}"),
-      }))
-    }
+    other => return Err(unknown("reduce", other)),
   };
   let order = match order.as_str() {
     "morf" => RegionOrder::Morf,
     "lerf" => RegionOrder::Lerf,
     "random" => RegionOrder::Random {
-      seed: seed as u64,
-      first_sample: first_sample as u64,
+      seed: convert::seed("seed", seed)?,
+      first_sample: convert::index("firstSample", first_sample)?,
     },
-    other => {
-      return Err(js_error(CoreError::InvalidParam {
-        name: "order",
-        reason: format!("unknown {other:?}"),
-      }))
-    }
+    other => return Err(unknown("order", other)),
   };
   let task = RegionOrdersTask {
     a,
-    samples: samples as usize,
+    samples: convert::count("samples", samples)?,
     layout: layout.parse()?,
     labels,
     shared,
     reduce,
     abs,
     order,
-    max_regions: max_regions as usize,
-  };
-  Ok(AsyncTask::with_optional_signal(task, signal))
-}
-
-pub struct RegionBaselinesTask {
-  x: Float32Array,
-  shape: [usize; 4],
-  baseline: Baseline,
-  first_sample: u64,
-}
-
-#[napi]
-impl Task for RegionBaselinesTask {
-  type Output = Vec<f32>;
-  type JsValue = Float32Array;
-
-  fn compute(&mut self) -> Result<Self::Output> {
-    guarded(|| {
-      let [n, c, h, w] = self.shape;
-      let row = c * h * w;
-      expect_len("x", self.x.len(), n * row)?;
-      xai_eval_core::error::check_finite("x", &self.x)?;
-      self.baseline.validate()?;
-      let mut out = vec![0f32; n * row];
-      if row > 0 {
-        for (i, (xs, os)) in self.x.chunks(row).zip(out.chunks_mut(row)).enumerate() {
-          self
-            .baseline
-            .fill(xs, c, h, w, self.first_sample + i as u64, os);
-        }
-      }
-      Ok(out)
-    })
-  }
-
-  fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-    Ok(output.into())
-  }
-}
-
-/// Baseline snapshot of every sample of `x` from the unperturbed input; random baselines are keyed
-/// by the global index `firstSample + i`, so a shard's rows never depend on its position.
-#[napi(ts_return_type = "Promise<Float32Array>")]
-pub fn region_baselines(
-  x: Float32Array,
-  shape: Vec<u32>,
-  baseline: BaselineSpec,
-  first_sample: i64,
-  signal: Option<AbortSignal>,
-) -> Result<AsyncTask<RegionBaselinesTask>> {
-  let task = RegionBaselinesTask {
-    x,
-    shape: shape4(&shape)?,
-    baseline: baseline.parse()?,
-    first_sample: first_sample as u64,
+    max_regions: convert::count("maxRegions", max_regions)?,
   };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }
@@ -275,11 +199,11 @@ impl Task for FillRegionRowsTask {
 pub fn fill_region_rows(
   x: Float32Array,
   baselines: Float32Array,
-  shape: Vec<u32>,
+  shape: Vec<f64>,
   labels: Uint32Array,
   shared: bool,
   orders: Uint32Array,
-  width: u32,
+  width: f64,
   rows: Uint32Array,
   out: Float32Array,
   signal: Option<AbortSignal>,
@@ -290,8 +214,8 @@ pub fn fill_region_rows(
     labels,
     shared,
     orders,
-    width: width as usize,
-    shape: shape4(&shape)?,
+    width: convert::count("width", width)?,
+    shape: convert::shape4(&shape)?,
     rows,
     out,
   };
@@ -334,21 +258,21 @@ impl Task for SlicTask {
 #[allow(clippy::too_many_arguments)]
 pub fn slic_segments(
   x: Float32Array,
-  shape: Vec<u32>,
-  n_segments: u32,
+  shape: Vec<f64>,
+  n_segments: f64,
   compactness: f64,
-  max_iter: u32,
+  max_iter: f64,
   min_size_factor: f64,
   max_size_factor: f64,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<SlicTask>> {
   let task = SlicTask {
     x,
-    shape: shape4(&shape)?,
+    shape: convert::shape4(&shape)?,
     params: SlicParams {
-      n_segments: n_segments as usize,
+      n_segments: convert::count("nSegments", n_segments)?,
       compactness,
-      max_iter: max_iter as usize,
+      max_iter: convert::count("maxIter", max_iter)?,
       min_size_factor,
       max_size_factor,
     },

@@ -2,10 +2,6 @@
 //! JS thread, and the mergeable statistics as classes. All logic lives in the core; the
 //! protocol (map → reduce counts → decide → apply → merge) is described there.
 
-// Under `cfg(test)` napi-derive registers no exports, so the items look unused there (lib.rs
-// re-exports `tasks` for the same reason).
-#![cfg_attr(test, allow(dead_code))]
-
 use std::cell::RefCell;
 
 use napi::bindgen_prelude::*;
@@ -15,7 +11,7 @@ use xai_eval_core::soco::{
 };
 use xai_eval_core::CoreError;
 
-use crate::{guarded, js_error};
+use crate::{convert, guarded, js_error};
 
 fn invalid(name: &'static str, reason: String) -> Error {
   js_error(CoreError::InvalidParam { name, reason })
@@ -71,8 +67,9 @@ pub fn soco_completeness_thresholds(mode: String) -> Result<Float64Array> {
 /// The authors' uint8 conversion of `[n, pixels]` maps (per-map min–max, × 255, truncate), for
 /// `mode: "soco"`.
 #[napi]
-pub fn soco_quantize(maps: Float32Array, pixels: u32) -> Result<Float32Array> {
-  guarded(|| soco::quantize_u8(&maps, pixels as usize)).map(Float32Array::from)
+pub fn soco_quantize(maps: Float32Array, pixels: f64) -> Result<Float32Array> {
+  let pixels = convert::count("pixels", pixels)?;
+  guarded(|| soco::quantize_u8(&maps, pixels)).map(Float32Array::from)
 }
 
 #[napi(object)]
@@ -125,22 +122,22 @@ impl Task for SoundnessMasksTask {
 #[napi(ts_return_type = "Promise<SocoSoundnessMasks>")]
 pub fn soco_soundness_masks(
   maps: Float32Array,
-  pixels: u32,
-  first_sample: u32,
-  step: u32,
+  pixels: f64,
+  first_sample: f64,
+  step: f64,
   mode: String,
-  seed: Option<i64>,
+  seed: Option<f64>,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<SoundnessMasksTask>> {
   let soundness = Soundness {
     mode: parse_mode(&mode)?,
-    seed: seed.unwrap_or(0) as u64,
+    seed: convert::seed("seed", seed.unwrap_or(0.0))?,
   };
   let task = SoundnessMasksTask {
     maps,
-    pixels: pixels as usize,
-    first_sample: u64::from(first_sample),
-    step: step as usize,
+    pixels: convert::count("pixels", pixels)?,
+    first_sample: convert::index("firstSample", first_sample)?,
+    step: convert::count("step", step)?,
     soundness,
   };
   Ok(AsyncTask::with_optional_signal(task, signal))
@@ -188,8 +185,8 @@ impl Task for CompletenessMasksTask {
 #[napi(ts_return_type = "Promise<SocoCompletenessMasks>")]
 pub fn soco_completeness_masks(
   maps: Float32Array,
-  pixels: u32,
-  step: u32,
+  pixels: f64,
+  step: f64,
   mode: String,
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<CompletenessMasksTask>> {
@@ -198,8 +195,8 @@ pub fn soco_completeness_masks(
   };
   let task = CompletenessMasksTask {
     maps,
-    pixels: pixels as usize,
-    step: step as usize,
+    pixels: convert::count("pixels", pixels)?,
+    step: convert::count("step", step)?,
     completeness,
   };
   Ok(AsyncTask::with_optional_signal(task, signal))
@@ -280,14 +277,15 @@ impl SocoSoundnessStats {
   }
 
   #[napi(getter)]
-  pub fn steps(&self) -> u32 {
-    self.inner.borrow().steps() as u32
+  pub fn steps(&self) -> f64 {
+    self.inner.borrow().steps() as f64
   }
 
   /// Map phase: one value per sample at `step` (correct 0/1, or true-class score).
   #[napi]
-  pub fn add_values(&self, step: u32, values: Float64Array) -> Result<()> {
-    guarded(|| self.inner.borrow_mut().add_values(step as usize, &values))
+  pub fn add_values(&self, step: f64, values: Float64Array) -> Result<()> {
+    let step = convert::count("step", step)?;
+    guarded(|| self.inner.borrow_mut().add_values(step, &values))
   }
 
   #[napi]
@@ -391,8 +389,9 @@ impl SocoCompletenessStats {
 
   /// One value per sample on the inputs imputed at `step`.
   #[napi]
-  pub fn add_values(&self, step: u32, values: Float64Array) -> Result<()> {
-    guarded(|| self.inner.borrow_mut().add_values(step as usize, &values))
+  pub fn add_values(&self, step: f64, values: Float64Array) -> Result<()> {
+    let step = convert::count("step", step)?;
+    guarded(|| self.inner.borrow_mut().add_values(step, &values))
   }
 
   #[napi]

@@ -23,15 +23,16 @@
 //!   if it has no known 8-neighbour, and since every non-masked pixel adjacent to a region would
 //!   be one, that happens exactly when **every pixel is masked**. The reference (SciPy SuperLU)
 //!   returns zeros there without a warning; we return zeros too (plus noise).
-//! * Noise: the ziggurat stream `Rng::new(seed, stream).normals()` (see [`crate::rng::Normals`]),
+//! * Noise: the ziggurat stream `Rng::keyed(seed, sample, Purpose::Imputation, step).normals()`
+//!   of the row's [`NoiseKey`] (see [`crate::rng::Normals`]),
 //!   one value per imputed value, consumed in order channel-major (channel 0 first) and, within a
 //!   channel, over imputed pixels in row-major order (all pixels, channel-major, when everything
 //!   is masked). The k-th imputed value takes the k-th normal of the stream whatever the batch,
 //!   the crop or the thread. (It used to be one Box–Muller `Rng::normal()` per value,
 //!   ~30 ns each, about 2 ms of a 50 %-masked 3×224×224 image; the ziggurat costs a few ns. The
 //!   values differ, the distribution does not.) With `noise == 0` nothing is drawn and the output
-//!   is the exact solution. In the batched form image `n` uses stream `n`, so results do not
-//!   depend on how images are batched.
+//!   is the exact solution. The key names the sample by its index in the whole data set and the
+//!   row by what it is, so results do not depend on how images are batched or sharded.
 //! * The reference forms the products `w·x` in float32 and accumulates in float64; we do all of it
 //!   in float64 (differences ~1e-8 relative, far below the f32 output rounding).
 //!
@@ -57,7 +58,7 @@
 mod mg;
 
 use crate::error::{check_finite, expect_len, CoreError, Result};
-use crate::rng::Rng;
+use crate::rng::{Purpose, Rng};
 
 /// Weight of each of the 4 direct (edge-sharing) neighbours.
 pub const W_DIRECT: f64 = 1.0 / 6.0;
@@ -66,8 +67,28 @@ pub const W_DIAG: f64 = 1.0 / 12.0;
 /// Relative residual `‖b − A v‖₂ ≤ REL_TOL·‖b‖₂` (per channel) at which the solve stops.
 pub const REL_TOL: f64 = 1e-7;
 
+/// Which noise stream an imputed image draws, besides the user's seed: `sample` is the image's
+/// sample index in the whole data set, `step` says which of that sample's rows it is (a mask's
+/// key, a metric step). The stream is `Rng::keyed(seed, sample, Purpose::Imputation, step)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoiseKey {
+  pub sample: u64,
+  pub step: u64,
+}
+
+impl NoiseKey {
+  pub const fn new(sample: u64, step: u64) -> Self {
+    NoiseKey { sample, step }
+  }
+
+  /// The generator of this key under `seed`.
+  pub fn rng(self, seed: u64) -> Rng {
+    Rng::keyed(seed, self.sample, Purpose::Imputation, self.step)
+  }
+}
+
 /// Imputes one image `x` (`[channels, height, width]`, row-major) where `mask` (`[height, width]`)
-/// is 1, with noise stream `stream` of `seed`. See the module docs for the conventions.
+/// is 1, with the noise stream of `key` under `seed`. See the module docs for the conventions.
 #[allow(clippy::too_many_arguments)]
 pub fn noisy_linear(
   x: &[f32],
@@ -77,7 +98,7 @@ pub fn noisy_linear(
   width: usize,
   noise: f32,
   seed: u64,
-  stream: u64,
+  key: NoiseKey,
 ) -> Result<Vec<f32>> {
   let (image, pixels) = image_sizes(channels, height, width)?;
   expect_len("x", x.len(), image)?;
@@ -92,47 +113,11 @@ pub fn noisy_linear(
       mask,
       [channels, height, width],
       noise,
-      Rng::new(seed, stream),
+      key.rng(seed),
       &mut out,
     );
   });
   Ok(out)
-}
-
-/// Imputes `N` images `x` (`shape = [N, C, H, W]`, row-major) with `N` masks (`[N, H, W]`) into
-/// `out` (same length as `x`). Image `n` uses noise stream `n` of `seed`. `N = 0` is a no-op.
-/// All inputs are validated before anything is written.
-pub fn noisy_linear_batch(
-  x: &[f32],
-  masks: &[u8],
-  shape: [usize; 4],
-  noise: f32,
-  seed: u64,
-  out: &mut [f32],
-) -> Result<()> {
-  let [n, c, h, w] = shape;
-  let (image, pixels) = image_sizes(c, h, w)?;
-  let total = n.checked_mul(image).ok_or_else(|| overflow("x", &shape))?;
-  let total_mask = n
-    .checked_mul(pixels)
-    .ok_or_else(|| overflow("masks", &shape))?;
-  expect_len("x", x.len(), total)?;
-  expect_len("masks", masks.len(), total_mask)?;
-  expect_len("out", out.len(), total)?;
-  check_noise(noise)?;
-  check_mask_named("masks", masks)?;
-  check_finite("x", x)?;
-  with_imputer(|imp| {
-    for (i, ((xi, mi), oi)) in x
-      .chunks_exact(image)
-      .zip(masks.chunks_exact(pixels))
-      .zip(out.chunks_exact_mut(image))
-      .enumerate()
-    {
-      imp.impute(xi, mi, [c, h, w], noise, Rng::new(seed, i as u64), oi);
-    }
-  });
-  Ok(())
 }
 
 thread_local! {
@@ -159,7 +144,7 @@ fn overflow(arg: &'static str, shape: &[usize]) -> CoreError {
 }
 
 /// `(C·H·W, H·W)`, rejecting empty images and overflow.
-fn image_sizes(c: usize, h: usize, w: usize) -> Result<(usize, usize)> {
+pub(crate) fn image_sizes(c: usize, h: usize, w: usize) -> Result<(usize, usize)> {
   if c == 0 || h == 0 || w == 0 {
     return Err(CoreError::EmptyInput { arg: "x" });
   }
@@ -182,13 +167,9 @@ fn check_noise(noise: f32) -> Result<()> {
 }
 
 fn check_mask(mask: &[u8]) -> Result<()> {
-  check_mask_named("mask", mask)
-}
-
-fn check_mask_named(name: &'static str, mask: &[u8]) -> Result<()> {
   match mask.iter().position(|&m| m > 1) {
     Some(i) => Err(CoreError::param(
-      name,
+      "mask",
       format!(
         "values must be 0 (keep) or 1 (impute); got {} at flat index {i}",
         mask[i]

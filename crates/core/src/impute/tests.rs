@@ -127,7 +127,7 @@ fn centre_of_3x3_is_weighted_mean_of_8_neighbours() {
   let x: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0, 100.0, 6.0, 7.0, 8.0, 9.0];
   let mut mask = vec![0u8; 9];
   mask[4] = 1;
-  let out = noisy_linear(&x, &mask, 1, 3, 3, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &mask, 1, 3, 3, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   let expected = (2.0 + 4.0 + 6.0 + 8.0) / 6.0 + (1.0 + 3.0 + 7.0 + 9.0) / 12.0;
   assert!(
     (f64::from(out[4]) - expected).abs() < 1e-6,
@@ -145,7 +145,7 @@ fn corner_uses_in_image_neighbours_only() {
   let x: Vec<f32> = vec![50.0, 2.0, 3.0, 4.0, 5.0, 6.0];
   let mut mask = vec![0u8; 6];
   mask[0] = 1;
-  let out = noisy_linear(&x, &mask, 1, 2, 3, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &mask, 1, 2, 3, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   let expected = (2.0 / 6.0 + 4.0 / 6.0 + 5.0 / 12.0) / (5.0 / 12.0);
   assert!((f64::from(out[0]) - expected).abs() < 1e-6);
 }
@@ -153,12 +153,12 @@ fn corner_uses_in_image_neighbours_only() {
 #[test]
 fn one_by_two_image() {
   let x = vec![3.5f32, -7.0, 1.0, 2.0]; // two channels
-  let out = noisy_linear(&x, &[0, 1], 2, 1, 2, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &[0, 1], 2, 1, 2, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   assert_eq!(out, vec![3.5, 3.5, 1.0, 1.0]);
-  let out = noisy_linear(&x, &[1, 0], 2, 1, 2, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &[1, 0], 2, 1, 2, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   assert_eq!(out, vec![-7.0, -7.0, 2.0, 2.0]);
   // Both masked: singular, zeros like the reference.
-  let out = noisy_linear(&x, &[1, 1], 2, 1, 2, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &[1, 1], 2, 1, 2, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   assert_eq!(out, vec![0.0; 4]);
 }
 
@@ -168,7 +168,7 @@ fn single_row_and_single_column_interpolate_linearly() {
   let x = vec![0.0f32, 9.0, 9.0, 9.0, 4.0];
   let mask = vec![0u8, 1, 1, 1, 0];
   for (h, w) in [(1, 5), (5, 1)] {
-    let out = noisy_linear(&x, &mask, 1, h, w, 0.0, 0, 0).unwrap();
+    let out = noisy_linear(&x, &mask, 1, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
     for (o, e) in out.iter().zip([0.0f32, 1.0, 2.0, 3.0, 4.0]) {
       assert!((o - e).abs() < 1e-6, "{out:?}");
     }
@@ -180,7 +180,7 @@ fn matches_dense_solve_non_square_one_channel() {
   let (c, h, w) = (1, 7, 5);
   let x = random_image(c, h, w, 1);
   let mask = random_mask(h, w, 0.6, 2);
-  let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   let reference = dense_reference(&x, &mask, c, h, w);
   assert!(max_diff(&out, &reference) < 1e-5);
 }
@@ -194,7 +194,7 @@ fn matches_dense_solve_three_channels_random_and_block() {
     random_mask(h, w, 0.9, 5),
     block_mask(h, w, 3, 13, 2, 17),
   ] {
-    let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, 0).unwrap();
+    let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
     let reference = dense_reference(&x, &mask, c, h, w);
     assert!(
       max_diff(&out, &reference) < 1e-5,
@@ -210,10 +210,10 @@ fn five_channels_match_channel_by_channel() {
   let (c, h, w) = (5, 11, 13);
   let x = random_image(c, h, w, 6);
   let mask = random_mask(h, w, 0.7, 7);
-  let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   for ch in 0..c {
     let plane = &x[ch * h * w..(ch + 1) * h * w];
-    let single = noisy_linear(plane, &mask, 1, h, w, 0.0, 0, 0).unwrap();
+    let single = noisy_linear(plane, &mask, 1, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
     assert!(max_diff(&out[ch * h * w..(ch + 1) * h * w], &single) < 1e-6);
   }
 }
@@ -221,23 +221,23 @@ fn five_channels_match_channel_by_channel() {
 #[test]
 fn nothing_masked_returns_exact_copy() {
   let x = random_image(3, 4, 5, 8);
-  let out = noisy_linear(&x, &[0; 20], 3, 4, 5, 0.5, 1, 0).unwrap();
+  let out = noisy_linear(&x, &[0; 20], 3, 4, 5, 0.5, 1, NoiseKey::new(0, 0)).unwrap();
   assert_eq!(out, x);
 }
 
 #[test]
 fn everything_masked_gives_zeros_plus_noise() {
   let x = random_image(2, 4, 3, 9);
-  let out = noisy_linear(&x, &[1; 12], 2, 4, 3, 0.0, 1, 0).unwrap();
+  let out = noisy_linear(&x, &[1; 12], 2, 4, 3, 0.0, 1, NoiseKey::new(0, 0)).unwrap();
   assert!(out.iter().all(|&v| v == 0.0));
-  let out = noisy_linear(&x, &[1; 12], 2, 4, 3, 0.25, 1, 0).unwrap();
-  let mut r = Rng::new(1, 0).normals();
+  let out = noisy_linear(&x, &[1; 12], 2, 4, 3, 0.25, 1, NoiseKey::new(0, 0)).unwrap();
+  let mut r = NoiseKey::new(0, 0).rng(1).normals();
   for v in out {
     assert_eq!(v, (0.25 * r.next_normal()) as f32);
   }
   // 1×1 image, masked.
   assert_eq!(
-    noisy_linear(&[5.0], &[1], 1, 1, 1, 0.0, 0, 0).unwrap(),
+    noisy_linear(&[5.0], &[1], 1, 1, 1, 0.0, 0, NoiseKey::new(0, 0)).unwrap(),
     vec![0.0]
   );
 }
@@ -252,11 +252,11 @@ fn isolated_regions_are_independent() {
   mask[8 * w + 10] = 1;
   mask[7 * w + 9] = 1; // diagonal pair: one 8-connected region
   let x = random_image(1, h, w, 10);
-  let out = noisy_linear(&x, &mask, 1, h, w, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(&x, &mask, 1, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   assert!(max_diff(&out, &dense_reference(&x, &mask, 1, h, w)) < 1e-5);
   let mut x2 = x.clone();
   x2[8 * w + 11] += 10.0; // a known neighbour of the second region only
-  let out2 = noisy_linear(&x2, &mask, 1, h, w, 0.0, 0, 0).unwrap();
+  let out2 = noisy_linear(&x2, &mask, 1, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
   for i in (0..h * w).filter(|&i| i / w < 5) {
     if mask[i] == 0 {
       assert_eq!(out[i].to_bits(), out2[i].to_bits());
@@ -282,7 +282,7 @@ fn noiseless_solution_satisfies_stencil_equations() {
     block_mask(h, w, 10, 50, 5, 40),
     block_mask(h, w, 0, 61, 0, 46), // all but the last column
   ] {
-    let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, 0).unwrap();
+    let out = noisy_linear(&x, &mask, c, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
     let v = stencil_violation(&out, &mask, c, h, w);
     assert!(v < 1e-6, "violation {v}");
     for i in (0..c * h * w).filter(|&i| mask[i % (h * w)] == 0) {
@@ -295,7 +295,17 @@ fn noiseless_solution_satisfies_stencil_equations() {
 fn constant_image_stays_constant() {
   let (h, w) = (33, 29);
   let x = vec![0.75f32; h * w];
-  let out = noisy_linear(&x, &random_mask(h, w, 0.8, 14), 1, h, w, 0.0, 0, 0).unwrap();
+  let out = noisy_linear(
+    &x,
+    &random_mask(h, w, 0.8, 14),
+    1,
+    h,
+    w,
+    0.0,
+    0,
+    NoiseKey::new(0, 0),
+  )
+  .unwrap();
   assert!(out.iter().all(|&v| (v - 0.75).abs() < 1e-6));
 }
 
@@ -304,12 +314,21 @@ fn noise_is_seeded_and_drawn_channel_major_row_major() {
   let (c, h, w) = (2, 6, 7);
   let x = random_image(c, h, w, 15);
   let mask = random_mask(h, w, 0.5, 16);
-  let clean = noisy_linear(&x, &mask, c, h, w, 0.0, 0, 0).unwrap();
-  let noisy = noisy_linear(&x, &mask, c, h, w, 0.1, 42, 3).unwrap();
-  assert_eq!(noisy, noisy_linear(&x, &mask, c, h, w, 0.1, 42, 3).unwrap());
-  assert_ne!(noisy, noisy_linear(&x, &mask, c, h, w, 0.1, 42, 4).unwrap());
-  assert_ne!(noisy, noisy_linear(&x, &mask, c, h, w, 0.1, 43, 3).unwrap());
-  let mut r = Rng::new(42, 3).normals();
+  let clean = noisy_linear(&x, &mask, c, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
+  let noisy = noisy_linear(&x, &mask, c, h, w, 0.1, 42, NoiseKey::new(3, 0)).unwrap();
+  assert_eq!(
+    noisy,
+    noisy_linear(&x, &mask, c, h, w, 0.1, 42, NoiseKey::new(3, 0)).unwrap()
+  );
+  assert_ne!(
+    noisy,
+    noisy_linear(&x, &mask, c, h, w, 0.1, 42, NoiseKey::new(4, 0)).unwrap()
+  );
+  assert_ne!(
+    noisy,
+    noisy_linear(&x, &mask, c, h, w, 0.1, 43, NoiseKey::new(3, 0)).unwrap()
+  );
+  let mut r = NoiseKey::new(3, 0).rng(42).normals();
   for ch in 0..c {
     for i in (0..h * w).filter(|&i| mask[i] != 0) {
       let k = ch * h * w + i;
@@ -323,82 +342,109 @@ fn noise_is_seeded_and_drawn_channel_major_row_major() {
 }
 
 #[test]
-fn batch_matches_single_images_with_stream_n() {
-  let (n, c, h, w) = (3, 3, 9, 8);
-  let x = random_image(n * c, h, w, 17);
-  let masks: Vec<u8> = (0..n)
-    .flat_map(|i| random_mask(h, w, 0.3 * i as f64, 18 + i as u64))
-    .collect();
-  let mut out = vec![0.0f32; x.len()];
-  noisy_linear_batch(&x, &masks, [n, c, h, w], 0.05, 7, &mut out).unwrap();
-  let (img, px) = (c * h * w, h * w);
-  for i in 0..n {
-    let single = noisy_linear(
-      &x[i * img..(i + 1) * img],
-      &masks[i * px..(i + 1) * px],
-      c,
-      h,
-      w,
-      0.05,
-      7,
-      i as u64,
-    )
-    .unwrap();
-    assert_eq!(&out[i * img..(i + 1) * img], &single[..]);
-  }
-  // Empty batch is a no-op.
-  noisy_linear_batch(&[], &[], [0, c, h, w], 0.05, 7, &mut []).unwrap();
-}
-
-#[test]
 fn typed_errors_on_bad_input() {
   let x = vec![0.0f32; 12];
   let mask = vec![0u8; 4];
   let code = |r: Result<Vec<f32>>| r.unwrap_err().code();
   assert_eq!(
-    code(noisy_linear(&x[..11], &mask, 3, 2, 2, 0.0, 0, 0)),
+    code(noisy_linear(
+      &x[..11],
+      &mask,
+      3,
+      2,
+      2,
+      0.0,
+      0,
+      NoiseKey::new(0, 0)
+    )),
     "SHAPE_MISMATCH"
   );
   assert_eq!(
-    code(noisy_linear(&x, &mask[..3], 3, 2, 2, 0.0, 0, 0)),
+    code(noisy_linear(
+      &x,
+      &mask[..3],
+      3,
+      2,
+      2,
+      0.0,
+      0,
+      NoiseKey::new(0, 0)
+    )),
     "SHAPE_MISMATCH"
   );
   assert_eq!(
-    code(noisy_linear(&x, &[0, 2, 0, 0], 3, 2, 2, 0.0, 0, 0)),
+    code(noisy_linear(
+      &x,
+      &[0, 2, 0, 0],
+      3,
+      2,
+      2,
+      0.0,
+      0,
+      NoiseKey::new(0, 0)
+    )),
     "INVALID_OPTION"
   );
   assert_eq!(
-    code(noisy_linear(&x, &mask, 3, 2, 2, -0.1, 0, 0)),
+    code(noisy_linear(
+      &x,
+      &mask,
+      3,
+      2,
+      2,
+      -0.1,
+      0,
+      NoiseKey::new(0, 0)
+    )),
     "INVALID_OPTION"
   );
   assert_eq!(
-    code(noisy_linear(&x, &mask, 3, 2, 2, f32::NAN, 0, 0)),
+    code(noisy_linear(
+      &x,
+      &mask,
+      3,
+      2,
+      2,
+      f32::NAN,
+      0,
+      NoiseKey::new(0, 0)
+    )),
     "INVALID_OPTION"
   );
   assert_eq!(
-    code(noisy_linear(&x, &mask, 3, 2, 2, f32::INFINITY, 0, 0)),
+    code(noisy_linear(
+      &x,
+      &mask,
+      3,
+      2,
+      2,
+      f32::INFINITY,
+      0,
+      NoiseKey::new(0, 0)
+    )),
     "INVALID_OPTION"
   );
   assert_eq!(
-    code(noisy_linear(&[], &[], 0, 2, 2, 0.0, 0, 0)),
+    code(noisy_linear(&[], &[], 0, 2, 2, 0.0, 0, NoiseKey::new(0, 0))),
     "EMPTY_INPUT"
   );
   assert_eq!(
-    code(noisy_linear(&x, &mask, usize::MAX, 2, 2, 0.0, 0, 0)),
+    code(noisy_linear(
+      &x,
+      &mask,
+      usize::MAX,
+      2,
+      2,
+      0.0,
+      0,
+      NoiseKey::new(0, 0)
+    )),
     "SHAPE_MISMATCH"
   );
   let mut bad = x.clone();
   bad[5] = f32::NAN;
-  let err = noisy_linear(&bad, &mask, 3, 2, 2, 0.0, 0, 0).unwrap_err();
+  let err = noisy_linear(&bad, &mask, 3, 2, 2, 0.0, 0, NoiseKey::new(0, 0)).unwrap_err();
   assert_eq!(err, CoreError::NonFinite { arg: "x", index: 5 });
-  let mut out = vec![0.0f32; 11];
-  let err = noisy_linear_batch(&x, &mask, [1, 3, 2, 2], 0.0, 0, &mut out).unwrap_err();
-  assert_eq!(err.arg(), "out");
-  let mut out = vec![0.0f32; 12];
-  let err = noisy_linear_batch(&x, &mask, [2, 3, 2, 2], 0.0, 0, &mut out).unwrap_err();
-  assert_eq!(err.code(), "SHAPE_MISMATCH");
-  let err = noisy_linear_batch(&x, &[0, 0, 3, 0], [1, 3, 2, 2], 0.0, 0, &mut out).unwrap_err();
-  assert_eq!(err.arg(), "masks");
 }
 
 #[test]
@@ -440,7 +486,7 @@ fn small_and_sparse_masks_match_dense_solve() {
       if mask.iter().all(|&m| m == 1) {
         mask[0] = 0;
       }
-      let out = noisy_linear(&x, &mask, 2, h, w, 0.0, 0, 0).unwrap();
+      let out = noisy_linear(&x, &mask, 2, h, w, 0.0, 0, NoiseKey::new(0, 0)).unwrap();
       let reference = dense_reference(&x, &mask, 2, h, w);
       let d = max_diff(&out, &reference);
       assert!(d < 1e-5, "{h}x{w} p {p}: {d}");

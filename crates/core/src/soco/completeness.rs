@@ -62,6 +62,12 @@ impl Completeness {
   ) -> Result<Vec<u32>> {
     let n = map_count(maps, pixels)?;
     check_step(step)?;
+    if u32::try_from(pixels).is_err() {
+      return Err(CoreError::param(
+        "pixels",
+        format!("{pixels} pixels per map; counts are u32"),
+      ));
+    }
     if self.mode == Mode::Soco {
       check_u8_maps(maps)?;
     }

@@ -45,13 +45,15 @@
 
 mod completeness;
 mod exact;
+mod flags;
 mod soundness;
+mod soundness_stats;
 
 pub use completeness::{Completeness, CompletenessCurve, CompletenessStats};
 pub use exact::ExactSum;
-pub use soundness::{
-  decide, Applied, Flag, SampleState, Soundness, SoundnessCurve, SoundnessStats, StepDecision,
-};
+pub use flags::{decide, Flag, SampleState, StepDecision};
+pub use soundness::Soundness;
+pub use soundness_stats::{Applied, SoundnessCurve, SoundnessStats};
 
 use crate::error::{check_finite, CoreError, Result};
 

@@ -1,0 +1,131 @@
+// No untyped error can escape the library: every public entry point is called with each argument
+// replaced by null, strings, numbers, wrong typed arrays, BigInt64Array, functions and symbols.
+// Whatever happens, a thrown error is an XaiEvalError with a code and the argument at fault.
+import test from 'ava'
+import * as api from 'xai-eval'
+import { type Dataset, FunctionModel, type Model, registry, XaiEvalError } from 'xai-eval'
+
+import { batched, linearRowModel, prng } from './reference.js'
+
+const rand = prng(5)
+const [N, C, H, W, K] = [3, 2, 8, 8, 3]
+const F = C * H * W
+const data: Dataset = {
+  x: Float32Array.from({ length: N * F }, () => rand()),
+  shape: [N, C, H, W],
+  y: [0, 1, 2],
+  a: Float32Array.from({ length: N * F }, () => rand()),
+}
+const model = (): Model =>
+  new FunctionModel(
+    batched(
+      linearRowModel(
+        Float64Array.from({ length: K * F }, () => rand() - 0.5),
+        new Float64Array(K),
+      ),
+    ),
+    { maxBatchSize: 8 },
+  )
+
+const BAD: [string, unknown][] = [
+  ['undefined', undefined],
+  ['null', null],
+  ['a string', 'abc'],
+  ['-1', -1],
+  ['1.5', 1.5],
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['2^32 + 3', 2 ** 32 + 3],
+  ['{}', {}],
+  ['[]', []],
+  ['a BigInt64Array', new BigInt64Array(N * F)],
+  ['a Float64Array', new Float64Array(N * F)],
+  ['an Int8Array', new Int8Array(3)],
+  ['a function', () => 0],
+  ['a symbol', Symbol('s')],
+  ['true', true],
+  ['a bigint', 3n],
+]
+
+/** Calls `f(args with args[i] = bad)` for every i and bad value; any error must be typed. */
+async function fuzz(t: import('ava').ExecutionContext, name: string, args: unknown[], f: (...a: unknown[]) => unknown): Promise<void> {
+  for (let i = 0; i < args.length; i++) {
+    for (const [label, bad] of BAD) {
+      const a = [...args]
+      a[i] = bad
+      try {
+        await f(...a)
+      } catch (e) {
+        t.true(
+          e instanceof XaiEvalError && typeof e.code === 'string' && typeof e.arg === 'string',
+          `${name}: argument ${i} = ${label} threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+        )
+      }
+    }
+  }
+}
+
+/** The same for each field of an object argument. */
+async function fuzzFields(
+  t: import('ava').ExecutionContext,
+  name: string,
+  obj: Record<string, unknown>,
+  f: (o: unknown) => unknown,
+): Promise<void> {
+  for (const key of Object.keys(obj)) {
+    await fuzz(t, `${name}.${key}`, [obj[key]], (v) => f({ ...obj, [key]: v }))
+  }
+}
+
+test('every registered metric: constructor options, map, evaluate and reduce arguments', async (t) => {
+  for (const [id, cls] of registry) {
+    const make = (o: unknown) => (id === 'qge' ? new cls({ metric: new api.PixelFlipping(), ...(o as object) }) : new cls(o))
+    await fuzz(t, `new ${cls.meta.name}`, [{}], (o) => make(o))
+    // every option of the class's defaults, one at a time
+    await fuzzFields(t, `${cls.meta.name} option`, { ...make(undefined).params }, (o) => make(o))
+    const metric = make(id === 'soundness' || id === 'completeness' ? { noise: 0 } : {})
+    const d = id === 'soundness' || id === 'completeness' ? { ...data, a: data.a.map(Math.abs) } : data
+    await fuzz(t, `${id}.evaluate`, [model(), d, {}], (m, dd, o) => metric.evaluate(m as Model, dd as Dataset, o as never))
+    await fuzzFields(t, `${id}.evaluate data`, { ...d }, (dd) => metric.evaluate(model(), dd as Dataset))
+    await fuzzFields(t, `${id}.evaluate options`, { signal: new AbortController().signal, onProgress: () => {}, firstSample: 0 }, (o) =>
+      metric.evaluate(model(), d, o as never),
+    )
+    const shard = await metric.map(model(), d)
+    await fuzz(t, `${id}.reduce`, [[shard]], (s) => metric.reduce(s as never))
+    await fuzz(t, `${id}.reduce element`, [shard], (s) => metric.reduce([s] as never))
+    await fuzzFields(t, `${id}.reduce shard field`, { ...shard }, (s) => metric.reduce([s] as never))
+  }
+})
+
+test('models, registry, serialisation and utilities', async (t) => {
+  await fuzz(t, 'OnnxModel.load', ['/nonexistent.onnx', {}], (p, o) => api.OnnxModel.load(p as string, o as never))
+  await fuzzFields(
+    t,
+    'OnnxModel.load options',
+    { executionProviders: ['cpu'], maxBatchSize: 4, workers: 1, threads: 1, output: 'logits' },
+    (o) => api.OnnxModel.load('/nonexistent.onnx', o as never),
+  )
+  await fuzz(t, 'new FunctionModel', [() => new Float32Array(3), {}], (f, o) => new FunctionModel(f as never, o as never))
+  await fuzz(t, 'createMetric', [{ id: 'srg', params: {} }], (s) => api.createMetric(s as never))
+  await fuzz(t, 'metricClass', ['srg'], (s) => api.metricClass(s))
+  await fuzz(t, 'resultFromJSON', ['{}'], (s) => api.resultFromJSON(s))
+  await fuzz(t, 'new RowCache', [10], (n) => new api.RowCache(n as number))
+  await fuzz(t, 'invert', [data.a, N, 'sign-flip'], (a, n, m) => api.invert(a as never, n as never, m as never))
+  await fuzz(t, 'impute.noisyLinear', [new Float32Array(16), new Uint8Array(16), { shape: [1, 4, 4] }], (x, m, o) =>
+    api.impute.noisyLinear(x as never, m as never, o as never),
+  )
+  await fuzz(t, 'modify.remove', [data.a, [N, C, H, W], { kind: 'constant', fraction: 0.5 }], (a, s, o) =>
+    api.modify.remove(a as never, s as never, o as never),
+  )
+  await fuzz(
+    t,
+    'hausdorff',
+    [
+      { x: [0, 1], y: [0, 1] },
+      { x: [0, 1], y: [1, 0] },
+    ],
+    (a, b) => api.hausdorff(a as never, b as never),
+  )
+  await fuzz(t, 'minimalHausdorff', [{ a: { x: [0, 1], y: [0, 1] } }], (c) => api.minimalHausdorff(c as never))
+  await fuzz(t, 'loadDemo', [undefined], (d) => api.loadDemo(d as never))
+})
