@@ -139,10 +139,10 @@ export class Irof extends Metric<IrofParams, IrofResult> {
       },
       o.signal,
     )
-    const { rowSample, rowCount } = curveRows(ranked.counts, 0)
+    const rows = curveRows(ranked.counts, 0)
     const cost = newCost()
     const softmax = needsSoftmax(model, compat ? true : undefined)
-    const scores = await scoreRegionRows(model, d, maps, ranked, rowSample, rowCount, softmax, o, cost)
+    const scores = await scoreRegionRows(model, d, maps, ranked, rows, softmax, o, cost)
     const first = compat ? 1 : 0
     const curves = new Float64Array(scores.length - first * d.n)
     let row = 0

@@ -58,6 +58,10 @@ export type RegionPerturbationParams = z.output<typeof schema>
  * MoRF, and a random order: higher is better (a steep drop); LeRF: lower is better (the result's
  * `higherIsBetter` says which).
  *
+ * Samek et al. perturb a 9 × 9 neighbourhood around each pixel location in the heatmap's order, so
+ * their regions may overlap; like Quantus, this implementation removes non-overlapping patches
+ * ranked by their summed relevance, each once.
+ *
  * Deviations from quantus.RegionPerturbation 0.6 by default (each reproduced with `compat: 'quantus'`):
  * - the grid starts at the top-left pixel and a patch at the right or bottom edge is smaller where
  *   `patchSize` does not divide the side (Quantus edge-pads the image and centres the grid, so its
@@ -111,10 +115,10 @@ export class RegionPerturbation extends Metric<RegionPerturbationParams, CurveRe
       o.signal,
     )
     // Rows k = 0…L of every sample: k = 0 is the unperturbed input, y0.
-    const { rowSample, rowCount } = curveRows(new Uint32Array(d.n).fill(steps), 0)
+    const rows = curveRows(new Uint32Array(d.n).fill(steps), 0)
     const cost = newCost()
     const softmax = needsSoftmax(model, compat ? true : undefined)
-    const scores = await scoreRegionRows(model, d, maps, ranked, rowSample, rowCount, softmax, o, cost)
+    const scores = await scoreRegionRows(model, d, maps, ranked, rows, softmax, o, cost)
     const first = compat ? 1 : 0
     const points = steps + 1 - first
     const curve = new Float64Array(d.n * points)

@@ -63,30 +63,61 @@ export async function rankRegions(d: Checked, s: RegionSetup, signal?: AbortSign
 }
 
 /**
- * Scores rows `(rowSample[r], rowCount[r])` (a sample's rows contiguous and in curve order, so each
- * extends the previous one) for the label of the row's sample; returns one score per row.
+ * The rows of every sample's curve, sample-major: sample s owns rows `offsets[s] … offsets[s + 1])`,
+ * its row j removing `first + j` regions (j = 0 … `counts[s] − first`). Only `N + 1` offsets are
+ * stored, whatever the number of rows.
+ */
+export interface CurveRows {
+  offsets: Float64Array
+  first: number
+  rows: number
+}
+
+export function curveRows(counts: ArrayLike<number>, first: number): CurveRows {
+  const offsets = new Float64Array(counts.length + 1)
+  for (let s = 0; s < counts.length; s++) offsets[s + 1] = offsets[s]! + Math.max(0, counts[s]! - first + 1)
+  return { offsets, first, rows: offsets[counts.length]! }
+}
+
+/** The sample owning row `r`: the last s with `offsets[s] ≤ r`. */
+function sampleOf(offsets: Float64Array, r: number): number {
+  let lo = 0
+  let hi = offsets.length - 2
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (offsets[mid]! <= r) lo = mid
+    else hi = mid - 1
+  }
+  return lo
+}
+
+/**
+ * Scores the rows of `rows` (a sample's rows contiguous and in curve order, so the core builds each
+ * from the previous one) for the label of the row's sample; returns one score per row.
  */
 export async function scoreRegionRows(
   model: Model,
   d: Checked,
   maps: RegionMaps,
   ranked: Ranked,
-  rowSample: Uint32Array,
-  rowCount: Uint32Array,
+  rows: CurveRows,
   softmax: boolean,
   options: RunOptions,
   cost: Cost,
 ): Promise<Float64Array> {
   const shape = [d.n, d.channels, d.height, d.width]
+  const { offsets, first } = rows
   const plan: Plan = {
-    rows: rowSample.length,
+    rows: rows.rows,
     build(start, end, out, targets, signal) {
       const pairs = new Uint32Array(2 * (end - start))
+      let s = sampleOf(offsets, start)
       for (let r = start; r < end; r++) {
+        while (r >= offsets[s + 1]!) s++
         const i = r - start
-        pairs[2 * i] = rowSample[r]!
-        pairs[2 * i + 1] = rowCount[r]!
-        targets[i] = d.y[rowSample[r]!]!
+        pairs[2 * i] = s
+        pairs[2 * i + 1] = first + r - offsets[s]!
+        targets[i] = d.y[s]!
       }
       return fillRegionRows(d.x, ranked.baselines, shape, maps.labels, maps.shared, ranked.orders, ranked.width, pairs, out, signal)
     },
@@ -104,22 +135,6 @@ export async function scoreRegionRows(
     cost,
   )
   return scores
-}
-
-/** Rows `(s, k)` for k = `first`…`counts[s]` of every sample s, sample-major. */
-export function curveRows(counts: ArrayLike<number>, first: number): { rowSample: Uint32Array; rowCount: Uint32Array } {
-  let total = 0
-  for (let s = 0; s < counts.length; s++) total += Math.max(0, counts[s]! - first + 1)
-  const rowSample = new Uint32Array(total)
-  const rowCount = new Uint32Array(total)
-  let r = 0
-  for (let s = 0; s < counts.length; s++) {
-    for (let k = first; k <= counts[s]!; k++, r++) {
-      rowSample[r] = s
-      rowCount[r] = k
-    }
-  }
-  return { rowSample, rowCount }
 }
 
 /** Largest patch side accepted (a bound on the options, not on the images). */

@@ -80,10 +80,10 @@ export class Selectivity extends Metric<SelectivityParams, CurveResult> {
     )
     // Quantus never evaluates the unperturbed input.
     const first = compat ? 1 : 0
-    const { rowSample, rowCount } = curveRows(new Uint32Array(d.n).fill(patches), first)
+    const rows = curveRows(new Uint32Array(d.n).fill(patches), first)
     const cost = newCost()
     const softmax = needsSoftmax(model, compat ? true : undefined)
-    const curve = await scoreRegionRows(model, d, maps, ranked, rowSample, rowCount, softmax, o, cost)
+    const curve = await scoreRegionRows(model, d, maps, ranked, rows, softmax, o, cost)
     const points = patches + 1 - first
     if (compat) for (let i = 0; i < curve.length; i++) curve[i] = Math.fround(curve[i]!)
     const x = Float64Array.from({ length: points }, (_, i) => (compat ? i + 1 : i / patches))

@@ -19,6 +19,8 @@
 //! inputs are **not** converted to CIELAB (inputs here are model tensors, not sRGB images in [0, 1]),
 //! and no Gaussian pre-smoothing is applied (skimage's default `sigma = 0`).
 
+use rayon::prelude::*;
+
 use crate::error::{check_finite, expect_len, CoreError, Result};
 
 /// Parameters of [`slic`] (skimage's defaults in [`SlicParams::default`]).
@@ -271,13 +273,17 @@ pub fn slic_batch(x: &[f32], shape: [usize; 4], p: &SlicParams) -> Result<(Vec<u
   check_finite("x", x)?;
   p.validate()?;
   let row = c * h * w;
+  if row == 0 {
+    return Ok((Vec::new(), vec![0; n]));
+  }
+  // Images are independent: segmented in parallel on rayon's pool, results in image order.
+  let each: Vec<(Vec<u32>, usize)> = x
+    .par_chunks(row)
+    .map(|img| slic_one(img, c, h, w, p))
+    .collect();
   let mut labels = Vec::with_capacity(n * h * w);
   let mut counts = Vec::with_capacity(n);
-  if row == 0 {
-    return Ok((labels, vec![0; n]));
-  }
-  for img in x.chunks(row) {
-    let (l, k) = slic_one(img, c, h, w, p);
+  for (l, k) in each {
     labels.extend(l);
     counts.push(k as u32);
   }
