@@ -122,7 +122,10 @@ test('results and metrics survive JSON exactly: typed arrays, NaN and the metric
     t.is(again.meta, metric.meta)
   }
   // NaN scores (a zero original score) stay NaN
-  const zero = new FunctionModel(async (_x, shape) => new Float32Array(shape[0]! * 2), { returns: 'probabilities', output: 'probabilities' })
+  const zero = new FunctionModel(async (_x, shape) => new Float32Array(shape[0]! * 2), {
+    returns: 'probabilities',
+    output: 'probabilities',
+  })
   const del = await new Deletion({ steps: 4 }).evaluate(zero, { ...data, y: [0, 0, 0, 0] })
   t.true(Number.isNaN(del.finalDrop[0]))
   t.true(Number.isNaN(resultFromJSON<typeof del>(JSON.stringify(del)).finalDrop[0]))

@@ -79,7 +79,8 @@ async function fuzzFields(
 
 test('every registered metric: constructor options, map, evaluate and reduce arguments', async (t) => {
   for (const [id, cls] of registry) {
-    const make = (o: unknown) => (id === 'qge' ? new cls({ metric: new api.PixelFlipping(), ...(o as object) }) : new cls(o))
+    const wraps = id === 'qge' || id === 'random-baseline-gap'
+    const make = (o: unknown) => (wraps ? new cls({ metric: new api.PixelFlipping(), ...(o as object) }) : new cls(o))
     await fuzz(t, `new ${cls.meta.name}`, [{}], (o) => make(o))
     // every option of the class's defaults, one at a time
     await fuzzFields(t, `${cls.meta.name} option`, { ...make(undefined).params }, (o) => make(o))

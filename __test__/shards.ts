@@ -2,7 +2,7 @@
 // mapped separately (each with its global firstSample) and reduced in any order, is the single
 // pass bit for bit.
 import type { ExecutionContext } from 'ava'
-import type { Dataset, MetricResult, Model, Shard } from 'xai-eval'
+import { type Dataset, fromJSON, type MetricResult, type Model, type Shard } from 'xai-eval'
 
 interface Mappable {
   map(model: Model, data: Dataset, options?: { firstSample?: number }): Promise<Shard>
@@ -51,7 +51,6 @@ export async function checkShards(
     }
     shards.sort(() => rand() - 0.5)
     // Through JSON, as a shard crosses a process or a queue.
-    const { fromJSON } = await import('xai-eval')
     const r = metric.reduce(shards.map((s) => fromJSON<Shard>(JSON.stringify(s))))
     t.deepEqual(r.scores, whole.scores, `${k} shards (cuts ${c.join(', ')}): scores`)
     t.is(r.samples, n)

@@ -45,13 +45,25 @@ export {
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 
 // Metrics: region perturbation (patches and superpixels)
-export { RegionPerturbation, type RegionPerturbationOptions } from './metrics/region-perturbation.js'
-export { Selectivity, type SelectivityOptions } from './metrics/selectivity.js'
-export { Irof, type IrofOptions, type IrofResult } from './metrics/irof.js'
+export { RegionPerturbation, type RegionPerturbationOptions, type RegionPerturbationParams } from './metrics/region-perturbation.js'
+export { Selectivity, type SelectivityOptions, type SelectivityParams } from './metrics/selectivity.js'
+export { Irof, type IrofOptions, type IrofParams, type IrofResult } from './metrics/irof.js'
 
 // Quality Gap Estimator
 export { QualityGapEstimator, type QualityGapEstimatorOptions, type QualityGapResult } from './metrics/qge.js'
 export { invert, type InverseMethod } from './metrics/inverse.js'
+export { RandomBaselineGap, type RandomBaselineGapOptions, type RandomBaselineGapResult } from './metrics/random-baseline.js'
+export { latentQuality, type Agreement, type LatentQuality, type LatentQualityOptions } from './latent-quality.js'
+
+// Metrics: faithfulness of the attribution values and across samples
+export { Infidelity, type InfidelityOptions, type InfidelityParams, type InfidelityResult } from './metrics/infidelity.js'
+export {
+  Sufficiency,
+  SUFFICIENCY_MAX_VALUES,
+  type SufficiencyOptions,
+  type SufficiencyParams,
+  type SufficiencyResult,
+} from './metrics/sufficiency.js'
 
 // Metrics: soundness and completeness (map + reduce)
 export type { Imputation, Indicator, StepwiseOptions } from './metrics/stepwise.js'

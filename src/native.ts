@@ -40,6 +40,11 @@ export const patchGrid = typed(binding.patchGrid)
 export const regionOrders = typed(binding.regionOrders)
 export const fillRegionRows = typed(binding.fillRegionRows)
 export const slicSegments = typed(binding.slicSegments)
+export const randomRankings = typed(binding.randomRankings)
+export const agreement = typed(binding.agreement)
+export const randomBaselineGaps = typed(binding.randomBaselineGaps)
+export const infidelityRows = typed(binding.infidelityRows)
+export const sufficiencyScores = typed(binding.sufficiencyScores)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

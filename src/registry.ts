@@ -5,14 +5,17 @@ import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
 import { Irof } from './metrics/irof.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
+import { Infidelity } from './metrics/infidelity.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { createMetric, fromJSON, type MetricClass, type MetricResult, metricClass, registry } from './metrics/protocol.js'
 import { QualityGapEstimator } from './metrics/qge.js'
+import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
 import { Selectivity } from './metrics/selectivity.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
+import { Sufficiency } from './metrics/sufficiency.js'
 
 const classes: MetricClass[] = [
   SymmetricRelevanceGain,
@@ -23,6 +26,9 @@ const classes: MetricClass[] = [
   Soundness,
   Completeness,
   QualityGapEstimator,
+  RandomBaselineGap,
+  Infidelity,
+  Sufficiency,
   RegionPerturbation,
   Selectivity,
   Irof,

@@ -283,6 +283,11 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     const params = canonical(encode(this.params))
     shards.forEach((s, i) => {
       parseOptions(shardSchema, s, `shards[${i}]`)
+      for (const [name, p] of Object.entries((s.parts ?? {}) as Record<string, Shard>)) {
+        if (p?.firstSample !== s.firstSample || p?.samples !== s.samples) {
+          throw new XaiEvalError('INVALID_OPTION', `shards[${i}].parts.${name}`, 'does not cover the samples of its shard')
+        }
+      }
       for (const [name, c] of Object.entries(s.columns as Record<string, Column>)) {
         if (c.values.length !== s.samples * c.width) {
           throw new XaiEvalError(
@@ -413,6 +418,23 @@ export function createMetric(spec: { id: string; params?: unknown; version?: num
   }
   return new cls(decode(params))
 }
+
+/** Whether `v` is a metric (by shape, so that two copies of the package still recognise each other's). */
+export function isMetric(v: unknown): v is Metric<object, MetricResult> {
+  const m = v as Partial<Metric<object, MetricResult>> | null
+  return (
+    v instanceof Metric ||
+    (m !== null && typeof m === 'object' && typeof m.map === 'function' && typeof m.reduce === 'function' && typeof m.meta?.id === 'string')
+  )
+}
+
+/** An option holding a metric: an instance, or its `{ id, params }` built through the registry. */
+export const metricOption = z.union([
+  z.custom<Metric<object, MetricResult>>(isMetric, 'expected a metric (e.g. new PixelFlipping()) or { id, params }'),
+  z
+    .strictObject({ id: z.string(), params: z.unknown().optional(), version: z.number().optional() })
+    .transform((spec) => createMetric(spec)),
+])
 
 /** The per-sample values of a column as `[samples, width]` rows. */
 export function column(merged: Merged, name: string): Column {

@@ -8,7 +8,7 @@ import type { Curves } from './curve.js'
 import { type InverseMethod, invert } from './inverse.js'
 import {
   type CheckedMapOptions,
-  createMetric,
+  metricOption,
   type Merged,
   Metric,
   type MetricMeta,
@@ -17,17 +17,10 @@ import {
   type Shard,
 } from './protocol.js'
 
-const metricSchema = z.union([
-  z.custom<Metric<object, MetricResult>>((v) => v instanceof Metric, 'expected a metric (e.g. new PixelFlipping()) or { id, params }'),
-  z
-    .strictObject({ id: z.string(), params: z.unknown().optional(), version: z.number().optional() })
-    .transform((spec) => createMetric(spec)),
-])
-
 const schema = z
   .strictObject({
     /** The quality measure Ψ: any metric of the registry, or its `{ id, params }`. */
-    metric: metricSchema,
+    metric: metricOption,
     /** How the inverse explanation is built (default `'sign-flip'`, Quantus's). */
     inverse: z.enum(['sign-flip', 'value-swap', 'ranking']).default('sign-flip'),
     /**

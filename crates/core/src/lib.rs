@@ -8,11 +8,14 @@
 // Tests may unwrap: a panic there is a failing test, not a crash reaching a user.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agreement;
 pub mod baseline;
 pub mod curve;
 pub mod error;
+pub mod explanation;
 pub mod impute;
 pub mod imputed;
+pub mod infidelity;
 pub mod layout;
 pub mod maps;
 pub mod mask;
@@ -22,5 +25,6 @@ pub mod rng;
 pub mod slic;
 pub mod soco;
 pub mod stats;
+pub mod sufficiency;
 
 pub use error::{CoreError, Result};

@@ -41,6 +41,8 @@ pub enum Purpose {
   Perturbation = 6,
   /// Random patch or region orders.
   Order = 7,
+  /// Resampling with replacement (random baselines of the Quality Gap Estimator's paper, bootstrap).
+  Resample = 8,
 }
 
 /// xoshiro256++ (Blackman & Vigna 2019).

@@ -6,10 +6,13 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod agreement;
 pub mod baseline;
 mod convert;
 pub mod curve;
 mod error;
+pub mod explanation;
+pub mod faithfulness;
 pub mod impute;
 pub mod layout;
 pub mod mask;
