@@ -21,6 +21,7 @@ export function slice(data: Dataset, s0: number, s1: number): Dataset {
     y: Array.from(data.y).slice(s0, s1),
     a: data.a.slice(s0 * aRow, s1 * aRow),
     ...(data.aShape ? { aShape: [s1 - s0, ...data.aShape.slice(1)] } : {}),
+    ...(data.segments ? { segments: data.segments.slice(s0 * h * w, s1 * h * w) } : {}),
   }
 }
 

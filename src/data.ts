@@ -15,6 +15,11 @@ export interface Dataset {
   /** Attributions, `aShape` (default `shape`; `[N, 1, H, W]` is broadcast over channels). */
   a: Float32Array
   aShape?: readonly number[]
+  /**
+   * Superpixel labels `[N, H, W]`, `0…K_n − 1` per sample (IROF; default: its own SLIC segmentation).
+   * Ignored by the other metrics.
+   */
+  segments?: Uint32Array | Int32Array
 }
 
 /** The embedded demo: a small shape classifier, 64 held-out samples and five attribution methods. */

@@ -44,6 +44,11 @@ export {
 } from './metrics/deletion-insertion.js'
 export { Road, type RoadOptions, type RoadResult } from './metrics/road.js'
 
+// Metrics: region perturbation (patches and superpixels)
+export { RegionPerturbation, type RegionPerturbationOptions, type RegionPerturbationParams } from './metrics/region-perturbation.js'
+export { Selectivity, type SelectivityOptions, type SelectivityParams } from './metrics/selectivity.js'
+export { Irof, type IrofOptions, type IrofParams, type IrofResult } from './metrics/irof.js'
+
 // Quality Gap Estimator
 export { QualityGapEstimator, type QualityGapEstimatorOptions, type QualityGapResult } from './metrics/qge.js'
 export { invert, type InverseMethod } from './metrics/inverse.js'

@@ -3,6 +3,7 @@
 // metric's knowledge lives in its class alone.
 import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
+import { Irof } from './metrics/irof.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
 import { FaithfulnessCorrelation } from './metrics/faithfulness-correlation.js'
 import { FaithfulnessEstimate } from './metrics/faithfulness-estimate.js'
@@ -13,7 +14,9 @@ import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { createMetric, fromJSON, type MetricClass, type MetricResult, metricClass, registry } from './metrics/protocol.js'
 import { QualityGapEstimator } from './metrics/qge.js'
 import { RandomBaselineGap } from './metrics/random-baseline.js'
+import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
+import { Selectivity } from './metrics/selectivity.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { Sufficiency } from './metrics/sufficiency.js'
@@ -30,6 +33,9 @@ const classes: MetricClass[] = [
   RandomBaselineGap,
   Infidelity,
   Sufficiency,
+  RegionPerturbation,
+  Selectivity,
+  Irof,
   FaithfulnessCorrelation,
   FaithfulnessEstimate,
   Monotonicity,

@@ -15,6 +15,8 @@ export interface Checked {
   attrChannels: number
   /** Labels as Int32Array (a copy only when `y` was not one already). */
   y: Int32Array
+  /** Superpixel labels `[N, H·W]`, when given (IROF). */
+  segments?: Uint32Array
 }
 
 const describe = (s: readonly number[]): string => `[${s.join(', ')}]`
@@ -76,7 +78,25 @@ export function checkDataset(data: Dataset): Checked {
     }
   }
   const labels = y instanceof Int32Array ? y : Int32Array.from(y)
-  return { x, a, n, channels, height, width, attrChannels, y: labels }
+  const segments = checkSegments(data.segments, n, height, width)
+  return { x, a, n, channels, height, width, attrChannels, y: labels, ...(segments ? { segments } : {}) }
+}
+
+/** Superpixel labels `[N, H, W]` as Uint32Array (a view of an Int32Array), checked for shape and sign. */
+function checkSegments(segments: unknown, n: number, height: number, width: number): Uint32Array | undefined {
+  if (segments === undefined) return undefined
+  if (!(segments instanceof Uint32Array || segments instanceof Int32Array)) {
+    throw new XaiEvalError('INVALID_OPTION', 'segments', 'expected superpixel labels [N, H, W] as a Uint32Array or Int32Array')
+  }
+  if (segments.length !== n * height * width) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'segments', `expected [${n}, ${height}, ${width}] labels, got ${segments.length} values`)
+  }
+  if (segments instanceof Uint32Array) return segments
+  const i = segments.findIndex((v) => v < 0)
+  if (i >= 0) {
+    throw new XaiEvalError('INVALID_OPTION', 'segments', `label ${segments[i]} of sample ${Math.floor(i / (height * width))} is negative`)
+  }
+  return new Uint32Array(segments.buffer, segments.byteOffset, segments.length)
 }
 
 /** Shape of one input row, `[C, H, W]`. */
@@ -98,5 +118,12 @@ export function featureCount(l: LayoutSpec): number {
 
 /** A checked data set as a {@link Dataset} again (same arrays), e.g. to hand to another metric. */
 export function datasetOf(d: Checked, a: Float32Array = d.a): Dataset {
-  return { x: d.x, shape: [d.n, d.channels, d.height, d.width], y: d.y, a, aShape: [d.n, d.attrChannels, d.height, d.width] }
+  return {
+    x: d.x,
+    shape: [d.n, d.channels, d.height, d.width],
+    y: d.y,
+    a,
+    aShape: [d.n, d.attrChannels, d.height, d.width],
+    ...(d.segments ? { segments: d.segments } : {}),
+  }
 }

@@ -18,6 +18,7 @@ pub mod impute;
 pub mod layout;
 pub mod mask;
 pub mod order;
+pub mod region;
 pub mod soco;
 pub mod stats;
 
