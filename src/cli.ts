@@ -1,242 +1,564 @@
 #!/usr/bin/env node
-// xai-eval's command line: `demo` compares the embedded attribution methods on every metric,
-// `evaluate` scores a data set given as .npy files.
+// xai-eval's command line. `evaluate` compares attribution methods of a data set on the registry's
+// metrics and writes results.json, scores.csv and report.html; `demo` does the same on the embedded
+// data; `report` re-renders a report from saved results; `metrics` lists the metrics and their
+// default settings. Every failure is one line naming the file or flag at fault, and a non-zero exit.
+import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { loadDemo, type Dataset } from './data.js'
+import { loadDemo } from './data.js'
 import { XaiEvalError } from './errors.js'
-import { readNpy } from './io/npy.js'
-import { Deletion, Insertion } from './metrics/deletion-insertion.js'
-import { Completeness } from './metrics/completeness.js'
-import { PixelFlipping } from './metrics/pixel-flipping.js'
-import { Road } from './metrics/road.js'
-import { Soundness } from './metrics/soundness.js'
-import { SymmetricRelevanceGain } from './metrics/srg.js'
-import { OnnxModel, type OnnxModelOptions } from './models/onnx-model.js'
-import type { MetricResult } from './metrics/protocol.js'
+import { channelsLastModel, type Layout, openFiles } from './io/files.js'
+import { type JobResult, type MetricSpec, type ProgressEvent, parseSamples, runJob, type Source, sha256File } from './job.js'
+import type { Model } from './models/model.js'
+import { OnnxModel, PROVIDERS } from './models/onnx-model.js'
+import { closest, describeValue, parseOptions, z } from './options.js'
+import { registry } from './registry.js'
+import { charts, renderReport } from './report.js'
+import { checkWritable, readResults, resultsDocument, resultsJson, scoresCsv, writeAtomically } from './results.js'
 
-interface Column {
-  /** Name on the command line and in JSON. */
-  name?: string
-  /** Header; an arrow saying which way is better is added from the result. */
-  column: string
-  metric: { readonly higherIsBetter: boolean; evaluate(model: OnnxModel, data: Dataset): Promise<MetricResult> }
-  /** Soundness and completeness measure attribution mass, which must be non-negative: they see |a|. */
-  magnitude?: boolean
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+/** The metrics run when `--metrics` is not given: the perturbation-curve and imputation families. */
+const DEFAULT_METRICS = ['srg', 'pixel-flipping', 'deletion', 'insertion', 'road', 'soundness', 'completeness']
+
+/** The demo's own preset (printed with the settings): coarser SRG/MIF steps keep it under seconds. */
+const DEMO_OPTIONS: Record<string, Record<string, unknown>> = {
+  srg: { featuresInStep: 8 },
+  'pixel-flipping': { featuresInStep: 8 },
 }
 
-/** Every metric the CLI runs, by name. */
-const METRICS: Record<string, (featuresInStep: number) => Column> = {
-  srg: (featuresInStep) => ({ column: 'SRG', metric: new SymmetricRelevanceGain({ featuresInStep }) }),
-  mif: (featuresInStep) => ({ column: 'MIF', metric: new PixelFlipping({ order: 'morf', featuresInStep }) }),
-  lif: (featuresInStep) => ({ column: 'LIF', metric: new PixelFlipping({ order: 'lerf', featuresInStep }) }),
-  deletion: () => ({ column: 'Deletion', metric: new Deletion() }),
-  insertion: () => ({ column: 'Insertion', metric: new Insertion() }),
-  road: () => ({ column: 'ROAD MoRF', metric: new Road({ order: 'morf' }) }),
-  soundness: () => ({ column: 'Soundness', metric: new Soundness(), magnitude: true }),
-  completeness: () => ({ column: 'Completeness', metric: new Completeness(), magnitude: true }),
+function usage(): string {
+  const ids = [...registry.values()].map((c) => `${c.meta.id} ${c.meta.higherIsBetter ? '↑' : '↓'}`)
+  return `xai-eval ${VERSION}: compare feature-attribution methods with faithfulness metrics.
+
+Usage:
+  xai-eval evaluate --model M.onnx --x X.npy --y Y.npy --a NAME=FILE [--a NAME=FILE …] [options]
+  xai-eval evaluate --config run.json [options]
+  xai-eval demo [options]            the embedded shape classifier and its five methods
+  xai-eval report RESULTS_DIR        re-render RESULTS_DIR/report.html from its results.json
+  xai-eval metrics                   every metric with its direction, cost and default settings
+  xai-eval --version | --help
+
+evaluate scores every attribution method (--a) with every metric (--metrics), prints the methods ×
+metrics table (mean, 95 % bootstrap interval, rank, best marked, significance against the best) and
+writes results.json, scores.csv and report.html to --out.
+
+Data (NumPy .npy files, or FILE.npz:KEY members; float16/32/64, C or Fortran order, any byte order):
+  --x FILE               inputs [N, C, H, W] or [N, H, W, C]
+  --y FILE               integer labels [N]
+  --a NAME=FILE          one attribution method's maps [N, C|1, H, W] (or [N, H, W]); repeat per method
+  --samples START:END    evaluate samples START…END−1 only (quick runs, shards), e.g. 0:1000
+  --chunk N              samples read and evaluated at a time (default: 64 MiB of inputs)
+
+Metrics:
+  --metrics LIST         comma-separated ids or 'all' (default: ${DEFAULT_METRICS.join(',')})
+                         ${ids.join(', ')}
+  --set ID.OPTION=VALUE  a metric option (VALUE is JSON, or a plain string), e.g. --set deletion.baseline=blur
+                         --set srg.featuresInStep=8 --set road.percentages=[0.1,0.5,0.9]; repeatable
+  --seed N               seed of every metric's random draws and of the bootstrap (default 0)
+  --reps N               bootstrap resamples (default 2000)
+
+Model:
+  --model FILE           ONNX classifier
+  --layout nchw|nhwc     the inputs' layout (default: from the model's input shape or the channel axis; refused when ambiguous)
+  --input-name NAME      graph input (default: the first)
+  --output-name NAME     graph output (default: the first)
+  --output KIND          logits|probabilities: what the metrics score (default probabilities)
+  --provider NAME        ${PROVIDERS.join('|')} (default cpu; falls back to cpu with a warning)
+  --batch-size N|auto    rows per forward call (default auto: measured)
+  --workers N            ONNX Runtime sessions (default 2 on CPU)
+
+Output:
+  --out DIR              results folder (default xai-eval-results; demo writes only when given)
+  --png                  also write each chart as DIR/plots/NAME.png
+  --json                 print the results document on stdout instead of the table
+  --quiet                no progress output
+  --config FILE          a JSON file with any of these settings (keys as in the flags, in camelCase:
+                         model, x, y, a {NAME: FILE}, metrics [ids], options {ID: {OPTION: VALUE}},
+                         layout, inputName, outputName, output, provider, batchSize, workers, seed,
+                         reps, samples, chunk, out); flags override it
+
+Exit codes: 0 done, 1 bad input or failure (one line on stderr), 2 bad usage, 130 interrupted
+(Ctrl-C stops within a batch and writes the finished samples, marked partial).`
 }
 
-function columns(names: string | undefined, featuresInStep: number): Column[] {
-  const list = names === undefined ? Object.keys(METRICS) : names.split(',').map((s) => s.trim().toLowerCase())
-  return list.map((name) => {
-    const make = METRICS[name]
-    if (!make) throw new XaiEvalError('INVALID_OPTION', 'metrics', `unknown metric '${name}'; one of ${Object.keys(METRICS).join(', ')}`)
-    return { ...make(featuresInStep), name }
-  })
+const configSchema = z.strictObject({
+  model: z.string().optional(),
+  x: z.string().optional(),
+  y: z.string().optional(),
+  a: z.record(z.string(), z.string()).optional(),
+  metrics: z.array(z.string()).optional(),
+  options: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+  layout: z.enum(['nchw', 'nhwc']).optional(),
+  inputName: z.string().optional(),
+  outputName: z.string().optional(),
+  output: z.enum(['logits', 'probabilities']).optional(),
+  provider: z.enum(PROVIDERS).optional(),
+  batchSize: z.union([z.int().min(1), z.literal('auto')]).optional(),
+  workers: z.int().min(1).optional(),
+  seed: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  reps: z.int().min(100).max(1_000_000).optional(),
+  samples: z.string().optional(),
+  chunk: z.int().min(1).optional(),
+  out: z.string().optional(),
+})
+type Config = z.output<typeof configSchema>
+
+const FLAGS = {
+  config: { type: 'string' },
+  model: { type: 'string' },
+  x: { type: 'string' },
+  y: { type: 'string' },
+  a: { type: 'string', multiple: true },
+  metrics: { type: 'string' },
+  set: { type: 'string', multiple: true },
+  layout: { type: 'string' },
+  'input-name': { type: 'string' },
+  'output-name': { type: 'string' },
+  output: { type: 'string' },
+  provider: { type: 'string' },
+  'batch-size': { type: 'string' },
+  workers: { type: 'string' },
+  seed: { type: 'string' },
+  reps: { type: 'string' },
+  samples: { type: 'string' },
+  chunk: { type: 'string' },
+  out: { type: 'string' },
+  png: { type: 'boolean' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const
+
+/** A usage error: exit code 2. */
+class UsageError extends Error {}
+
+const int = (flag: string, text: string, min: number) => {
+  const v = Number(text)
+  if (!/^\d+$/.test(text) || v < min)
+    throw new XaiEvalError('INVALID_OPTION', `--${flag}`, `expected an integer ≥ ${min}, got ${describeValue(text)}`)
+  return v
 }
 
-const USAGE = `Usage:
-  xai-eval demo [options]
-      Evaluate the embedded demo model's attribution methods (gradient, gradient × input,
-      integrated gradients, occlusion, random) with every metric and print a comparison table.
-  xai-eval evaluate --model M.onnx --x X.npy --y Y.npy --a A.npy [--metrics srg,deletion,…] [options]
-      Evaluate one data set: x [N, C, H, W] float, y [N] int, a [N, C|1, H, W] float (.npy files).
-
-Options:
-  --metrics LIST           ${Object.keys(METRICS).join(', ')} (default: all)
-  --features-in-step N     for SRG, MIF and LIF (default 8)
-  --batch N|auto           rows per forward call (default auto: measured)
-  --workers N              ONNX Runtime sessions (default 2 on CPU)
-  --providers LIST         execution providers in order of preference, e.g. cuda,cpu
-  --json                   machine-readable output (per-sample scores included for evaluate)`
-
-/** Runs every column on `dataset` and times the whole. */
-async function evaluateAll(model: OnnxModel, dataset: Dataset, cols: Column[]) {
-  const magnitude = cols.some((c) => c.magnitude) ? { ...dataset, a: dataset.a.map(Math.abs) } : dataset
-  const start = performance.now()
-  const results: MetricResult[] = []
-  for (const c of cols) results.push(await c.metric.evaluate(model, c.magnitude ? magnitude : dataset))
-  return { results, ms: performance.now() - start }
+/** `ID.OPTION=VALUE` into the options map (VALUE parsed as JSON when it is JSON). */
+function applySet(options: Record<string, Record<string, unknown>>, text: string): void {
+  const m = /^([^.=]+)\.([^=]+)=(.*)$/s.exec(text)
+  if (!m) throw new XaiEvalError('INVALID_OPTION', '--set', `expected ID.OPTION=VALUE, got ${describeValue(text)}`)
+  const [, id, key, raw] = m as unknown as [string, string, string, string]
+  if (!registry.has(id)) {
+    const hint = closest(id, [...registry.keys()])
+    throw new XaiEvalError('INVALID_OPTION', '--set', `unknown metric '${id}'${hint ? ` (did you mean '${hint}'?)` : ''}`)
+  }
+  let value: unknown = raw
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    // a plain string, e.g. blur
+  }
+  options[id] = { ...options[id], [key]: value }
 }
 
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => [...r[i]!].length)))
-  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
-  console.log(line(header))
-  console.log(widths.map((wd) => '─'.repeat(wd)).join('  '))
-  for (const r of rows) console.log(line(r))
-}
-
-const meanStd = (r: MetricResult) => `${r.mean.toFixed(3)} ± ${r.std.toFixed(3)}`
-
-interface CommonArgs {
-  featuresInStep: number
-  batch: number | 'auto'
-  workers?: number
-  providers?: string[]
+interface Settings extends Config {
+  metricList: string[]
+  options: Record<string, Record<string, unknown>>
+  png: boolean
   json: boolean
-  metrics?: string
+  quiet: boolean
 }
 
-function loadModel(path: string, args: CommonArgs): Promise<OnnxModel> {
-  return OnnxModel.load(path, {
-    maxBatchSize: args.batch,
-    workers: args.workers,
-    executionProviders: args.providers as OnnxModelOptions['executionProviders'],
+async function settingsOf(values: Record<string, unknown>, command: string): Promise<Settings> {
+  let config: Config = {}
+  if (typeof values.config === 'string') {
+    let text: string
+    try {
+      text = await readFile(values.config, 'utf8')
+    } catch (e) {
+      throw new XaiEvalError('INVALID_OPTION', '--config', `cannot read ${values.config}: ${(e as Error).message}`)
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (e) {
+      throw new XaiEvalError('INVALID_OPTION', '--config', `${values.config} is not JSON: ${(e as Error).message}`)
+    }
+    config = parseOptions(configSchema, parsed, `config ${values.config}`)
+  }
+  const s = { ...config } as Settings
+  const str = (flag: string) => values[flag] as string | undefined
+  for (const [flag, key] of [
+    ['model', 'model'],
+    ['x', 'x'],
+    ['y', 'y'],
+    ['input-name', 'inputName'],
+    ['output-name', 'outputName'],
+    ['samples', 'samples'],
+    ['out', 'out'],
+  ] as const) {
+    if (str(flag) !== undefined) s[key] = str(flag)
+  }
+  const choice = <T extends string>(flag: string, allowed: readonly T[]): T | undefined => {
+    const v = str(flag)
+    if (v === undefined) return undefined
+    if (!allowed.includes(v as T)) {
+      throw new XaiEvalError('INVALID_OPTION', `--${flag}`, `expected one of ${allowed.join(', ')}, got ${describeValue(v)}`)
+    }
+    return v as T
+  }
+  s.layout = choice('layout', ['nchw', 'nhwc'] as const) ?? s.layout
+  s.output = choice('output', ['logits', 'probabilities'] as const) ?? s.output
+  s.provider = choice('provider', PROVIDERS) ?? s.provider
+  if (str('batch-size') !== undefined) s.batchSize = str('batch-size') === 'auto' ? 'auto' : int('batch-size', str('batch-size')!, 1)
+  if (str('workers') !== undefined) s.workers = int('workers', str('workers')!, 1)
+  if (str('seed') !== undefined) s.seed = int('seed', str('seed')!, 0)
+  if (str('reps') !== undefined) s.reps = int('reps', str('reps')!, 100)
+  if (str('chunk') !== undefined) s.chunk = int('chunk', str('chunk')!, 1)
+  const a = values.a as string[] | undefined
+  if (a) {
+    s.a = {}
+    for (const spec of a) {
+      const m = /^([^=]+)=(.+)$/.exec(spec)
+      if (!m) throw new XaiEvalError('INVALID_OPTION', '--a', `expected NAME=FILE (e.g. gradient=a1.npy), got ${describeValue(spec)}`)
+      if (m[1]! in s.a) throw new XaiEvalError('INVALID_OPTION', '--a', `method '${m[1]}' is given twice`)
+      s.a[m[1]!] = m[2]!
+    }
+  }
+  const list =
+    str('metrics')
+      ?.split(',')
+      .map((t) => t.trim()) ??
+    config.metrics ??
+    DEFAULT_METRICS
+  s.metricList = list.length === 1 && list[0] === 'all' ? [...registry.keys()] : list
+  s.options = {}
+  if (command === 'demo') for (const [id, o] of Object.entries(DEMO_OPTIONS)) s.options[id] = { ...o }
+  for (const [id, o] of Object.entries(config.options ?? {})) {
+    if (!registry.has(id)) throw new XaiEvalError('INVALID_OPTION', `config options.${id}`, `unknown metric '${id}'`)
+    s.options[id] = { ...s.options[id], ...o }
+  }
+  for (const t of (values.set as string[] | undefined) ?? []) applySet(s.options, t)
+  for (const id of Object.keys(s.options)) {
+    if (!s.metricList.includes(id))
+      throw new XaiEvalError('INVALID_OPTION', '--set', `'${id}' is not among the metrics run (${s.metricList.join(', ')})`)
+  }
+  s.png = values.png === true
+  s.json = values.json === true
+  s.quiet = values.quiet === true
+  return s
+}
+
+/** Metric specs with the seed applied to every metric that has one (unless set explicitly). */
+function metricSpecs(s: Settings): MetricSpec[] {
+  return s.metricList.map((id) => {
+    if (!registry.has(id)) {
+      const hint = closest(id, [...registry.keys()])
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        '--metrics',
+        `unknown metric '${id}'${hint ? ` (did you mean '${hint}'?)` : ''}; see xai-eval metrics`,
+      )
+    }
+    const options = { ...s.options[id] }
+    if (s.seed !== undefined && !('seed' in options)) {
+      try {
+        if ('seed' in new (registry.get(id)!)().params) options.seed = s.seed
+      } catch {
+        // a metric without defaults (e.g. qge needs its metric): its seed is set with --set
+      }
+    }
+    return { id, options }
   })
 }
 
-async function demo(args: CommonArgs): Promise<void> {
-  const data = await loadDemo()
-  const model = await loadModel(data.modelPath, args)
-  try {
-    const [n, c, h, w] = data.shape
-    const cols = columns(args.metrics, args.featuresInStep)
-    const table: { method: string; results: MetricResult[]; ms: number }[] = []
-    for (const [method, a] of Object.entries(data.attributions)) {
-      table.push({ method, ...(await evaluateAll(model, { x: data.x, shape: data.shape, y: data.y, a, aShape: [n, 1, h, w] }, cols)) })
-    }
-    if (args.json) {
-      console.log(
-        JSON.stringify(
-          table.map((r) => ({
-            method: r.method,
-            ms: r.ms,
-            metrics: Object.fromEntries(r.results.map((m, i) => [cols[i]!.name, { mean: m.mean, std: m.std, rows: m.forwardPasses }])),
-          })),
-          null,
-          2,
-        ),
+/** Progress on stderr: a bar redrawn in place on a terminal, one line per finished metric otherwise. */
+function progressPrinter(quiet: boolean, metricCount: number, methodCount: number): ((p: ProgressEvent) => void) | undefined {
+  if (quiet) return undefined
+  const tty = process.stderr.isTTY === true
+  const start = performance.now()
+  let last = 0
+  let pairsDone = 0
+  return (p) => {
+    const elapsed = (performance.now() - start) / 1000
+    if (tty) {
+      const now = performance.now()
+      if (p.kind === 'rows' && now - last < 100) return
+      last = now
+      const width = 24
+      const filled = Math.round(p.fraction * width)
+      const eta = p.fraction > 0 ? (elapsed * (1 - p.fraction)) / p.fraction : Number.NaN
+      const rate = p.forwardRows / Math.max(elapsed, 1e-3)
+      process.stderr.write(
+        `\r\x1b[2K[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(100 * p.fraction).toFixed(0).padStart(3)}% ${p.metric} · ${p.method} · samples ${p.chunkStart}–${p.chunkEnd} · ${rate.toFixed(0)} rows/s · ${p.forwardRows} forward rows · ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '…'}`,
       )
-      return
+      if (p.fraction >= 1) process.stderr.write('\n')
+    } else if (p.kind === 'pair') {
+      pairsDone++
+      if (pairsDone % methodCount === 0) {
+        process.stderr.write(
+          `xai-eval: ${p.metric} done on samples ${p.chunkStart}–${p.chunkEnd - 1} (${methodCount} methods; ${(100 * p.fraction).toFixed(0)}% of the run, ${elapsed.toFixed(1)} s)\n`,
+        )
+      }
     }
-    console.log(`xai-eval demo: ${n} samples ${c}×${h}×${w}, ${data.classes.length} classes (${data.classes.join(', ')})`)
-    console.log(
-      `model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers, featuresInStep ${args.featuresInStep}; mean ± std over samples`,
-    )
-    console.log(
-      'Soundness and Completeness on |a| (paper mode, accuracy indicator); ROAD: label probability averaged over 10–90 % removed\n',
-    )
-    printTable(
-      ['method', ...cols.map((c) => `${c.column} ${c.metric.higherIsBetter ? '↑' : '↓'}`), 'rows', 'time'],
-      table.map(({ method, results, ms }) => [
-        method,
-        ...results.map(meanStd),
-        String(results.reduce((s, r) => s + r.forwardPasses, 0)),
-        `${ms.toFixed(0)} ms`,
-      ]),
-    )
-    console.log(`\n${model.stats.rows} model rows in ${model.stats.forwardPasses} forward calls.`)
-  } finally {
-    await model.close()
+    void metricCount
   }
 }
 
-async function evaluate(args: CommonArgs & { model?: string; x?: string; y?: string; a?: string }): Promise<void> {
-  for (const k of ['model', 'x', 'y', 'a'] as const) {
-    if (!args[k]) throw new XaiEvalError('INVALID_OPTION', k, `--${k} is required`)
-  }
-  const [x, y, a] = await Promise.all([readNpy(args.x!, 'x'), readNpy(args.y!, 'y'), readNpy(args.a!, 'a')])
-  if (!(x.data instanceof Float32Array) || !(a.data instanceof Float32Array)) {
-    throw new XaiEvalError('INVALID_OPTION', x.data instanceof Float32Array ? 'a' : 'x', 'expected a float array')
-  }
-  if (x.shape.length !== 4) throw new XaiEvalError('SHAPE_MISMATCH', 'x', `expected [N, C, H, W], got [${x.shape.join(', ')}]`)
-  const dataset: Dataset = { x: x.data, shape: x.shape as [number, number, number, number], y: y.data, a: a.data, aShape: a.shape }
-  const cols = columns(args.metrics, args.featuresInStep)
-  const model = await loadModel(args.model!, args)
-  try {
-    const { results, ms } = await evaluateAll(model, dataset, cols)
-    if (args.json) {
-      console.log(
-        JSON.stringify({
-          provider: model.provider,
-          ms,
-          metrics: Object.fromEntries(
-            results.map((r, i) => [
-              cols[i]!.name,
-              {
-                mean: r.mean,
-                std: r.std,
-                skipped: r.skipped,
-                forwardPasses: r.forwardPasses,
-                params: r.params,
-                scores: Array.from(r.scores),
-              },
-            ]),
-          ),
-        }),
+function printTable(job: JobResult, header: string[]): void {
+  for (const line of header) console.log(line)
+  const byMetric = new Map(job.comparisons.map((c) => [c.metric, c]))
+  const head = ['method', ...job.metrics.map((m) => `${m.id} ${m.higherIsBetter ? '↑' : '↓'}`)]
+  const rows = job.methods.map((method) => [
+    method,
+    ...job.metrics.map((e) => {
+      const c = byMetric.get(e.id)?.methods.find((x) => x.method === method)
+      if (!c) return '–'
+      const mark = c.best ? ' ★' : c.significant ? ' *' : '  '
+      return `${c.mean.toFixed(3)} [${c.ci[0].toFixed(3)}, ${c.ci[1].toFixed(3)}] #${c.rank}${mark}`
+    }),
+  ])
+  const widths = head.map((_, i) => Math.max(...[head, ...rows].map((r) => [...r[i]!].length)))
+  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
+  console.log(line(head))
+  console.log(widths.map((w) => '─'.repeat(w)).join('  '))
+  for (const r of rows) console.log(line(r))
+  const c0 = job.comparisons[0]
+  console.log(
+    `\nmean [95 % bootstrap interval, ${c0?.reps ?? 0} paired resamples] #rank; ★ best per metric (↑ higher / ↓ lower is better); * significantly worse than the best (paired bootstrap, 5 %)`,
+  )
+  for (const s of job.skipped) console.log(`not run: ${s.id}: ${s.reason}`)
+  console.log(`${job.forwardRows} model rows, ${(job.ms / 1000).toFixed(1)} s.`)
+}
+
+function settingsLines(job: JobResult): string[] {
+  return job.metrics.map(
+    (e) =>
+      `  ${e.id} (${e.higherIsBetter ? 'higher' : 'lower'} is better${e.attributions === '|a|' ? ', on |a|' : ''}): ${Object.entries(
+        e.params,
       )
-      return
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(' ')}`,
+  )
+}
+
+async function writePngs(dir: string, list: ReturnType<typeof charts>): Promise<Record<string, Uint8Array>> {
+  // resvg (a maintained Rust SVG renderer with prebuilt npm binaries) turns the same SVGs into PNGs.
+  const { Resvg } = await import('@resvg/resvg-js')
+  void dir
+  return Object.fromEntries(
+    list.map((c) => [`${c.id}.png`, new Resvg(c.svg, { fitTo: { mode: 'zoom', value: 2 }, background: 'white' }).render().asPng()]),
+  )
+}
+
+async function run(command: string, values: Record<string, unknown>, positionals: string[]): Promise<void> {
+  if (command === 'metrics') {
+    for (const cls of registry.values()) {
+      let defaults = '(needs options, e.g. its metric)'
+      try {
+        defaults = JSON.stringify(new cls().params)
+      } catch {}
+      console.log(
+        `${cls.meta.id} ${cls.meta.higherIsBetter ? '↑' : '↓'}  ${cls.meta.name} v${cls.meta.version}; ${cls.meta.cost}\n    defaults ${defaults}\n    ${cls.meta.reference}`,
+      )
     }
-    console.log(
-      `${x.shape[0]} samples ${x.shape.slice(1).join('×')}, model ${model.provider}, batch ${model.maxBatchSize} × ${model.concurrency} workers\n`,
-    )
-    printTable(
-      ['metric', 'mean ± std', 'rows'],
-      results.map((r, i) => [`${cols[i]!.column} ${r.higherIsBetter ? '↑' : '↓'}`, meanStd(r), String(r.forwardPasses)]),
-    )
-    console.log(`\n${model.stats.rows} model rows in ${model.stats.forwardPasses} forward calls, ${ms.toFixed(0)} ms.`)
+    return
+  }
+  if (command === 'report') {
+    const dir = positionals[1] ?? (values.out as string | undefined)
+    if (!dir) throw new UsageError('report needs the results folder: xai-eval report RESULTS_DIR')
+    const input = await readResults(dir)
+    const list = charts(input)
+    const files: Record<string, string | Uint8Array> = { 'report.html': renderReport(input, list) }
+    await writeAtomically(dir, files)
+    if (values.png === true) await writeAtomically(join(dir, 'plots'), await writePngs(dir, list))
+    console.log(`${join(dir, 'report.html')} written (${list.length} charts).`)
+    return
+  }
+  const s = await settingsOf(values, command)
+  const specs = metricSpecs(s)
+  const outDir = s.out ?? (command === 'evaluate' ? 'xai-eval-results' : undefined)
+  let model: Model | undefined
+  let source: Source & { close?(): Promise<void> }
+  let describe: Record<string, unknown>
+  let modelPath: string
+  try {
+    if (command === 'demo') {
+      const demo = await loadDemo()
+      modelPath = demo.modelPath
+      const [n, c, h, w] = demo.shape
+      const plane = c * h * w
+      source = {
+        n,
+        rowShape: [c, h, w],
+        methods: Object.keys(demo.attributions),
+        aChannels: Object.fromEntries(Object.keys(demo.attributions).map((m) => [m, 1])),
+        read: async (start, end) => ({
+          x: demo.x.subarray(start * plane, end * plane),
+          y: demo.y.subarray(start, end),
+          a: Object.fromEntries(Object.entries(demo.attributions).map(([m, a]) => [m, a.subarray(start * h * w, end * h * w)])),
+        }),
+      }
+      describe = { data: 'embedded demo', classes: demo.classes, shape: demo.shape }
+    } else {
+      for (const k of ['model', 'x', 'y'] as const) if (!s[k]) throw new XaiEvalError('INVALID_OPTION', `--${k}`, 'is required')
+      if (!s.a || Object.keys(s.a).length === 0) throw new XaiEvalError('INVALID_OPTION', '--a', 'is required (NAME=FILE, once per method)')
+      modelPath = s.model!
+      describe = { x: s.x, y: s.y, a: s.a }
+      source = undefined as unknown as Source
+    }
+    if (outDir) await checkWritable(outDir)
+    const onnx = await OnnxModel.load(modelPath, {
+      maxBatchSize: s.batchSize ?? 'auto',
+      workers: s.workers,
+      executionProviders: s.provider ? [s.provider] : undefined,
+      output: s.output,
+      inputName: s.inputName,
+      outputName: s.outputName,
+    })
+    model = onnx
+    let layout: Layout = 'nchw'
+    if (command === 'evaluate') {
+      const files = await openFiles({ x: s.x!, y: s.y!, a: s.a! }, onnx.inputShape, s.layout)
+      source = files
+      layout = files.layout
+      if (layout === 'nhwc') model = channelsLastModel(onnx)
+      describe = { ...describe, xShape: files.xShape, layout }
+    }
+    const range = s.samples ? parseSamples(s.samples, source.n) : { first: 0, count: source.n }
+    const controller = new AbortController()
+    const onSigint = () => {
+      if (controller.signal.aborted) process.exit(130)
+      process.stderr.write(
+        '\nxai-eval: interrupted; finishing the current batch and writing the finished samples (Ctrl-C again to quit now)\n',
+      )
+      controller.abort()
+    }
+    process.on('SIGINT', onSigint)
+    let job: JobResult
+    try {
+      job = await runJob(model, source, {
+        metrics: specs,
+        first: range.first,
+        count: range.count,
+        chunk: s.chunk,
+        reps: s.reps,
+        seed: s.seed,
+        signal: controller.signal,
+        onProgress: progressPrinter(s.quiet || s.json, specs.length, source.methods.length),
+      })
+    } finally {
+      process.off('SIGINT', onSigint)
+      await source.close?.()
+    }
+    const provenance = {
+      xaiEval: VERSION,
+      command,
+      model: modelPath,
+      modelSha256: await sha256File(modelPath),
+      onnxruntime: (await import('onnxruntime-node')).env.versions.common,
+      provider: onnx.provider,
+      batchSize: onnx.maxBatchSize,
+      workers: onnx.concurrency,
+      seed: s.seed ?? 0,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      createdAt: new Date().toISOString(),
+      ...describe,
+    }
+    const config = {
+      metrics: specs.map((m) => m.id),
+      options: Object.fromEntries(job.metrics.map((e) => [e.id, e.params])),
+      samples: `${range.first}:${range.first + range.count}`,
+      layout,
+      inputName: onnx.inputName,
+      outputName: onnx.outputName,
+      output: onnx.output,
+      provider: onnx.provider,
+      batchSize: s.batchSize ?? 'auto',
+      workers: onnx.concurrency,
+      seed: s.seed ?? 0,
+      reps: job.comparisons[0]?.reps ?? s.reps ?? 2000,
+      ...(s.chunk ? { chunk: s.chunk } : {}),
+      ...(command === 'evaluate' ? { model: s.model, x: s.x, y: s.y, a: s.a } : {}),
+    }
+    const doc = resultsDocument(job, VERSION, config, provenance)
+    if (s.json) console.log(resultsJson(doc))
+    else {
+      printTable(job, [
+        `xai-eval ${command}: ${job.methods.length} methods × ${job.metrics.length} metrics on samples ${job.first}…${job.first + job.samples - 1}${job.partial ? ` (PARTIAL: ${job.samples} of ${job.requested})` : ''}; model on ${onnx.provider}, batch ${onnx.maxBatchSize} × ${onnx.concurrency} workers`,
+        'settings:',
+        ...settingsLines(job),
+        '',
+      ])
+    }
+    if (outDir) {
+      const input = JSON.parse(resultsJson(doc))
+      void input
+      const list = charts(doc as never)
+      await writeAtomically(outDir, {
+        'results.json': resultsJson(doc),
+        'scores.csv': scoresCsv(job),
+        'report.html': renderReport(doc as never, list),
+      })
+      if (s.png) await writeAtomically(join(outDir, 'plots'), await writePngs(outDir, list))
+      if (!s.json)
+        console.log(`wrote ${join(outDir, 'results.json')}, scores.csv and report.html${s.png ? ` and ${list.length} PNGs in plots/` : ''}`)
+    }
+    if (job.partial) process.exitCode = 130
   } finally {
-    await model.close()
+    await model?.close()
   }
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string' },
-      x: { type: 'string' },
-      y: { type: 'string' },
-      a: { type: 'string' },
-      metrics: { type: 'string' },
-      'features-in-step': { type: 'string', default: '8' },
-      batch: { type: 'string', default: 'auto' },
-      workers: { type: 'string' },
-      providers: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  })
-  const command = positionals[0]
-  if (values.help || (command !== 'demo' && command !== 'evaluate')) {
-    console.log(USAGE)
-    if (!values.help) process.exitCode = 2
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof FLAGS; allowPositionals: true; tokens: true }>>
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, tokens: true })
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+  const { values, positionals, tokens } = parsed
+  const seen = new Set<string>()
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue
+    const flag = FLAGS[t.name as keyof typeof FLAGS] as { multiple?: boolean }
+    if (!flag.multiple && seen.has(t.name)) throw new UsageError(`--${t.name} is given twice (it takes one value)`)
+    seen.add(t.name)
+  }
+  if (values.version) {
+    console.log(VERSION)
     return
   }
-  const args: CommonArgs = {
-    featuresInStep: Number(values['features-in-step']),
-    batch: values.batch === 'auto' ? 'auto' : Number(values.batch),
-    workers: values.workers === undefined ? undefined : Number(values.workers),
-    providers: values.providers?.split(','),
-    json: values.json,
-    metrics: values.metrics,
+  const command = positionals[0]
+  if (values.help || command === 'help') {
+    console.log(usage())
+    return
   }
-  if (command === 'demo') await demo(args)
-  else await evaluate({ ...args, model: values.model, x: values.x, y: values.y, a: values.a })
+  if (command === undefined) throw new UsageError('no command given: evaluate, demo, report or metrics')
+  if (!['evaluate', 'demo', 'report', 'metrics'].includes(command)) {
+    const hint = closest(command, ['evaluate', 'demo', 'report', 'metrics'])
+    throw new UsageError(`unknown command '${command}'${hint ? ` (did you mean '${hint}'?)` : ''}: evaluate, demo, report or metrics`)
+  }
+  if (positionals.length > (command === 'report' ? 2 : 1)) throw new UsageError(`unexpected argument '${positionals.at(-1)}'`)
+  await run(command, values as Record<string, unknown>, positionals)
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
   if (e instanceof XaiEvalError) {
-    console.error(`xai-eval: ${e.message} (${e.code})`)
+    if (e.code === 'ABORTED') {
+      console.error('xai-eval: interrupted before any samples finished; nothing written')
+      process.exitCode = 130
+      return
+    }
+    console.error(`xai-eval: ${e.message.split('\n')[0]} (${e.code})`)
     process.exitCode = 1
-  } else if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    console.error(`xai-eval: ${(e as Error).message}\n\n${USAGE}`)
+  } else if (e instanceof UsageError) {
+    console.error(`xai-eval: ${e.message}; see xai-eval --help`)
     process.exitCode = 2
   } else {
-    console.error(e)
+    console.error(`xai-eval: unexpected error: ${(e as Error)?.stack ?? String(e)}`)
     process.exitCode = 1
   }
 })

@@ -28,3 +28,20 @@ pub fn random_baseline_gaps(
   );
   guarded(|| agreement::random_baseline_gaps(&q, k, seed, sample)).map(Float64Array::from)
 }
+
+/// `[reps, methods]` bootstrap means of `scores` (`[methods, n]`), every replicate resampling the
+/// same sample indices for all methods (paired), replicate `r` keyed by `(seed, r)`.
+#[napi]
+pub fn bootstrap_means(
+  scores: Float64Array,
+  methods: f64,
+  reps: f64,
+  seed: f64,
+) -> Result<Float64Array> {
+  let (methods, reps, seed) = (
+    convert::count("methods", methods)?,
+    convert::count("reps", reps)?,
+    convert::seed("seed", seed)?,
+  );
+  guarded(|| agreement::bootstrap_means(&scores, methods, reps, seed)).map(Float64Array::from)
+}
