@@ -20,6 +20,10 @@ const compareOptions = z.strictObject({
   /** Two-sided level of the intervals and tests (default 0.05: 95 % intervals). */
   alpha: z.number().gt(0).lt(1).default(0.05),
 })
+const agreementInput = z.strictObject({
+  comparisons: z.array(z.looseObject({ metric: z.string(), methods: z.array(z.looseObject({ rank: z.number() })) })),
+})
+
 export type CompareOptions = z.input<typeof compareOptions>
 
 export interface MethodComparison {
@@ -86,10 +90,19 @@ export function compareMethods(
   options?: CompareOptions,
 ): Comparison {
   const o = parseOptions(compareOptions, options)
+  if (typeof metric !== 'string') throw new XaiEvalError('INVALID_OPTION', 'metric', 'expected the metric id, a string')
+  if (typeof higherIsBetter !== 'boolean') throw new XaiEvalError('INVALID_OPTION', 'higherIsBetter', 'expected a boolean')
+  if (scores === null || typeof scores !== 'object') {
+    throw new XaiEvalError('INVALID_OPTION', 'scores', 'expected { method: per-sample scores }')
+  }
   const names = Object.keys(scores ?? {})
   if (names.length === 0) throw new XaiEvalError('EMPTY_INPUT', 'scores', 'expected the scores of at least one method')
   const n = scores[names[0]!]!.length
   for (const m of names) {
+    const v = scores[m] as unknown
+    if (!Array.isArray(v) && !(v instanceof Float64Array) && !(v instanceof Float32Array)) {
+      throw new XaiEvalError('INVALID_OPTION', `scores.${m}`, 'expected an array or Float64Array of per-sample scores')
+    }
     if (scores[m]?.length !== n) {
       throw new XaiEvalError('SHAPE_MISMATCH', `scores.${m}`, `has ${scores[m]?.length} scores, '${names[0]}' has ${n}`)
     }
@@ -102,7 +115,7 @@ export function compareMethods(
   const k = keep.length
   const flat = new Float64Array(names.length * k)
   names.forEach((m, j) => {
-    for (let i = 0; i < k; i++) flat[j * k + i] = Number(scores[m]![keep[i]!])
+    for (let i = 0; i < k; i++) flat[j * k + i] = scores[m]![keep[i]!] as number
   })
   const means = names.map((_, j) => flat.subarray(j * k, (j + 1) * k).reduce((a, b) => a + b, 0) / k)
   const sign = higherIsBetter ? -1 : 1
@@ -145,6 +158,7 @@ export function compareMethods(
  * methods or a constant ranking). Ranks are direction-aware, so "better" means the same on both.
  */
 export function rankAgreement(comparisons: readonly Comparison[]): { metrics: string[]; rho: number[][] } {
+  parseOptions(agreementInput, { comparisons })
   const metrics = comparisons.map((c) => c.metric)
   const vectors = comparisons.map((c) => Float64Array.from(c.methods.map((m) => m.rank)))
   const rho = vectors.map((a, i) =>

@@ -17,6 +17,20 @@ export {
 export { registry, register, createMetric, metricClass, resultFromJSON, type MetricClass } from './registry.js'
 export { RowCache } from './row-cache.js'
 
+// Comparing methods on a data set (what `xai-eval evaluate` runs)
+export { compareMethods, rankAgreement, type Comparison, type CompareOptions, type MethodComparison } from './compare.js'
+export {
+  runJob,
+  type JobOptions,
+  type JobResult,
+  type MetricEntry,
+  type MetricSpec,
+  type ProgressEvent,
+  type Source,
+} from './job.js'
+export { NpySource, readNpy, type NpyArray } from './io/npy.js'
+export { renderReport, charts, type ReportInput, type Chart } from './report.js'
+
 // Models
 export type { Model, ModelStats, OutputKind } from './models/model.js'
 export { OnnxModel, type ExecutionProvider, type OnnxModelOptions } from './models/onnx-model.js'

@@ -13,7 +13,7 @@ import { XaiEvalError } from './errors.js'
 import type { Model } from './models/model.js'
 import { createMetric, type Metric, type MetricResult, metricClass, type Shard } from './metrics/protocol.js'
 import { StepwiseImputationMetric } from './metrics/stepwise.js'
-import { describeValue } from './options.js'
+import { describeValue, parseOptions, z } from './options.js'
 import './registry.js'
 
 /** Inputs, labels and attribution maps, read by sample range. */
@@ -103,6 +103,36 @@ export interface JobResult {
   forwardRows: number
 }
 
+const jobOptions = z.strictObject({
+  metrics: z.array(z.strictObject({ id: z.string(), options: z.record(z.string(), z.unknown()).optional() })).min(1),
+  first: z.int().min(0).optional(),
+  count: z.int().min(1).optional(),
+  chunk: z.int().min(1).optional(),
+  reps: z.int().min(100).max(1_000_000).optional(),
+  seed: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+  onProgress: z.custom<(p: ProgressEvent) => void>((v) => typeof v === 'function', 'expected a function').optional(),
+})
+
+function checkSource(s: unknown): asserts s is Source {
+  const o = s as Partial<Source> | null
+  const ok =
+    o !== null &&
+    typeof o === 'object' &&
+    Number.isInteger(o.n) &&
+    (o.n as number) > 0 &&
+    Array.isArray(o.rowShape) &&
+    o.rowShape.length === 3 &&
+    o.rowShape.every((d) => Number.isInteger(d) && d > 0) &&
+    Array.isArray(o.methods) &&
+    o.methods.length > 0 &&
+    o.methods.every((m) => typeof m === 'string' && Number.isInteger(o.aChannels?.[m])) &&
+    typeof o.read === 'function'
+  if (!ok) {
+    throw new XaiEvalError('INVALID_OPTION', 'source', 'expected a Source { n, rowShape [C, H, W], methods, aChannels, read(start, end) }')
+  }
+}
+
 /** A chunk size that keeps about 64 MiB of float32 inputs (and as much of each method's maps) in memory. */
 export function defaultChunk(rowShape: readonly number[]): number {
   const floats = rowShape.reduce((p, d) => p * d, 1)
@@ -137,6 +167,8 @@ export function buildMetrics(specs: readonly MetricSpec[]): { metrics: Metric<ob
 /** Runs every metric on every method of `source`, chunk by chunk. */
 export async function runJob(model: Model, source: Source, options: JobOptions): Promise<JobResult> {
   const started = performance.now()
+  checkSource(source)
+  options = parseOptions(jobOptions, options)
   const { metrics, skipped } = buildMetrics(options.metrics)
   const first = options.first ?? 0
   const count = options.count ?? source.n - first
@@ -166,7 +198,7 @@ export async function runJob(model: Model, source: Source, options: JobOptions):
   try {
     for (let k = 0, start = first; start < first + count; k++, start += chunk) {
       const end = Math.min(start + chunk, first + count)
-      const { x, y, a } = await source.read(start, end)
+      const { x, y, a } = await readChecked(source, start, end)
       for (const [i, metric] of metrics.entries()) {
         for (const [j, method] of methods.entries()) {
           const t0 = performance.now()
@@ -245,6 +277,21 @@ export async function runJob(model: Model, source: Source, options: JobOptions):
     ms: performance.now() - started,
     forwardRows,
   }
+}
+
+/** A chunk from the source, checked: the metrics would refuse bad arrays anyway, but name them less well. */
+async function readChecked(source: Source, start: number, end: number) {
+  const got = (await source.read(start, end)) as Partial<Awaited<ReturnType<Source['read']>>> | null
+  const rows = end - start
+  const floats = source.rowShape.reduce((p, d) => p * d, 1)
+  if (!(got?.x instanceof Float32Array) || got.x.length !== rows * floats || got.a === null || typeof got.a !== 'object') {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'source', `read(${start}, ${end}) must give x of ${rows} × ${floats} floats, y and a`)
+  }
+  for (const m of source.methods) {
+    if (!(got.a[m] instanceof Float32Array))
+      throw new XaiEvalError('SHAPE_MISMATCH', `source.a.${m}`, `read(${start}, ${end}) gave no maps`)
+  }
+  return got as Awaited<ReturnType<Source['read']>>
 }
 
 /** Hex SHA-256 of a file, streamed. */

@@ -1,0 +1,80 @@
+// The array reader against files NumPy wrote (scripts/make_npy_fixtures.py): every dtype, byte
+// order, memory order, format version and container gives NumPy's values, whole or by row range;
+// broken files are one typed error naming the option and the file.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import test from 'ava'
+import { NpySource, readNpy, XaiEvalError } from 'xai-eval'
+
+const dir = join(import.meta.dirname, 'fixtures', 'npy')
+const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { shape: number[]; f4: number[]; f2: number[]; y: number[] }
+const f32 = (v: number[]) => Array.from(Float32Array.from(v))
+
+for (const [file, values] of [
+  ['f4.npy', expected.f4],
+  ['f8.npy', expected.f4],
+  ['f2.npy', expected.f2],
+  ['f4-big-endian.npy', expected.f4],
+  ['f8-fortran.npy', expected.f4],
+  ['f4-v2.npy', expected.f4],
+  ['stored.npz:x', expected.f4],
+  ['compressed.npz:x', expected.f4],
+  ['single.npz', expected.f4],
+] as const) {
+  test(`${file}: NumPy's values, whole and by row range`, async (t) => {
+    const whole = await readNpy(join(dir, file), 'x')
+    t.deepEqual(whole.shape, expected.shape)
+    t.true(whole.data instanceof Float32Array)
+    t.deepEqual(Array.from(whole.data), f32(values as number[]))
+    const src = await NpySource.open(join(dir, file), 'x')
+    t.teardown(() => src.close())
+    t.is(src.rows, 2)
+    t.is(src.rowSize, 60)
+    t.deepEqual(Array.from(await src.readRows(1, 2)), f32(values.slice(60) as number[]))
+  })
+}
+
+for (const file of ['y-i8.npy', 'y-u1.npy', 'y-i4-big-endian.npy', 'stored.npz:y', 'compressed.npz:y']) {
+  test(`${file}: integer labels`, async (t) => {
+    const y = await readNpy(join(dir, file), 'y')
+    t.true(y.data instanceof Int32Array)
+    t.deepEqual(Array.from(y.data), expected.y)
+  })
+}
+
+const bytes = readFileSync(join(dir, 'f4.npy'))
+const tmp = (name: string, b: Uint8Array) => {
+  const p = join(tmpdir(), `xai-eval-npy-${process.pid}-${name}`)
+  writeFileSync(p, b)
+  return p
+}
+
+for (const [name, b, why] of [
+  ['truncated.npy', bytes.subarray(0, bytes.length - 4), /truncated: 480 bytes of values expected, 476 present/],
+  ['header-cut.npy', bytes.subarray(0, 40), /truncated header/],
+  ['magic.npy', Buffer.from('PK\x03\x04 not numpy at all'), /bad magic/],
+  ['v2-ten-bytes.npy', Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0, 0, 0]), /truncated header/],
+  ['version.npy', Buffer.concat([bytes.subarray(0, 6), Buffer.from([9]), bytes.subarray(7)]), /unknown format version 9/],
+  ['dtype.npy', Buffer.from(bytes.toString('latin1').replace("'<f4'", "'<c8'"), 'latin1'), /dtype '<c8'/],
+] as const) {
+  test(`${name}: one typed error naming the option and the file`, async (t) => {
+    const path = tmp(name, b)
+    const e = await t.throwsAsync(readNpy(path, 'a gradient'), { instanceOf: XaiEvalError })
+    t.is(e?.arg, 'a gradient')
+    t.regex(e!.message, why)
+    t.true(e!.message.includes(path))
+    t.false(e!.message.includes('\n'))
+  })
+}
+
+test('.npz: a missing key names the keys there are; several arrays need a key; a corrupt archive is typed', async (t) => {
+  const missing = await t.throwsAsync(readNpy(join(dir, 'stored.npz:z'), 'x'), { instanceOf: XaiEvalError })
+  t.regex(missing!.message, /has no array 'z'; it holds x, y/)
+  const which = await t.throwsAsync(readNpy(join(dir, 'stored.npz'), 'x'), { instanceOf: XaiEvalError })
+  t.regex(which!.message, /holds 2 arrays \(x, y\): name one/)
+  const corrupt = tmp('corrupt.npz', readFileSync(join(dir, 'stored.npz')).subarray(0, 300))
+  await t.throwsAsync(readNpy(`${corrupt}:x`, 'x'), { instanceOf: XaiEvalError })
+  await t.throwsAsync(readNpy('/nonexistent/x.npy', 'x'), { instanceOf: XaiEvalError, message: /cannot read \/nonexistent\/x.npy/ })
+})
