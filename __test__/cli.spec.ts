@@ -1,12 +1,14 @@
-// The command line: `evaluate` on .npy files gives the library's numbers; bad input is a clear error.
-import { execFile } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+// The command line: `evaluate` on .npy files gives the library's numbers for every method, however
+// the samples are chunked; it writes results.json, scores.csv and report.html atomically; every bad
+// input (§5 of the issue) is one line on stderr naming the file or flag, a non-zero exit, no output.
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
 import test from 'ava'
-import { loadDemo, OnnxModel, SymmetricRelevanceGain } from 'xai-eval'
+import { Deletion, loadDemo, OnnxModel, resultFromJSON, SymmetricRelevanceGain } from 'xai-eval'
 
 const run = promisify(execFile)
 const cli = join(import.meta.dirname, '..', 'dist', 'cli.js')
@@ -33,63 +35,224 @@ async function files() {
   const y = BigInt64Array.from(demo.y.subarray(0, n), BigInt)
   writeFileSync(join(dir, 'x.npy'), npy('<f4', [n, 1, 28, 28], x))
   writeFileSync(join(dir, 'a.npy'), npy('<f8', [n, 1, 28, 28], Float64Array.from(a)))
+  const g = demo.attributions.gradient!.slice(0, n * 784)
+  writeFileSync(join(dir, 'g.npy'), npy('<f4', [n, 28, 28], g))
   writeFileSync(join(dir, 'y.npy'), npy('<i8', [n], y))
-  return { dir, demo, n, x, a, y: demo.y.subarray(0, n) }
+  return { dir, demo, n, x, a, g, y: demo.y.subarray(0, n) }
 }
 
-test('evaluate --json on .npy files reproduces the library (float64 a, int64 y)', async (t) => {
-  const { dir, demo, n, x, a, y } = await files()
-  const { stdout } = await run('node', [
-    cli,
-    'evaluate',
-    '--model',
-    demo.modelPath,
-    '--x',
-    join(dir, 'x.npy'),
-    '--y',
-    join(dir, 'y.npy'),
-    '--a',
-    join(dir, 'a.npy'),
-    '--metrics',
-    'srg,deletion',
-    '--features-in-step',
-    '28',
-    '--batch',
-    '32',
-    '--json',
-  ])
-  const out = JSON.parse(stdout) as { provider: string; metrics: Record<string, { mean: number; scores: number[]; forwardPasses: number }> }
-  t.is(out.provider, 'cpu')
-  t.deepEqual(Object.keys(out.metrics), ['srg', 'deletion'])
+interface Fail {
+  code: number
+  stderr: string
+}
+
+const base = (dir: string, modelPath: string) => [
+  cli,
+  'evaluate',
+  '--model',
+  modelPath,
+  '--x',
+  join(dir, 'x.npy'),
+  '--y',
+  join(dir, 'y.npy'),
+  '--a',
+  `occlusion=${join(dir, 'a.npy')}`,
+  '--a',
+  `gradient=${join(dir, 'g.npy')}`,
+  '--quiet',
+]
+
+test('evaluate: every method × metric equals the library, in one chunk or three; results.json round-trips; scores.csv has a row per sample × method × metric', async (t) => {
+  const { dir, demo, n, x, a, g, y } = await files()
+  const outs = [join(dir, 'one'), join(dir, 'chunked')]
+  for (const [i, out] of outs.entries()) {
+    await run('node', [
+      ...base(dir, demo.modelPath),
+      '--metrics',
+      'srg,deletion',
+      '--set',
+      'srg.featuresInStep=28',
+      '--set',
+      'deletion.baseline=mean',
+      '--batch-size',
+      '32',
+      '--out',
+      out,
+      ...(i === 1 ? ['--chunk', '2'] : []),
+    ])
+  }
   const model = await OnnxModel.load(demo.modelPath, { maxBatchSize: 32 })
   t.teardown(() => model.close())
-  const expected = await new SymmetricRelevanceGain({ featuresInStep: 28 }).evaluate(model, {
-    x,
-    shape: [n, 1, 28, 28],
-    y,
-    a,
-    aShape: [n, 1, 28, 28],
-  })
-  t.deepEqual(out.metrics.srg!.scores, Array.from(expected.scores))
-  t.is(out.metrics.srg!.forwardPasses, expected.forwardPasses)
+  for (const out of outs) {
+    t.deepEqual(readdirSync(out).sort(), ['report.html', 'results.json', 'scores.csv'])
+    const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+    t.false(doc.partial)
+    t.deepEqual(doc.methods, ['occlusion', 'gradient'])
+    t.is(doc.config.options.deletion.baseline, 'mean')
+    t.is(doc.provenance.modelSha256.length, 64)
+    for (const [method, maps] of [
+      ['occlusion', a],
+      ['gradient', g],
+    ] as const) {
+      const data = { x, shape: [n, 1, 28, 28] as const, y, a: maps, aShape: [n, 1, 28, 28] }
+      const srg = await new SymmetricRelevanceGain({ featuresInStep: 28 }).evaluate(model, data)
+      const del = await new Deletion({ baseline: 'mean' }).evaluate(model, data)
+      const got = (id: string) => resultFromJSON(doc.metrics.find((m: { id: string }) => m.id === id).results[method])
+      t.deepEqual(got('srg').scores, srg.scores)
+      t.deepEqual(got('deletion').scores, del.scores)
+      t.is(got('srg').forwardPasses, srg.forwardPasses)
+    }
+    const csv = readFileSync(join(out, 'scores.csv'), 'utf8').trim().split('\n')
+    t.is(csv[0], 'sample,method,metric,score')
+    t.is(csv.length, 1 + n * 2 * 2)
+  }
 })
 
-test('evaluate prints a table; a missing option or unknown metric is a clear error with exit code 1', async (t) => {
+test('evaluate prints the comparison table with the effective settings; --samples evaluates a range', async (t) => {
   const { dir, demo } = await files()
-  const args = ['evaluate', '--model', demo.modelPath, '--x', join(dir, 'x.npy'), '--y', join(dir, 'y.npy'), '--a', join(dir, 'a.npy')]
-  const { stdout } = await run('node', [cli, ...args, '--metrics', 'mif', '--features-in-step', '98'])
-  // 784 / 98 = 8 steps plus the unperturbed point, 6 samples: 54 rows.
-  t.regex(stdout, /MIF ↓\s+\d\.\d{3} ± \d\.\d{3}\s+54/)
-  const missing = await t.throwsAsync(run('node', [cli, 'evaluate', '--model', demo.modelPath]))
-  t.regex((missing as { stderr: string }).stderr, /x: --x is required \(INVALID_OPTION\)/)
-  const unknown = await t.throwsAsync(run('node', [cli, ...args, '--metrics', 'srg,nope']))
-  t.regex((unknown as { stderr: string }).stderr, /metrics: unknown metric 'nope'/)
-  const notNpy = await t.throwsAsync(run('node', [cli, ...args.slice(0, 5), '--y', demo.modelPath, '--a', join(dir, 'a.npy')]))
-  t.regex((notNpy as { stderr: string }).stderr, /y: not a supported \.npy array: bad magic/)
+  const { stdout } = await run('node', [
+    ...base(dir, demo.modelPath),
+    '--metrics',
+    'pixel-flipping',
+    '--set',
+    'pixel-flipping.featuresInStep=98',
+    '--samples',
+    '2:5',
+    '--out',
+    join(dir, 'o'),
+  ])
+  t.regex(stdout, /2 methods × 1 metrics on samples 2…4/)
+  t.regex(stdout, /pixel-flipping \(lower is better\): order="morf" featuresInStep=98/)
+  t.regex(stdout, /occlusion\s+\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] #[12]/)
+  t.regex(stdout, /gradient\s+\d\.\d{3} \[/)
+  // 784 / 98 = 8 steps plus the unperturbed point, 3 samples, 2 methods: 54 rows.
+  t.regex(stdout, /\n54 model rows/)
 })
 
-test('a malformed command line prints the usage and exits with 2', async (t) => {
-  const e = (await t.throwsAsync(run('node', [cli, 'evaluate', '--x']))) as { code: number; stderr: string }
-  t.is(e.code, 2)
-  t.regex(e.stderr, /Option '--x <value>' argument missing[\s\S]*Usage:/)
+test('--version, --help, and usage errors exit with 2 and say what was wrong', async (t) => {
+  const { stdout: version } = await run('node', [cli, '--version'])
+  t.regex(version, /^\d+\.\d+\.\d+\n$/)
+  const { stdout: help } = await run('node', [cli, '--help'])
+  t.regex(help, /--set ID.OPTION=VALUE/)
+  t.regex(help, /srg ↑/)
+  for (const [args, why] of [
+    [['evaluate', '--x'], /Option '--x <value>' argument missing/],
+    [['evalute'], /unknown command 'evalute' \(did you mean 'evaluate'\?\)/],
+    [[], /no command given/],
+    [['evaluate', '--x', 'a.npy', '--x', 'b.npy'], /--x is given twice/],
+  ] as const) {
+    const e = (await t.throwsAsync(run('node', [cli, ...args]))) as Fail
+    t.is(e.code, 2, args.join(' '))
+    t.regex(e.stderr, why)
+    t.is(e.stderr.trim().split('\n').length, 1)
+  }
+})
+
+test('every bad input is one line naming the file or flag, exit code 1, and nothing written', async (t) => {
+  const { dir, demo, n } = await files()
+  writeFileSync(join(dir, 'short.npy'), npy('<f4', [n - 1, 1, 28, 28], new Float32Array((n - 1) * 784)))
+  writeFileSync(join(dir, 'wide.npy'), npy('<f4', [n, 2, 28, 28], new Float32Array(n * 2 * 784)))
+  writeFileSync(join(dir, 'x14.npy'), npy('<f4', [n, 1, 14, 56], new Float32Array(n * 784)))
+  const trunc = readFileSync(join(dir, 'x.npy'))
+  writeFileSync(join(dir, 'trunc.npy'), trunc.subarray(0, trunc.length - 100))
+  writeFileSync(join(dir, 'bad.json'), JSON.stringify({ model: demo.modelPath, metrix: ['srg'] }))
+  writeFileSync(join(dir, 'file'), 'a file, not a folder')
+  const ok = base(dir, demo.modelPath)
+  const swap = (flag: string, value: string) => {
+    const args = [...ok]
+    args[args.indexOf(flag) + 1] = value
+    return args
+  }
+  const cases: [string[], RegExp][] = [
+    [swap('--x', join(dir, 'trunc.npy')), /x: .*trunc\.npy: truncated: \d+ bytes of values expected/],
+    [swap('--y', demo.modelPath), /y: .*model\.onnx is not a readable \.npy array: bad magic/],
+    [swap('--x', `${join(dir, 'x.npz')}:x`), /x: cannot read .*x\.npz as an \.npz archive/],
+    [[...swap('--a', `occlusion=${join(dir, 'short.npy')}`)], /a occlusion: .*short\.npy: holds 5 maps, x holds 6 samples/],
+    [
+      [...swap('--a', `occlusion=${join(dir, 'wide.npy')}`)],
+      /a occlusion: .*wide\.npy: maps \[6, 2, 28, 28\] do not broadcast to inputs \[6, 1, 28, 28\]/,
+    ],
+    [swap('--x', join(dir, 'x14.npy')), /x: inputs \[6, 1, 14, 56\] do not match the model's input \[\?, 1, 28, 28\]/],
+    [[...ok, '--metrics', 'srg,nope'], /--metrics: unknown metric 'nope'/],
+    [[...ok, '--metrics', 'srg', '--set', 'srg.featuresInStp=4'], /srg.featuresInStp: unknown option \(did you mean 'featuresInStep'\?\)/],
+    [[...ok, '--metrics', 'srg', '--set', 'srg.featuresInStep=-4'], /srg.featuresInStep: /],
+    [[...ok, '--metrics', 'srg', '--set', 'road.order=lerf'], /--set: 'road' is not among the metrics run/],
+    [[...ok, '--provider', 'tpu'], /--provider: expected one of cpu, cuda, tensorrt, webgpu/],
+    [[...ok, '--samples', '4:99'], /samples: the data set has 6 samples/],
+    [[...ok, '--out', join(dir, 'file', 'sub')], /out: cannot write to .*file\/sub/],
+    [[cli, 'evaluate', '--config', join(dir, 'bad.json')], /config .*bad\.json\.metrix: unknown option \(did you mean 'metrics'\?\)/],
+    [[cli, 'evaluate', '--model', demo.modelPath, '--quiet'], /--x: is required/],
+  ]
+  for (const [args, why] of cases) {
+    const out = join(dir, `out-${cases.findIndex((c) => c[0] === args)}`)
+    const e = (await t.throwsAsync(run('node', args.includes('--out') ? args : [...args, '--out', out]))) as Fail
+    t.is(e.code, 1, args.join(' '))
+    t.regex(e.stderr, why, args.join(' '))
+    t.is(e.stderr.trim().split('\n').length, 1, e.stderr)
+    t.false(existsSync(join(out, 'results.json')))
+  }
+})
+
+test('channel-last inputs that do not match the model are refused, naming both shapes', async (t) => {
+  const { dir, demo, n, x, a } = await files()
+  // Channel-last copy of the (one-channel) inputs: [N, 28, 28, 1].
+  writeFileSync(join(dir, 'x-nhwc.npy'), npy('<f4', [n, 28, 28, 1], x))
+  writeFileSync(join(dir, 'a-nhwc.npy'), npy('<f4', [n, 28, 28, 1], a))
+  // The demo model takes [?, 1, 28, 28]: NHWC inputs do not match it, and the error says so.
+  const e = (await t.throwsAsync(
+    run('node', [
+      cli,
+      'evaluate',
+      '--model',
+      demo.modelPath,
+      '--x',
+      join(dir, 'x-nhwc.npy'),
+      '--y',
+      join(dir, 'y.npy'),
+      '--a',
+      `o=${join(dir, 'a-nhwc.npy')}`,
+      '--layout',
+      'nhwc',
+      '--quiet',
+      '--out',
+      join(dir, 'l'),
+    ]),
+  )) as Fail
+  t.regex(e.stderr, /x: inputs \[6, 28, 28, 1\] do not match the model's input \[\?, 1, 28, 28\]/)
+})
+
+test('Ctrl-C stops within a batch and writes the finished chunks, marked partial, exit code 130', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'xai-eval-sigint-'))
+  const child = spawn('node', [cli, 'demo', '--metrics', 'srg,soundness', '--chunk', '8', '--out', out], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString()
+      // Interrupt once the second chunk has started.
+      if (/samples 8–15/.test(stderr) && !child.killed) child.kill('SIGINT')
+    })
+    child.on('close', resolve)
+  })
+  t.is(code, 130, stderr)
+  const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+  t.true(doc.partial)
+  t.true(doc.samples >= 8 && doc.samples < 64 && doc.samples % 8 === 0)
+  t.is(doc.requested, 64)
+  t.regex(readFileSync(join(out, 'report.html'), 'utf8'), /Partial results/)
+  t.deepEqual(readdirSync(out).sort(), ['report.html', 'results.json', 'scores.csv'])
+})
+
+test('layout: taken from the model, else from the only plausible channel axis, refused when ambiguous', async (t) => {
+  const { detectLayout } = await import('../src/io/files.js')
+  t.is(detectLayout([5, 1, 28, 28], [null, 1, 28, 28], undefined), 'nchw')
+  t.is(detectLayout([5, 28, 28, 3], [null, 28, 28, 3], undefined), 'nhwc')
+  t.is(detectLayout([5, 3, 32, 32], undefined, undefined), 'nchw')
+  t.is(detectLayout([5, 32, 32, 3], [null, null, null, null], undefined), 'nhwc')
+  t.is(detectLayout([5, 3, 8, 3], undefined, 'nhwc'), 'nhwc')
+  t.throws(() => detectLayout([5, 3, 8, 3], undefined, undefined), {
+    message: /cannot tell the channel axis of inputs \[5, 3, 8, 3\]: give --layout/,
+  })
+  t.throws(() => detectLayout([5, 28, 28, 1], [null, 1, 28, 28], 'nhwc'), { message: /do not match the model's input \[\?, 1, 28, 28\]/ })
 })

@@ -9,7 +9,12 @@ import test from 'ava'
 import { NpySource, readNpy, XaiEvalError } from 'xai-eval'
 
 const dir = join(import.meta.dirname, 'fixtures', 'npy')
-const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { shape: number[]; f4: number[]; f2: number[]; y: number[] }
+const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as {
+  shape: number[]
+  f4: number[]
+  f2: number[]
+  y: number[]
+}
 const f32 = (v: number[]) => Array.from(Float32Array.from(v))
 
 for (const [file, values] of [

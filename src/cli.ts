@@ -234,7 +234,9 @@ async function settingsOf(values: Record<string, unknown>, command: string): Pro
     DEFAULT_METRICS
   s.metricList = list.length === 1 && list[0] === 'all' ? [...registry.keys()] : list
   s.options = {}
-  if (command === 'demo') for (const [id, o] of Object.entries(DEMO_OPTIONS)) s.options[id] = { ...o }
+  if (command === 'demo') {
+    for (const [id, o] of Object.entries(DEMO_OPTIONS)) if (s.metricList.includes(id)) s.options[id] = { ...o }
+  }
   for (const [id, o] of Object.entries(config.options ?? {})) {
     if (!registry.has(id)) throw new XaiEvalError('INVALID_OPTION', `config options.${id}`, `unknown metric '${id}'`)
     s.options[id] = { ...s.options[id], ...o }
