@@ -136,3 +136,32 @@ test('models, registry, serialisation and utilities', async (t) => {
   await fuzz(t, 'minimalHausdorff', [{ a: { x: [0, 1], y: [0, 1] } }], (c) => api.minimalHausdorff(c as never))
   await fuzz(t, 'loadDemo', [undefined], (d) => api.loadDemo(d as never))
 })
+
+test('comparing methods: compareMethods, rankAgreement, runJob and the array reader', async (t) => {
+  const scores = { a: [0.1, 0.2, 0.3], b: [0.3, 0.1, 0.2] }
+  await fuzz(t, 'compareMethods', ['srg', true, scores, { reps: 100 }], (m, h, s, o) =>
+    api.compareMethods(m as never, h as never, s as never, o as never),
+  )
+  await fuzzFields(t, 'compareMethods scores', scores, (s) => api.compareMethods('srg', true, s as never, { reps: 100 }))
+  await fuzz(t, 'rankAgreement', [[api.compareMethods('srg', true, scores, { reps: 100 })]], (c) => api.rankAgreement(c as never))
+  const source: api.Source = {
+    n: N,
+    rowShape: [C, H, W],
+    methods: ['m'],
+    aChannels: { m: C },
+    read: async (s, e) => ({
+      x: data.x.slice(s * F, e * F),
+      y: Int32Array.from([0, 1, 2]).slice(s, e),
+      a: { m: data.a.slice(s * F, e * F) },
+    }),
+  }
+  const options = { metrics: [{ id: 'pixel-flipping', options: { featuresInStep: 64 } }], reps: 100 }
+  await fuzz(t, 'runJob', [model(), source, options], (m, s, o) => api.runJob(m as never, s as never, o as never))
+  await fuzzFields(t, 'runJob source', { ...source }, (s) => api.runJob(model(), s as never, options))
+  await fuzzFields(t, 'runJob options', { ...options }, (o) => api.runJob(model(), source, o as never))
+  await fuzz(t, 'readNpy', ['/nonexistent.npy', 'x'], (p, a) => api.readNpy(p as never, a as never))
+  await fuzz(t, 'NpySource.open', ['/nonexistent.npz:x', 'x'], (p, a) => api.NpySource.open(p as never, a as never))
+  await fuzz(t, 'NpySource.fromBytes', [new Uint8Array(4), 'x', 'f'], (b, a, w) =>
+    api.NpySource.fromBytes(b as never, a as never, w as never),
+  )
+})

@@ -97,12 +97,14 @@ export function compareMethods(
   }
   const names = Object.keys(scores ?? {})
   if (names.length === 0) throw new XaiEvalError('EMPTY_INPUT', 'scores', 'expected the scores of at least one method')
-  const n = scores[names[0]!]!.length
   for (const m of names) {
     const v = scores[m] as unknown
     if (!Array.isArray(v) && !(v instanceof Float64Array) && !(v instanceof Float32Array)) {
       throw new XaiEvalError('INVALID_OPTION', `scores.${m}`, 'expected an array or Float64Array of per-sample scores')
     }
+  }
+  const n = scores[names[0]!]!.length
+  for (const m of names) {
     if (scores[m]?.length !== n) {
       throw new XaiEvalError('SHAPE_MISMATCH', `scores.${m}`, `has ${scores[m]?.length} scores, '${names[0]}' has ${n}`)
     }

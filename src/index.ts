@@ -29,7 +29,6 @@ export {
   type Source,
 } from './job.js'
 export { NpySource, readNpy, type NpyArray } from './io/npy.js'
-export { renderReport, charts, type ReportInput, type Chart } from './report.js'
 
 // Models
 export type { Model, ModelStats, OutputKind } from './models/model.js'

@@ -9,6 +9,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import yauzl from 'yauzl'
 
 import { XaiEvalError } from '../errors.js'
+import { describeValue } from '../options.js'
 
 export interface NpyArray {
   shape: number[]
@@ -149,6 +150,8 @@ export class NpySource {
    * the archive holds one array). `arg` names the command-line option in errors.
    */
   static async open(spec: string, arg: string): Promise<NpySource> {
+    if (typeof arg !== 'string') throw new XaiEvalError('INVALID_OPTION', 'arg', 'expected the name of the option, a string')
+    if (typeof spec !== 'string') throw new XaiEvalError('INVALID_OPTION', arg, 'expected a file path (FILE.npy or FILE.npz:KEY)')
     const m = /^(.*\.npz)(?::([^:]*))?$/i.exec(spec)
     if (m) return openNpz(m[1]!, m[2], arg)
     let fh: FileHandle
@@ -186,6 +189,9 @@ export class NpySource {
 
   /** An array held in memory (e.g. an inflated .npz member). */
   static fromBytes(bytes: Uint8Array, arg: string, what: string): NpySource {
+    if (typeof arg !== 'string' || typeof what !== 'string')
+      throw new XaiEvalError('INVALID_OPTION', 'arg', 'expected option and file names, strings')
+    if (!(bytes instanceof Uint8Array)) throw new XaiEvalError('INVALID_OPTION', arg, 'expected the bytes of a .npy file (a Uint8Array)')
     const header = parseNpyHeader(bytes, arg, what)
     const readAt: ReadAt = async (position, length) => bytes.subarray(position, position + length)
     return new NpySource(header, readAt, async () => {}, bytes.length - header.dataOffset, arg, what)
@@ -193,6 +199,13 @@ export class NpySource {
 
   /** Rows `[start, end)` as float32 (floats) or int32 (integers and booleans), C order. */
   async readRows(start: number, end: number): Promise<Float32Array | Int32Array> {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > this.rows) {
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'rows',
+        `expected 0 ≤ start ≤ end ≤ ${this.rows}, got ${describeValue(start)}, ${describeValue(end)}`,
+      )
+    }
     const { dtype, dataOffset, fortranOrder } = this.header
     const count = (end - start) * this.rowSize
     const fail = (why: string) => this.fail(why)
