@@ -5,6 +5,8 @@
 #   scripts/cross-linux.sh            # build linux-arm64-gnu and linux-x64-musl into target/cross/
 #   scripts/cross-linux.sh --qemu     # also run scripts/core-check.mjs on the arm64 addon under
 #                                     # qemu-aarch64 and compare with the native x64 run
+#   scripts/cross-linux.sh x86_64-unknown-linux-gnu.2.17 ...   # other targets (the release
+#                                     # workflow builds all three Linux ones this way)
 #
 # Tool: `napi build -x` (@napi-rs/cli's --cross-compile), which drives cargo-zigbuild: zig is the
 # C toolchain/linker for every Linux target, and the gnu target is linked against glibc 2.17
@@ -23,6 +25,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/cross
 mkdir -p "$out"
+qemu=0
+targets=()
+for arg in "$@"; do
+  if [ "$arg" = --qemu ]; then qemu=1; else targets+=("$arg"); fi
+done
+[ "${#targets[@]}" -gt 0 ] || targets=(aarch64-unknown-linux-gnu.2.17 x86_64-unknown-linux-musl)
 
 python3 -m ziglang version >/dev/null 2>&1 || { echo "zig missing: pip install ziglang"; exit 1; }
 command -v cargo-zigbuild >/dev/null || { echo "cargo-zigbuild missing: cargo install --locked cargo-zigbuild"; exit 1; }
@@ -32,7 +40,7 @@ trap 'rm -rf "$zigbin"' EXIT
 printf '#!/bin/sh\nexec python3 -m ziglang "$@"\n' >"$zigbin/zig"
 chmod +x "$zigbin/zig"
 
-for target in aarch64-unknown-linux-gnu.2.17 x86_64-unknown-linux-musl; do
+for target in "${targets[@]}"; do
   rustup target add "${target%.2.17}" >/dev/null
   echo "== $target"
   # --no-js: the loader (native/binding.cjs) is the same for every target and stays the host's.
@@ -45,7 +53,8 @@ for f in "$out"/*.node; do
   echo "$f: $(stat -c %s "$f") bytes, $(readelf -h "$f" | awk -F: '/Machine/ { gsub(/^ +/, "", $2); print $2 }'), needs ${glibc:-no glibc}"
 done
 
-[ "${1:-}" = --qemu ] || exit 0
+[ "$qemu" = 1 ] || exit 0
+[ -e "$out/xai-eval.linux-arm64-gnu.node" ] || { echo "--qemu needs the aarch64-unknown-linux-gnu.2.17 build"; exit 1; }
 command -v qemu-aarch64 >/dev/null || { echo "qemu-aarch64 missing: apt-get install qemu-user"; exit 1; }
 [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || { echo "arm64 libc missing: apt-get install libc6-arm64-cross libstdc++6-arm64-cross"; exit 1; }
 [ -e dist/index.js ] || npm run build:ts
