@@ -34,8 +34,12 @@ const model = new FunctionModel((x, shape) => {
 })
 const srg = await new SymmetricRelevanceGain({ featuresInStep: 16 }).evaluate(model, data)
 const del = await new Deletion({ featuresInStep: 16 }).evaluate(model, data)
-const addon = readFileSync('/proc/self/maps', 'utf8')
-  .split('\n')
-  .map((l) => l.split(/\s+/)[5] ?? '')
-  .find((p) => /^xai-eval\.[^/]*\.node$/.test(p.split('/').pop() ?? ''))
+// Linux only: which xai-eval addon the process mapped (null elsewhere).
+let addon = null
+try {
+  addon = readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .map((l) => l.split(/\s+/)[5] ?? '')
+    .find((p) => /^xai-eval\.[^/]*\.node$/.test(p.split('/').pop() ?? ''))
+} catch {}
 console.log(JSON.stringify({ arch: process.arch, addon, srg: Array.from(srg.scores), deletion: Array.from(del.scores) }))

@@ -12,7 +12,6 @@
 # N s" or "install test: FAILED: why" and exits 0/1. Keeps its temp directory when KEEP_TMP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 start=$(date +%s)
 
 fail() {
@@ -63,7 +62,9 @@ if ls node_modules/xai-eval/native/*.node >/dev/null 2>&1; then fail "the main p
 
 # 3. The demo through the installed bin, then one metric from user code.
 "${user_env[@]}" npx --no-install xai-eval demo >"$tmp/demo.log" 2>&1 || fail "xai-eval demo: $(tail -20 "$tmp/demo.log")"
-grep -q '^xai-eval demo:' "$tmp/demo.log" && grep -q 'model rows in' "$tmp/demo.log" || fail "unexpected demo output: $(cat "$tmp/demo.log")"
+if ! grep -q '^xai-eval demo:' "$tmp/demo.log" || ! grep -q 'model rows in' "$tmp/demo.log"; then
+  fail "unexpected demo output: $(cat "$tmp/demo.log")"
+fi
 
 cat >metric.js <<'EOF'
 import { readFileSync } from 'node:fs'
