@@ -26,6 +26,8 @@ for f in "$binary" native/binding.cjs dist/index.js dist/cli.js; do
   [ -e "$f" ] || fail "$f is missing: run npm run build first"
 done
 version=$(node -p 'require("./package.json").version')
+# onnxruntime-node is a peer dependency: installed next to xai-eval, at the version tested here.
+ort=$(node -p 'require("onnxruntime-node/package.json").version')
 
 tmp=$(mktemp -d /tmp/xai-eval-install.XXXXXX)
 if [ "${KEEP_TMP:-0}" = 1 ]; then echo "install test: keeping $tmp"; else trap 'rm -rf "$tmp"' EXIT; fi
@@ -55,7 +57,7 @@ user_env=(env -u CARGO_HOME -u RUSTUP_HOME -u RUSTUP_TOOLCHAIN -u CARGO_TARGET_D
 cd "$tmp/app"
 echo '{ "name": "app", "version": "1.0.0", "private": true, "type": "module" }' >package.json
 "${user_env[@]}" npm install --no-audit --no-fund --prefer-offline \
-  "$tmp/tarballs/xai-eval-$version.tgz" "$tmp/tarballs/xai-eval-$platform-$version.tgz" >"$tmp/install.log" 2>&1 ||
+  "$tmp/tarballs/xai-eval-$version.tgz" "$tmp/tarballs/xai-eval-$platform-$version.tgz" "onnxruntime-node@$ort" >"$tmp/install.log" 2>&1 ||
   fail "npm install: $(tail -20 "$tmp/install.log")"
 [ -e "node_modules/xai-eval-$platform/xai-eval.$platform.node" ] || fail "the platform package did not install"
 if ls node_modules/xai-eval/native/*.node >/dev/null 2>&1; then fail "the main package carries a .node file"; fi
