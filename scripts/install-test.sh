@@ -43,11 +43,21 @@ node scripts/check-pack.mjs "$tmp/main.json" "$tmp/platform.json" || fail "tarba
 
 # 2. A user's machine: no cargo, no rustc, no Rust environment; ORT's CUDA download skipped the way
 #    the README tells users behind a firewall.
+#    A PATH directory holding cargo/rustc/rustup is replaced by a copy made of links to everything
+#    else in it (so node stays reachable even where it shares /usr/bin with a distro's rustc).
 clean_path=""
 IFS=: read -ra dirs <<<"$PATH"
+i=0
 for d in "${dirs[@]}"; do
-  [ -n "$d" ] || continue
-  if [ -x "$d/cargo" ] || [ -x "$d/rustc" ] || [ -x "$d/rustup" ]; then continue; fi
+  [ -d "$d" ] || continue
+  if [ -e "$d/cargo" ] || [ -e "$d/rustc" ] || [ -e "$d/rustup" ]; then
+    i=$((i + 1))
+    mkdir -p "$tmp/path$i"
+    for f in "$d"/*; do
+      case "${f##*/}" in cargo* | rustc* | rustup* | rustdoc* | rust-* | clippy-driver) ;; *) ln -s "$f" "$tmp/path$i/" ;; esac
+    done
+    d="$tmp/path$i"
+  fi
   clean_path="${clean_path:+$clean_path:}$d"
 done
 user_env=(env -u CARGO_HOME -u RUSTUP_HOME -u RUSTUP_TOOLCHAIN -u CARGO_TARGET_DIR -u NAPI_RS_NATIVE_LIBRARY_PATH
