@@ -45,6 +45,30 @@ pub enum Purpose {
   Resample = 8,
 }
 
+/// `out.len()` uniforms in [0, 1) from the keyed stream `(seed, sample, purpose, step)`: for
+/// callers outside the core that need plain draws (e.g. the attribution modifications).
+pub fn keyed_uniforms(seed: u64, sample: u64, purpose: Purpose, step: u64, out: &mut [f64]) {
+  let mut rng = Rng::keyed(seed, sample, purpose, step);
+  out.iter_mut().for_each(|v| *v = rng.uniform());
+}
+
+impl Purpose {
+  /// The purpose by its lower-case name, for the binding.
+  pub fn from_name(name: &str) -> Option<Self> {
+    Some(match name {
+      "baseline" => Purpose::Baseline,
+      "imputation" => Purpose::Imputation,
+      "ties" => Purpose::Ties,
+      "subset" => Purpose::Subset,
+      "explanation" => Purpose::Explanation,
+      "perturbation" => Purpose::Perturbation,
+      "order" => Purpose::Order,
+      "resample" => Purpose::Resample,
+      _ => return None,
+    })
+  }
+}
+
 /// xoshiro256++ (Blackman & Vigna 2019).
 #[derive(Debug, Clone)]
 pub struct Rng {
