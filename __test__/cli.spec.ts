@@ -126,7 +126,7 @@ test('evaluate prints the comparison table with the effective settings; --sample
   t.regex(stdout, /occlusion\s+\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] #[12]/)
   t.regex(stdout, /gradient\s+\d\.\d{3} \[/)
   // 784 / 98 = 8 steps plus the unperturbed point, 3 samples, 2 methods: 54 rows.
-  t.regex(stdout, /\n54 model rows/)
+  t.regex(stdout, /\n54 model rows in \d+ forward calls/)
 })
 
 test('--version, --help, and usage errors exit with 2 and say what was wrong', async (t) => {

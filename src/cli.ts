@@ -308,7 +308,7 @@ function progressPrinter(quiet: boolean, metricCount: number, methodCount: numbe
   }
 }
 
-function printTable(job: JobResult, header: string[]): void {
+function printTable(job: JobResult, header: string[], forwardCalls: number): void {
   for (const line of header) console.log(line)
   const byMetric = new Map(job.comparisons.map((c) => [c.metric, c]))
   const head = ['method', ...job.metrics.map((m) => `${m.id} ${m.higherIsBetter ? '↑' : '↓'}`)]
@@ -331,7 +331,7 @@ function printTable(job: JobResult, header: string[]): void {
     `\nmean [95 % bootstrap interval, ${c0?.reps ?? 0} paired resamples] #rank; ★ best per metric (↑ higher / ↓ lower is better); * significantly worse than the best (paired bootstrap, 5 %)`,
   )
   for (const s of job.skipped) console.log(`not run: ${s.id}: ${s.reason}`)
-  console.log(`${job.forwardRows} model rows, ${(job.ms / 1000).toFixed(1)} s.`)
+  console.log(`${job.forwardRows} model rows in ${forwardCalls} forward calls, ${(job.ms / 1000).toFixed(1)} s.`)
 }
 
 function settingsLines(job: JobResult): string[] {
@@ -488,16 +488,18 @@ async function run(command: string, values: Record<string, unknown>, positionals
     const doc = resultsDocument(job, VERSION, config, provenance)
     if (s.json) console.log(resultsJson(doc))
     else {
-      printTable(job, [
-        `xai-eval ${command}: ${job.methods.length} methods × ${job.metrics.length} metrics on samples ${job.first}…${job.first + job.samples - 1}${job.partial ? ` (PARTIAL: ${job.samples} of ${job.requested})` : ''}; model on ${onnx.provider}, batch ${onnx.maxBatchSize} × ${onnx.concurrency} workers`,
-        'settings:',
-        ...settingsLines(job),
-        '',
-      ])
+      printTable(
+        job,
+        [
+          `xai-eval ${command}: ${job.methods.length} methods × ${job.metrics.length} metrics on samples ${job.first}…${job.first + job.samples - 1}${job.partial ? ` (PARTIAL: ${job.samples} of ${job.requested})` : ''}; model on ${onnx.provider}, batch ${onnx.maxBatchSize} × ${onnx.concurrency} workers`,
+          'settings:',
+          ...settingsLines(job),
+          '',
+        ],
+        onnx.stats.forwardPasses,
+      )
     }
     if (outDir) {
-      const input = JSON.parse(resultsJson(doc))
-      void input
       const list = charts(doc as never)
       await writeAtomically(outDir, {
         'results.json': resultsJson(doc),
