@@ -256,3 +256,88 @@ test('layout: taken from the model, else from the only plausible channel axis, r
   })
   t.throws(() => detectLayout([5, 28, 28, 1], [null, 1, 28, 28], 'nhwc'), { message: /do not match the model's input \[\?, 1, 28, 28\]/ })
 })
+
+test('channel-last files and model (layout detected) give the numbers of the same data and model in NCHW', async (t) => {
+  const { writeOnnx } = await import('xai-eval')
+  const [n, c, h, w] = [5, 3, 5, 5]
+  const f = c * h * w
+  let s = 7
+  const rand = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    return s / 2 ** 32
+  }
+  // Integer inputs and weights: both graphs' sums are exact, so the logits are bit-identical.
+  const wNhwc = Float32Array.from({ length: f * 3 }, () => Math.floor(rand() * 5) - 2)
+  const xNhwc = Float32Array.from({ length: n * f }, () => Math.floor(rand() * 4))
+  const aNhwc = Float32Array.from({ length: n * f }, () => rand())
+  const nchwIndex = (p: number) => {
+    // p indexes [h, w, c]; its NCHW index:
+    const ch = p % c
+    const hw = Math.floor(p / c)
+    return ch * h * w + hw
+  }
+  const wNchw = new Float32Array(f * 3)
+  for (let p = 0; p < f; p++) for (let k = 0; k < 3; k++) wNchw[nchwIndex(p) * 3 + k] = wNhwc[p * 3 + k]!
+  const toNchw = (v: Float32Array) => {
+    const out = new Float32Array(v.length)
+    for (let i = 0; i < n; i++) for (let p = 0; p < f; p++) out[i * f + nchwIndex(p)] = v[i * f + p]!
+    return out
+  }
+  const model = (dims: (string | number)[], weights: Float32Array) =>
+    writeOnnx({
+      name: 'linear',
+      inputs: [{ name: 'x', dims }],
+      outputs: [{ name: 'logits', dims: ['N', 3] }],
+      initializers: [{ name: 'w', dims: [f, 3], data: weights }],
+      nodes: [
+        { op: 'Flatten', inputs: ['x'], outputs: ['flat'], attributes: { axis: 1 } },
+        { op: 'MatMul', inputs: ['flat', 'w'], outputs: ['logits'] },
+      ],
+    })
+  const dir = mkdtempSync(join(tmpdir(), 'xai-eval-nhwc-'))
+  writeFileSync(join(dir, 'nhwc.onnx'), model(['N', h, w, c], wNhwc))
+  writeFileSync(join(dir, 'nchw.onnx'), model(['N', c, h, w], wNchw))
+  writeFileSync(join(dir, 'x-nhwc.npy'), npy('<f4', [n, h, w, c], xNhwc))
+  writeFileSync(join(dir, 'a-nhwc.npy'), npy('<f4', [n, h, w, c], aNhwc))
+  writeFileSync(join(dir, 'x-nchw.npy'), npy('<f4', [n, c, h, w], toNchw(xNhwc)))
+  writeFileSync(join(dir, 'a-nchw.npy'), npy('<f4', [n, c, h, w], toNchw(aNhwc)))
+  writeFileSync(
+    join(dir, 'y.npy'),
+    npy(
+      '<i8',
+      [n],
+      BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 3)),
+    ),
+  )
+  const scores = async (layout: string) => {
+    const out = join(dir, layout)
+    await run('node', [
+      cli,
+      'evaluate',
+      '--model',
+      join(dir, `${layout}.onnx`),
+      '--x',
+      join(dir, `x-${layout}.npy`),
+      '--y',
+      join(dir, 'y.npy'),
+      '--a',
+      `m=${join(dir, `a-${layout}.npy`)}`,
+      '--metrics',
+      'pixel-flipping,deletion',
+      '--set',
+      'deletion.steps=8',
+      '--set',
+      'deletion.baseline=0',
+      '--quiet',
+      '--out',
+      out,
+    ])
+    const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+    t.is(doc.config.layout, layout)
+    return doc.metrics.map((m: { results: { m: unknown } }) => resultFromJSON(m.results.m).scores)
+  }
+  const [pf, del] = await scores('nhwc')
+  const [pf2, del2] = await scores('nchw')
+  t.deepEqual(pf, pf2)
+  t.deepEqual(del, del2)
+})

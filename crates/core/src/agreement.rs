@@ -59,7 +59,7 @@ pub fn random_baseline_gaps(q: &[f64], k: usize, seed: u64, sample: u64) -> Resu
 /// # Errors
 /// `INVALID_OPTION` for no methods, no samples, no replicates or a length that is not `methods × n`.
 pub fn bootstrap_means(scores: &[f64], methods: usize, reps: usize, seed: u64) -> Result<Vec<f64>> {
-  if methods == 0 || scores.is_empty() || reps == 0 || scores.len() % methods != 0 {
+  if methods == 0 || scores.is_empty() || reps == 0 || !scores.len().is_multiple_of(methods) {
     return Err(CoreError::param(
       "scores",
       "needs methods × n values with n ≥ 1, and at least one replicate",
