@@ -3,7 +3,7 @@
 // metrics and writes results.json, scores.csv and report.html; `demo` does the same on the embedded
 // data; `report` re-renders a report from saved results; `metrics` lists the metrics and their
 // default settings. Every failure is one line naming the file or flag at fault, and a non-zero exit.
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { loadDemo } from './data.js'
 import { XaiEvalError } from './errors.js'
 import { channelsLastModel, type Layout, openFiles } from './io/files.js'
+import { openImages } from './io/images.js'
 import { type JobResult, type MetricSpec, type ProgressEvent, parseSamples, runJob, type Source, sha256File } from './job.js'
 import type { Model } from './models/model.js'
 import { OnnxModel, PROVIDERS } from './models/onnx-model.js'
@@ -50,6 +51,10 @@ Data (NumPy .npy files, or FILE.npz:KEY members; float16/32/64, C or Fortran ord
   --x FILE               inputs [N, C, H, W] or [N, H, W, C]
   --y FILE               integer labels [N]
   --a NAME=FILE          one attribution method's maps [N, C|1, H, W] (or [N, H, W]); repeat per method
+  --x DIR                or a folder of PNG/JPEG/WebP/TIFF images (class subfolders give the labels, else
+                         --y); --a then takes an array or a folder of per-image NAME.npy files.
+                         Preprocessing: --resize N (shorter side), --crop N (centre square), --mean
+                         0.485,0.456,0.406 --std 0.229,0.224,0.225 (after scaling to [0, 1]), --grayscale
   --samples START:END    evaluate samples START…END−1 only (quick runs, shards), e.g. 0:1000
   --chunk N              samples read and evaluated at a time (default: 64 MiB of inputs)
 
@@ -104,6 +109,11 @@ const configSchema = z.strictObject({
   samples: z.string().optional(),
   chunk: z.int().min(1).optional(),
   out: z.string().optional(),
+  resize: z.int().min(1).optional(),
+  crop: z.int().min(1).optional(),
+  mean: z.array(z.number()).optional(),
+  std: z.array(z.number()).optional(),
+  grayscale: z.boolean().optional(),
 })
 type Config = z.output<typeof configSchema>
 
@@ -127,6 +137,11 @@ const FLAGS = {
   samples: { type: 'string' },
   chunk: { type: 'string' },
   out: { type: 'string' },
+  resize: { type: 'string' },
+  crop: { type: 'string' },
+  mean: { type: 'string' },
+  std: { type: 'string' },
+  grayscale: { type: 'boolean' },
   png: { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
@@ -216,6 +231,17 @@ async function settingsOf(values: Record<string, unknown>, command: string): Pro
   if (str('seed') !== undefined) s.seed = int('seed', str('seed')!, 0)
   if (str('reps') !== undefined) s.reps = int('reps', str('reps')!, 100)
   if (str('chunk') !== undefined) s.chunk = int('chunk', str('chunk')!, 1)
+  if (str('resize') !== undefined) s.resize = int('resize', str('resize')!, 1)
+  if (str('crop') !== undefined) s.crop = int('crop', str('crop')!, 1)
+  for (const k of ['mean', 'std'] as const) {
+    const v = str(k)
+    if (v === undefined) continue
+    const list = v.split(',').map(Number)
+    if (list.some((x) => !Number.isFinite(x)))
+      throw new XaiEvalError('INVALID_OPTION', `--${k}`, `expected numbers separated by commas, got ${describeValue(v)}`)
+    s[k] = list
+  }
+  if (values.grayscale === true) s.grayscale = true
   const a = values.a as string[] | undefined
   if (a) {
     s.a = {}
@@ -404,7 +430,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
       }
       describe = { data: 'embedded demo', classes: demo.classes, shape: demo.shape }
     } else {
-      for (const k of ['model', 'x', 'y'] as const) if (!s[k]) throw new XaiEvalError('INVALID_OPTION', `--${k}`, 'is required')
+      for (const k of ['model', 'x'] as const) if (!s[k]) throw new XaiEvalError('INVALID_OPTION', `--${k}`, 'is required')
       if (!s.a || Object.keys(s.a).length === 0) throw new XaiEvalError('INVALID_OPTION', '--a', 'is required (NAME=FILE, once per method)')
       modelPath = s.model!
       describe = { x: s.x, y: s.y, a: s.a }
@@ -421,7 +447,27 @@ async function run(command: string, values: Record<string, unknown>, positionals
     })
     model = onnx
     let layout: Layout = 'nchw'
-    if (command === 'evaluate') {
+    if (command === 'evaluate' && statSync(s.x!, { throwIfNoEntry: false })?.isDirectory()) {
+      const images = await openImages(s.x!, s.y, s.a!, {
+        resize: s.resize,
+        crop: s.crop,
+        mean: s.mean,
+        std: s.std,
+        channels: s.grayscale ? 1 : 3,
+      })
+      source = images
+      const [, c, h, w] = images.xShape
+      const m = onnx.inputShape
+      layout = s.layout ?? (m?.length === 4 && m[3] === c && m[1] !== c ? 'nhwc' : 'nchw')
+      if (layout === 'nhwc') model = channelsLastModel(onnx)
+      describe = {
+        ...describe,
+        images: images.n,
+        preprocessing: { resize: s.resize, crop: s.crop, mean: s.mean, std: s.std, channels: c },
+        xShape: [images.n, c, h, w],
+      }
+    } else if (command === 'evaluate') {
+      if (!s.y) throw new XaiEvalError('INVALID_OPTION', '--y', 'is required')
       const files = await openFiles({ x: s.x!, y: s.y!, a: s.a! }, onnx.inputShape, s.layout)
       source = files
       layout = files.layout

@@ -259,7 +259,8 @@ export function renderReport(input: ReportInput, all: Chart[] = charts(input)): 
     )
     .join('\n')
   const provenance = Object.entries(input.provenance)
-    .map(([k, v]) => `<tr><th>${html(k)}</th><td><code>${html(typeof v === 'string' ? v : JSON.stringify(v))}</code></td></tr>`)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `<tr><th>${html(k)}</th><td><code>${html(typeof v === 'string' ? v : String(JSON.stringify(v)))}</code></td></tr>`)
     .join('')
   const skipped = input.skipped.map((s) => `<li>${html(s.id)}: ${html(s.reason)}</li>`).join('')
   return `<!doctype html>
