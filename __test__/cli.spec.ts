@@ -341,3 +341,37 @@ test('channel-last files and model (layout detected) give the numbers of the sam
   t.deepEqual(pf, pf2)
   t.deepEqual(del, del2)
 })
+
+test('a model with two outputs needs --output-name (never a silent first output)', async (t) => {
+  const { writeOnnx } = await import('xai-eval')
+  const { dir, demo } = await files()
+  writeFileSync(
+    join(dir, 'two.onnx'),
+    writeOnnx({
+      name: 'two_outputs',
+      inputs: [{ name: 'x', dims: ['N', 1, 28, 28] }],
+      outputs: [
+        { name: 'features', dims: ['N', 784] },
+        { name: 'logits', dims: ['N', 4] },
+      ],
+      initializers: [{ name: 'w', dims: [784, 4], data: Float32Array.from({ length: 784 * 4 }, (_, i) => ((i * 7) % 5) - 2) }],
+      nodes: [
+        { op: 'Flatten', inputs: ['x'], outputs: ['features'], attributes: { axis: 1 } },
+        { op: 'MatMul', inputs: ['features', 'w'], outputs: ['logits'] },
+      ],
+    }),
+  )
+  const args = [
+    ...base(dir, join(dir, 'two.onnx')),
+    '--metrics',
+    'pixel-flipping',
+    '--set',
+    'pixel-flipping.featuresInStep=392',
+    '--out',
+    join(dir, 'two'),
+  ]
+  const e = (await t.throwsAsync(run('node', args))) as Fail
+  t.regex(e.stderr, /--output-name: .*two\.onnx has 2 outputs \(features, logits\): name the one to score/)
+  const { stdout } = await run('node', [...args, '--output-name', 'logits'])
+  t.regex(stdout, /pixel-flipping ↓/)
+})

@@ -446,6 +446,13 @@ async function run(command: string, values: Record<string, unknown>, positionals
       outputName: s.outputName,
     })
     model = onnx
+    if (onnx.outputNames.length > 1 && !s.outputName) {
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        '--output-name',
+        `${modelPath} has ${onnx.outputNames.length} outputs (${onnx.outputNames.join(', ')}): name the one to score`,
+      )
+    }
     let layout: Layout = 'nchw'
     if (command === 'evaluate' && statSync(s.x!, { throwIfNoEntry: false })?.isDirectory()) {
       const images = await openImages(s.x!, s.y, s.a!, {

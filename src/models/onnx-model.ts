@@ -72,6 +72,8 @@ export class OnnxModel implements Model {
     readonly inputShape: readonly (number | null)[] | undefined,
     batch: number | 'auto',
     workers: number,
+    /** Every output of the graph (the model scores {@link outputName}). */
+    readonly outputNames: readonly string[] = [outputName],
   ) {
     this.concurrency = workers
     const fixed = inputShape?.[0]
@@ -117,7 +119,18 @@ export class OnnxModel implements Model {
             detail: String(failure),
           })
         }
-        return new OnnxModel(pool, p.name, output, rawOutput, inputName, outputName, meta.inputShapes[inputName], batch, workers)
+        return new OnnxModel(
+          pool,
+          p.name,
+          output,
+          rawOutput,
+          inputName,
+          outputName,
+          meta.inputShapes[inputName],
+          batch,
+          workers,
+          meta.outputNames,
+        )
       } catch (e) {
         await pool.destroy()
         if (e instanceof XaiEvalError) throw e
