@@ -16,6 +16,22 @@ export {
 } from './metrics/protocol.js'
 export { registry, register, createMetric, metricClass, resultFromJSON, type MetricClass } from './registry.js'
 export { RowCache } from './row-cache.js'
+export {
+  checkExplainer,
+  DEFAULT_EXPLAIN_BATCH,
+  explainerName,
+  mapAttributions,
+  named,
+  precomputed,
+  type CheckedExplainer,
+  type Explained,
+  type ExplainOptions,
+  type Explainer,
+  type ExplainerLike,
+  type NamedExplainer,
+  type Shape4,
+} from './explainers/explainer.js'
+export { DEFAULT_CACHE_BYTES, ExplanationCache } from './explainers/cache.js'
 
 // Models
 export type { Model, ModelStats, OutputKind } from './models/model.js'
