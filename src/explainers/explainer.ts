@@ -67,7 +67,7 @@ export interface Explained {
   channels: number
 }
 
-const NAME = /^[\w.:@/ -]{1,100}$/
+const NAME = /^[^\u0000-\u001f]{1,100}$/
 
 /** Names an explainer function: `named('occlusion-8', fn)`. */
 export function named(name: string, explain: Explainer, batchSize?: number): NamedExplainer {
@@ -112,11 +112,7 @@ export function checkExplainer(e: unknown, arg = 'explainer'): CheckedExplainer 
   if (known) return known
   const name = explainerName(e)
   if (!NAME.test(name)) {
-    throw new XaiEvalError(
-      'INVALID_OPTION',
-      `${arg}.name`,
-      `expected 1–100 letters, digits, spaces or . : @ / - _, got ${describeValue(name)}`,
-    )
+    throw new XaiEvalError('INVALID_OPTION', `${arg}.name`, `expected 1–100 printable characters, got ${describeValue(name)}`)
   }
   const batchSize = typeof e === 'function' ? DEFAULT_EXPLAIN_BATCH : (e.batchSize ?? DEFAULT_EXPLAIN_BATCH)
   if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
