@@ -3,6 +3,7 @@
 // checks, the facade) call it through `checkExplainer`, which names it in every error and refuses
 // attributions of the wrong length or with NaN/±Inf before any metric reads them.
 import { throwIfAborted, XaiEvalError } from '../errors.js'
+import { checkModel } from '../metrics/protocol.js'
 import type { Model } from '../models/model.js'
 import { describeValue, z } from '../options.js'
 
@@ -125,6 +126,7 @@ export function checkExplainer(e: unknown, arg = 'explainer'): CheckedExplainer 
     batchSize,
     source,
     async explain(model: Model, x: Float32Array, shape: Shape4, targets: Int32Array, options: ExplainOptions = {}): Promise<Explained> {
+      checkCall(model, x, shape, targets, options)
       throwIfAborted(options.signal)
       const [n, c, h, w] = shape
       let out: unknown
@@ -157,6 +159,32 @@ export function checkExplainer(e: unknown, arg = 'explainer'): CheckedExplainer 
   return checked
 }
 
+/** The arguments of an explainer call: a model, `x` of `shape` and one class index per row. */
+function checkCall(model: unknown, x: unknown, shape: unknown, targets: unknown, options: unknown): void {
+  checkModel(model)
+  if (!(x instanceof Float32Array)) throw new XaiEvalError('INVALID_OPTION', 'x', `expected a Float32Array, got ${describeValue(x)}`)
+  if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new XaiEvalError('SHAPE_MISMATCH', 'shape', `expected [N, C, H, W] of positive integers, got ${describeValue(shape)}`)
+  }
+  const [n, c, h, w] = shape as number[]
+  if (x.length !== n! * c! * h! * w!)
+    throw new XaiEvalError('SHAPE_MISMATCH', 'x', `length ${x.length} does not match shape [${shape.join(', ')}]`)
+  if (!(targets instanceof Int32Array)) {
+    throw new XaiEvalError('INVALID_OPTION', 'targets', `expected an Int32Array of ${n} class indices, got ${describeValue(targets)}`)
+  }
+  if (targets.length !== n)
+    throw new XaiEvalError('SHAPE_MISMATCH', 'targets', `expected ${n} class indices (one per row), got ${targets.length}`)
+  if (targets.some((t) => t < 0)) throw new XaiEvalError('INVALID_OPTION', 'targets', 'a target is negative')
+  if (options === null || typeof options !== 'object')
+    throw new XaiEvalError('INVALID_OPTION', 'options', `expected { signal?, samples? }, got ${describeValue(options)}`)
+  const { signal, samples } = options as ExplainOptions
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new XaiEvalError('INVALID_OPTION', 'signal', 'expected an AbortSignal')
+  if (samples !== undefined && (!(samples instanceof Int32Array) || samples.length !== n)) {
+    throw new XaiEvalError('INVALID_OPTION', 'samples', `expected an Int32Array of ${n} sample indices`)
+  }
+}
+
 function asFloat32(v: unknown): Float32Array | undefined {
   if (v instanceof Float32Array) return v
   if (v instanceof Float64Array || (Array.isArray(v) && v.every((x) => typeof x === 'number')))
@@ -180,6 +208,8 @@ export function precomputed(maps: Float32Array, aShape: readonly number[], name 
   if (!Array.isArray(aShape) || aShape.length !== 4 || !aShape.every((d) => Number.isSafeInteger(d) && d > 0)) {
     throw new XaiEvalError('SHAPE_MISMATCH', 'aShape', `expected [N, C|1, H, W] of positive integers, got ${describeValue(aShape)}`)
   }
+  if (typeof name !== 'string' || !NAME.test(name))
+    throw new XaiEvalError('INVALID_OPTION', 'name', `expected 1–100 printable characters, got ${describeValue(name)}`)
   const [count, channels, height, width] = aShape as [number, number, number, number]
   const per = channels * height * width
   if (maps.length !== count * per) {

@@ -17,7 +17,7 @@ import { noisyRows } from '../native.js'
 import { seed, z } from '../options.js'
 import type { Checked } from '../validate.js'
 import type { UndefinedScore } from './correlation.js'
-import { type CheckedMapOptions, type Merged, Metric, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
 
 /** Noise of one family of draws. */
 type NoiseSpec = { kind: 'gaussian'; sigma: number } | { kind: 'uniform'; low: number; high: number }
@@ -157,7 +157,7 @@ export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult>
   }
 
   protected finish(merged: Merged): SensitivityNResult {
-    const { width: k, values } = merged.columns.changes!
+    const { width: k, values } = column(merged, 'changes')
     const n = merged.samples
     const sensitivity = new Float64Array(n)
     const changeStd = new Float64Array(n)
@@ -237,7 +237,7 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
   }
 
   protected finish(merged: Merged): YehSensitivityResult {
-    const { width: k, values } = merged.columns.sensitivities!
+    const { width: k, values } = column(merged, 'sensitivities')
     const scores = new Float64Array(merged.samples)
     const undefinedScores: UndefinedScore[] = []
     for (let s = 0; s < merged.samples; s++) {
