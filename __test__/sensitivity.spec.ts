@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
 import test from 'ava'
 import { AvgSensitivity, type Dataset, type Explainer, FunctionModel, MaxSensitivity, named, SensitivityN, XaiEvalError } from 'xai-eval'
 
@@ -171,4 +174,35 @@ test('typed errors: missing or bad explainer, options out of range, explainer an
   )
   t.is(e3.code, 'ABORTED')
   t.is(new SensitivityN({ explainer: named('mine', gradient) }).params.explainer, 'mine')
+})
+
+// Parity with quantus 0.6.0 (scripts/make_quantus_robustness_fixture.py): gradient × input of a
+// fixed linear map as the explainer on both sides, Quantus handed our keyed noise.
+test('MaxSensitivity and AvgSensitivity match quantus 0.6.0 to 1e-5', async (t) => {
+  const dir = join(import.meta.dirname, 'fixtures', 'quantus')
+  const f = JSON.parse(readFileSync(join(dir, 'robustness-gray.json'), 'utf8')) as {
+    data: string
+    classes: number
+    weights: number[]
+    runs: { metric: string; params: Record<string, number>; batchSize: number; scores: number[] }[]
+  }
+  const src = JSON.parse(readFileSync(join(dir, f.data), 'utf8')) as { x: number[]; y: number[]; shape: [number, number, number, number] }
+  const fx = Float32Array.from(src.x)
+  const F = fx.length / src.shape[0]
+  const w = Float32Array.from(f.weights)
+  const explain: Explainer = async (_m, xs, shape, targets) => {
+    const out = new Float32Array(xs.length)
+    for (let r = 0; r < shape[0]; r++) for (let i = 0; i < F; i++) out[r * F + i] = w[targets[r]! * F + i]! * xs[r * F + i]!
+    return out
+  }
+  const a = await explain(model(), fx, src.shape, Int32Array.from(src.y), {})
+  const data: Dataset = { x: fx, shape: src.shape, y: src.y, a }
+  const none = new FunctionModel(() => new Float32Array(0))
+  t.is(f.runs.length, 4)
+  for (const run of f.runs) {
+    const Cls = run.metric === 'MaxSensitivity' ? MaxSensitivity : AvgSensitivity
+    const r = await new Cls({ explainer: named('gxi', explain, 7), ...run.params }).evaluate(none, data)
+    const d = Math.max(...run.scores.map((q, i) => Math.abs(q - r.scores[i]!)))
+    t.true(d < 1e-5, `${run.metric} ${JSON.stringify(run.params)}: max diff ${d}`)
+  }
 })

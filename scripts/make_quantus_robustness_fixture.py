@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Quantus 0.6.0 reference fixture for MaxSensitivity and AvgSensitivity.
+
+Run from the repository root:  /work/venv-fixtures/bin/python scripts/make_quantus_robustness_fixture.py
+(needs scripts/requirements.txt; a few seconds). Reads, never rewrites, __test__/fixtures/quantus/pf-gray.{json,onnx}
+(8 x [1,28,28], 4 classes; the torch net rebuilt and checked as in fixture_common.load_case). Writes
+__test__/fixtures/quantus/robustness-gray.json.
+
+Explainer (both sides compute it identically): gradient x input of a fixed linear map,
+  explain(x, t) = float32(W[t] * x),  W = float32 [K, F] stored in the fixture ("weights"),
+so it needs no autograd and TS reproduces it exactly. a_batch = explain(x, y) (float32).
+
+Every metric is called as
+  quantus.<Metric>(nr_samples=..., lower_bound=..., [upper_bound=...], return_aggregate=False, disable_warnings=True)
+    (model=<torch net>, x_batch=x, y_batch=y, a_batch=a, explain_func=explain, channel_first=True, batch_size=<bs>)
+defaults otherwise: perturb_func=batch_uniform_noise, similarity_func=difference, norms fro, normalise=False, abs=False,
+return_nan_when_prediction_changes=False.
+
+Random draws: np.random.uniform(low, high, size=(batch_len, F)) in batch_uniform_noise is patched: in batch b at
+step t (0-based) the row of sample n (global 0-based index) is low + (high - low) * u_j, u_j the j-th uniform() of
+Rng.keyed(0, n, PERTURBATION, t) for j = 0..F-1 (row-major channel-first entry order) - exactly xai-eval's
+noisy_rows. Quantus adds that float64 noise to the float32 input in float64; xai-eval rounds the noise to float32
+and adds in float32 (differences ~1e-8, far below the 1e-5 tolerance).
+
+Self-check: an independent numpy computation of ||a - explain(x + noise)||_2 / ||a||_2, max / mean over steps, must
+agree with Quantus to 1e-6.
+"""
+import os
+import sys
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_common as fc  # noqa: E402
+from keyed_rng import PERTURBATION, Rng  # noqa: E402
+
+SEED = 0
+
+
+class KeyedNoise:
+    """Replaces np.random.uniform inside batch_uniform_noise (one call per batch and step, size (batch_len, F))."""
+
+    def __init__(self, n, batch_size, steps, F):
+        self.keys = [(b, t) for b in fc.batches(n, batch_size) for t in range(steps)]
+        self.used, self.F = 0, F
+
+    def __call__(self, low=0.0, high=1.0, size=None):
+        b, t = self.keys[self.used]
+        assert size == (len(b), self.F), (size, len(b))
+        self.used += 1
+        return np.asarray([keyed_row(n, t, low, high, self.F) for n in b], dtype=np.float64)
+
+    def done(self):
+        assert self.used == len(self.keys), (self.used, len(self.keys))
+
+
+def keyed_row(n, t, low, high, F):
+    r = Rng.keyed(SEED, n, PERTURBATION, t)
+    return [low + (high - low) * r.uniform() for _ in range(F)]
+
+
+def main():
+    import quantus
+
+    assert quantus.__version__ == "0.6.0", quantus.__version__
+    warnings.filterwarnings("ignore")
+    x, _a, y, model, _onnx = fc.load_case("pf-gray")
+    n, C, H, W_ = x.shape
+    F = C * H * W_
+    K = 4
+    weights = np.random.default_rng(7).uniform(-1, 1, size=(K, F)).astype(np.float32)
+
+    def explain(model=None, inputs=None, targets=None, **kw):
+        inputs = np.asarray(inputs)
+        w = weights[np.asarray(targets, dtype=np.int64)].reshape(inputs.shape)
+        return (w * inputs).astype(np.float32)
+
+    a = explain(inputs=x, targets=y)
+    runs = []
+    plan = [
+        ("MaxSensitivity", dict(nr_samples=6, lower_bound=0.2), 3),
+        ("AvgSensitivity", dict(nr_samples=6, lower_bound=0.2), 8),
+        ("MaxSensitivity", dict(nr_samples=5, lower_bound=0.05, upper_bound=0.3), 8),
+        ("AvgSensitivity", dict(nr_samples=5, lower_bound=0.05, upper_bound=0.3), 5),
+    ]
+    for name, init, bs in plan:
+        metric = getattr(quantus, name)(**init, return_aggregate=False, disable_warnings=True)
+        keyed = KeyedNoise(n, bs, init["nr_samples"], F)
+        with fc.patched(np.random, "uniform", keyed):
+            q = metric(model=model, x_batch=x.copy(), y_batch=y.copy(), a_batch=a.copy(), explain_func=explain,
+                       channel_first=True, batch_size=bs)
+        keyed.done()
+        q = np.asarray(q, dtype=np.float64)
+        # Independent check.
+        lo, hi = (-init["lower_bound"], init["lower_bound"]) if "upper_bound" not in init else (init["lower_bound"], init["upper_bound"])
+        mine = []
+        for s in range(n):
+            ref = a[s].reshape(-1).astype(np.float64)
+            vals = []
+            for t in range(init["nr_samples"]):
+                noisy = x[s].reshape(-1).astype(np.float64) + np.asarray(keyed_row(s, t, lo, hi, F))
+                e = explain(inputs=noisy.reshape(1, C, H, W_), targets=[y[s]]).reshape(-1).astype(np.float64)
+                vals.append(np.linalg.norm(ref - e) / np.linalg.norm(ref))
+            mine.append(max(vals) if name == "MaxSensitivity" else float(np.mean(vals)))
+        d = float(np.abs(np.asarray(mine) - q).max())
+        print(f"{name} {init} bs={bs}: max |quantus - numpy| = {d:.2g}")
+        assert d < 1e-6, d
+        params = {"nrSamples": init["nr_samples"], "lowerBound": init["lower_bound"], "seed": SEED}
+        if "upper_bound" in init:
+            params["upperBound"] = init["upper_bound"]
+        runs.append({"metric": name, "params": params, "batchSize": bs, "scores": fc.flist(q)})
+    doc = {
+        "provenance": fc.provenance("scripts/make_quantus_robustness_fixture.py"),
+        "data": "pf-gray.json",
+        "shape": [int(v) for v in x.shape],
+        "classes": K,
+        "weights": fc.f32list(weights),
+        "rngSeed": SEED,
+        "runs": runs,
+    }
+    fc.write_json(os.path.join(fc.OUT_DIR, "robustness-gray.json"), doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
