@@ -2,7 +2,17 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import test from 'ava'
-import { AvgSensitivity, type Dataset, type Explainer, FunctionModel, MaxSensitivity, named, SensitivityN, XaiEvalError } from 'xai-eval'
+import {
+  AvgSensitivity,
+  type Dataset,
+  type Explainer,
+  FunctionModel,
+  LocalLipschitzEstimate,
+  MaxSensitivity,
+  named,
+  SensitivityN,
+  XaiEvalError,
+} from 'xai-eval'
 
 import { batched, linearRowModel, prng } from './reference.js'
 import { checkShards } from './shards.js'
@@ -109,6 +119,46 @@ test('gradient × input of a linear model: changes are |W ⊙ ε| and ‖W ⊙ �
   }
 })
 
+test('LocalLipschitzEstimate: the identity explainer has ratio 1 (to 1e-10 relative), the gradient 0, gradient × input at most max |W|', async (t) => {
+  const identity: Explainer = async (_m, xs) => xs.slice()
+  const idData: Dataset = { ...gradData, a: x.slice() }
+  const r1 = await new LocalLipschitzEstimate({ explainer: identity, nrSamples: 4, normalise: false }).evaluate(model(), idData)
+  for (const v of r1.ratios) t.true(Math.abs(v - 1) < 1e-8, String(v))
+  const r0 = await new LocalLipschitzEstimate({ explainer: gradient, nrSamples: 4 }).evaluate(model(), gradData)
+  t.deepEqual(Array.from(r0.scores), new Array(N).fill(0))
+  const r2 = await new LocalLipschitzEstimate({
+    explainer: gradientTimesInput,
+    nrSamples: 4,
+    normalise: false,
+    uniform: [-0.1, 0.1],
+  }).evaluate(model(), gxiData)
+  for (let s = 0; s < N; s++) {
+    const w = weights.subarray(y[s]! * D, (y[s]! + 1) * D)
+    const bound = Math.max(...Array.from(w, Math.abs))
+    t.true(r2.scores[s]! > 0 && r2.scores[s]! <= bound * (1 + 1e-5))
+    t.is(r2.scores[s], Math.max(...r2.ratios.subarray(s * 4, (s + 1) * 4)))
+  }
+  // normalise: each map divided by its own max |value| — invariant to scaling the explainer.
+  const scaled: Explainer = async (m, xs, sh, tg, o) => (await gradientTimesInput(m, xs, sh, tg, o)).map((v) => 8 * v)
+  const n1 = await new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3 }).evaluate(model(), gxiData)
+  const n8 = await new LocalLipschitzEstimate({ explainer: scaled, nrSamples: 3 }).evaluate(model(), {
+    ...gxiData,
+    a: gxiData.a.map((v) => 8 * v),
+  })
+  n1.scores.forEach((v, i) => {
+    t.true(Math.abs(v - n8.scores[i]!) < 1e-9 * Math.max(1, v))
+  })
+  await checkShards(t, new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3 }), model, gxiData, n1, prng(8))
+  t.is(
+    t.throws(() => new LocalLipschitzEstimate({ explainer: gradient, uniform: [1, 0] }), { instanceOf: XaiEvalError }).code,
+    'INVALID_OPTION',
+  )
+  t.is(
+    t.throws(() => new LocalLipschitzEstimate({ explainer: gradient, perturbStd: -1 }), { instanceOf: XaiEvalError }).code,
+    'INVALID_OPTION',
+  )
+})
+
 test('seeds reproduce; another seed gives other noise', async (t) => {
   const a = await new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, seed: 9 }).evaluate(model(), gxiData)
   const b = await new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, seed: 9 }).evaluate(model(), gxiData)
@@ -178,7 +228,7 @@ test('typed errors: missing or bad explainer, options out of range, explainer an
 
 // Parity with quantus 0.6.0 (scripts/make_quantus_robustness_fixture.py): gradient × input of a
 // fixed linear map as the explainer on both sides, Quantus handed our keyed noise.
-test('MaxSensitivity and AvgSensitivity match quantus 0.6.0 to 1e-5', async (t) => {
+test('MaxSensitivity, AvgSensitivity and LocalLipschitzEstimate match quantus 0.6.0 to 1e-5', async (t) => {
   const dir = join(import.meta.dirname, 'fixtures', 'quantus')
   const f = JSON.parse(readFileSync(join(dir, 'robustness-gray.json'), 'utf8')) as {
     data: string
@@ -198,9 +248,9 @@ test('MaxSensitivity and AvgSensitivity match quantus 0.6.0 to 1e-5', async (t) 
   const a = await explain(model(), fx, src.shape, Int32Array.from(src.y), {})
   const data: Dataset = { x: fx, shape: src.shape, y: src.y, a }
   const none = new FunctionModel(() => new Float32Array(0))
-  t.is(f.runs.length, 4)
+  t.is(f.runs.length, 5)
   for (const run of f.runs) {
-    const Cls = run.metric === 'MaxSensitivity' ? MaxSensitivity : AvgSensitivity
+    const Cls = { MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate }[run.metric as 'MaxSensitivity']
     const r = await new Cls({ explainer: named('gxi', explain, 7), ...run.params }).evaluate(none, data)
     const d = Math.max(...run.scores.map((q, i) => Math.abs(q - r.scores[i]!)))
     t.true(d < 1e-5, `${run.metric} ${JSON.stringify(run.params)}: max diff ${d}`)

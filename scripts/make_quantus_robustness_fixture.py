@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Quantus 0.6.0 reference fixture for MaxSensitivity and AvgSensitivity.
+"""Quantus 0.6.0 reference fixture for MaxSensitivity, AvgSensitivity and LocalLipschitzEstimate.
 
 Run from the repository root:  /work/venv-fixtures/bin/python scripts/make_quantus_robustness_fixture.py
 (needs scripts/requirements.txt; a few seconds). Reads, never rewrites, __test__/fixtures/quantus/pf-gray.{json,onnx}
@@ -15,6 +15,11 @@ Every metric is called as
     (model=<torch net>, x_batch=x, y_batch=y, a_batch=a, explain_func=explain, channel_first=True, batch_size=<bs>)
 defaults otherwise: perturb_func=batch_uniform_noise, similarity_func=difference, norms fro, normalise=False, abs=False,
 return_nan_when_prediction_changes=False.
+LocalLipschitzEstimate is called with normalise=False (Quantus normalises the reference maps by the max over the whole
+data set and the noisy maps by the max over their batch: batch-dependent, not reproduced by xai-eval) and
+perturb_func=batch_uniform_noise, perturb_func_kwargs={"lower_bound": lb} (uniform noise U(-lb, lb): xai-eval's
+Gaussian draws have no Python mirror); its defaults otherwise (lipschitz_constant with Euclidean distances, eps 1e-10,
+nanmax over steps).
 
 Random draws: np.random.uniform(low, high, size=(batch_len, F)) in batch_uniform_noise is patched: in batch b at
 step t (0-based) the row of sample n (global 0-based index) is low + (high - low) * u_j, u_j the j-th uniform() of
@@ -60,6 +65,10 @@ def keyed_row(n, t, low, high, F):
     return [low + (high - low) * r.uniform() for _ in range(F)]
 
 
+def params_str(init):
+    return {k: (v.__name__ if callable(v) else v) for k, v in init.items()}
+
+
 def main():
     import quantus
 
@@ -83,6 +92,8 @@ def main():
         ("AvgSensitivity", dict(nr_samples=6, lower_bound=0.2), 8),
         ("MaxSensitivity", dict(nr_samples=5, lower_bound=0.05, upper_bound=0.3), 8),
         ("AvgSensitivity", dict(nr_samples=5, lower_bound=0.05, upper_bound=0.3), 5),
+        ("LocalLipschitzEstimate", dict(nr_samples=6, normalise=False, perturb_func=quantus.functions.perturb_func.batch_uniform_noise,
+                                        perturb_func_kwargs={"lower_bound": 0.1}), 3),
     ]
     for name, init, bs in plan:
         metric = getattr(quantus, name)(**init, return_aggregate=False, disable_warnings=True)
@@ -93,20 +104,33 @@ def main():
         keyed.done()
         q = np.asarray(q, dtype=np.float64)
         # Independent check.
-        lo, hi = (-init["lower_bound"], init["lower_bound"]) if "upper_bound" not in init else (init["lower_bound"], init["upper_bound"])
+        lipschitz = name == "LocalLipschitzEstimate"
+        if lipschitz:
+            lo, hi = -init["perturb_func_kwargs"]["lower_bound"], init["perturb_func_kwargs"]["lower_bound"]
+        elif "upper_bound" not in init:
+            lo, hi = -init["lower_bound"], init["lower_bound"]
+        else:
+            lo, hi = init["lower_bound"], init["upper_bound"]
         mine = []
         for s in range(n):
             ref = a[s].reshape(-1).astype(np.float64)
             vals = []
             for t in range(init["nr_samples"]):
-                noisy = x[s].reshape(-1).astype(np.float64) + np.asarray(keyed_row(s, t, lo, hi, F))
+                noise = np.asarray(keyed_row(s, t, lo, hi, F))
+                noisy = x[s].reshape(-1).astype(np.float64) + noise
                 e = explain(inputs=noisy.reshape(1, C, H, W_), targets=[y[s]]).reshape(-1).astype(np.float64)
-                vals.append(np.linalg.norm(ref - e) / np.linalg.norm(ref))
-            mine.append(max(vals) if name == "MaxSensitivity" else float(np.mean(vals)))
+                if lipschitz:
+                    vals.append(np.linalg.norm(ref - e) / (np.linalg.norm(noise) + 1e-10))
+                else:
+                    vals.append(np.linalg.norm(ref - e) / np.linalg.norm(ref))
+            mine.append(float(np.mean(vals)) if name == "AvgSensitivity" else max(vals))
         d = float(np.abs(np.asarray(mine) - q).max())
-        print(f"{name} {init} bs={bs}: max |quantus - numpy| = {d:.2g}")
+        print(f"{name} {params_str(init)} bs={bs}: max |quantus - numpy| = {d:.2g}")
         assert d < 1e-6, d
-        params = {"nrSamples": init["nr_samples"], "lowerBound": init["lower_bound"], "seed": SEED}
+        if lipschitz:
+            params = {"nrSamples": init["nr_samples"], "uniform": [lo, hi], "normalise": False, "seed": SEED}
+        else:
+            params = {"nrSamples": init["nr_samples"], "lowerBound": init["lower_bound"], "seed": SEED}
         if "upper_bound" in init:
             params["upperBound"] = init["upper_bound"]
         runs.append({"metric": name, "params": params, "batchSize": bs, "scores": fc.flist(q)})

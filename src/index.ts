@@ -43,6 +43,10 @@ export {
 } from './explainers/builtin.js'
 export {
   AvgSensitivity,
+  LocalLipschitzEstimate,
+  type LocalLipschitzEstimateOptions,
+  type LocalLipschitzEstimateParams,
+  type LocalLipschitzEstimateResult,
   MaxSensitivity,
   SensitivityN,
   type SensitivityNOptions,

@@ -20,10 +20,10 @@ import type { UndefinedScore } from './correlation.js'
 import { type CheckedMapOptions, column, type Merged, Metric, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
 
 /** Noise of one family of draws. */
-type NoiseSpec = { kind: 'gaussian'; sigma: number } | { kind: 'uniform'; low: number; high: number }
+type NoiseSpec = { kind: 'gaussian'; sigma: number; mean?: number } | { kind: 'uniform'; low: number; high: number }
 
-/** Per-draw statistic of a reference explanation `a` and a noisy one `b` (same length). */
-type Compare = (a: Float32Array, b: Float32Array) => number
+/** Per-draw statistic of a reference explanation `a`, a noisy one `b` (same length) and the noise's L2 norm. */
+type Compare = (a: Float32Array, b: Float32Array, noiseNorm: number) => number
 
 /**
  * Explains every noisy copy of every sample and compares it with the sample's reference:
@@ -39,10 +39,14 @@ async function noisyComparisons(
   draws: number,
   noise: NoiseSpec,
   compare: Compare,
+  wantNoiseNorm = false,
 ): Promise<Float64Array> {
   const per = d.attrChannels * d.height * d.width
   const out = new Float64Array(d.n * draws)
-  const [a, b] = noise.kind === 'gaussian' ? [noise.sigma, 0] : [noise.low, noise.high]
+  const [a, b] = noise.kind === 'gaussian' ? [noise.sigma, noise.mean ?? 0] : [noise.low, noise.high]
+  const len = d.channels * d.height * d.width
+  /** ‖x̃ − x‖₂ of every row, measured on the float32 rows the explainer gets. */
+  const noiseNorms = new Float64Array(d.n * draws)
   await explainRows(
     explainer,
     model,
@@ -57,6 +61,14 @@ async function noisyComparisons(
         targets[r - start] = d.y[s]!
       }
       await noisyRows(d.x, d.n, o.firstSample, seedValue, noise.kind, a, b, rows, x, o.signal)
+      if (wantNoiseNorm) {
+        for (let r = start; r < end; r++) {
+          const s = Math.floor(r / draws)
+          let q = 0
+          for (let i = 0; i < len; i++) q += (x[(r - start) * len + i]! - d.x[s * len + i]!) ** 2
+          noiseNorms[r] = Math.sqrt(q)
+        }
+      }
       return undefined
     },
     (start, { a: explained, channels }) => {
@@ -71,7 +83,7 @@ async function noisyComparisons(
       for (let i = 0; i < rows; i++) {
         const r = start + i
         const s = Math.floor(r / draws)
-        out[r] = compare(d.a.subarray(s * per, (s + 1) * per), explained.subarray(i * per, (i + 1) * per))
+        out[r] = compare(d.a.subarray(s * per, (s + 1) * per), explained.subarray(i * per, (i + 1) * per), noiseNorms[r]!)
       }
     },
     o.signal,
@@ -296,5 +308,98 @@ export class AvgSensitivity extends YehSensitivity {
     let s = 0
     for (const v of values) s += v
     return s / values.length
+  }
+}
+
+const lipschitzSchema = z
+  .strictObject({
+    /** The explainer that explains each noisy input (required; its name goes into the params). */
+    explainer: explainerField,
+    /** Noisy copies per sample (Quantus's `nr_samples`, default 200). */
+    nrSamples: z.int().min(1).max(10_000).default(200),
+    /** Gaussian noise `N(perturbMean, perturbStd²)` per entry (Quantus's defaults 0 and 0.1). */
+    perturbMean: z.number().min(-1e6).max(1e6).default(0),
+    perturbStd: z.number().min(0).max(1e6).default(0.1),
+    /** Uniform noise `U(low, high)` per entry instead of the Gaussian. */
+    uniform: z.tuple([z.number().min(-1e6).max(1e6), z.number().min(-1e6).max(1e6)]).optional(),
+    /** Divide each map (reference and noisy) by its own max |value| first (default true; all-zero maps stay). */
+    normalise: z.boolean().default(true),
+    seed: seed.default(0),
+  })
+  .refine((p) => p.uniform === undefined || p.uniform[0] <= p.uniform[1], {
+    message: 'expected uniform: [low, high] with low ≤ high',
+    path: ['uniform'],
+  })
+
+export type LocalLipschitzEstimateOptions = z.input<typeof lipschitzSchema> & { explainer: ExplainerLike }
+export type LocalLipschitzEstimateParams = z.output<typeof lipschitzSchema>
+
+export interface LocalLipschitzEstimateResult extends MetricResult {
+  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` of every draw. */
+  ratios: Float64Array
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0
+  for (const v of a) if (Math.abs(v) > m) m = Math.abs(v)
+  return m
+}
+
+/**
+ * Local Lipschitz Estimate (Alvarez-Melis & Jaakkola 2018) as Quantus 0.6.0 computes it: the
+ * largest `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` over `nrSamples` noisy copies `x̃_k = x + N(0, 0.1²)`
+ * (lower = more robust). Differences from Quantus: noise keyed by (seed, global sample, draw) and
+ * added in float32; `normalise` divides each map by its own max |value|, where Quantus divides the
+ * reference maps by the max over the whole data set and each noisy batch by the max over that batch
+ * (so its scores depend on the batch size); the fixture compares with `normalise: false`.
+ */
+export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams, LocalLipschitzEstimateResult> {
+  static readonly meta: MetricMeta = {
+    id: 'local-lipschitz-estimate',
+    name: 'LocalLipschitzEstimate',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples explanations of noisy inputs per sample',
+    reference: 'Alvarez-Melis & Jaakkola 2018, On the Robustness of Interpretability Methods; Quantus 0.6.0 LocalLipschitzEstimate',
+  }
+
+  private readonly explainer: CheckedExplainer
+
+  constructor(options: LocalLipschitzEstimateOptions) {
+    super(lipschitzSchema as unknown as z.ZodType<LocalLipschitzEstimateParams>, options)
+    this.explainer = explainerOf(options)
+  }
+
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+    const p = this.params
+    const noise: NoiseSpec = p.uniform
+      ? { kind: 'uniform', low: p.uniform[0], high: p.uniform[1] }
+      : { kind: 'gaussian', sigma: p.perturbStd, mean: p.perturbMean }
+    const values = await noisyComparisons(
+      this.explainer,
+      model,
+      d,
+      o,
+      p.seed,
+      p.nrSamples,
+      noise,
+      (a, b, noiseNorm) => {
+        const ma = p.normalise ? maxAbs(a) || 1 : 1
+        const mb = p.normalise ? maxAbs(b) || 1 : 1
+        let q = 0
+        for (let i = 0; i < a.length; i++) q += (a[i]! / ma - b[i]! / mb) ** 2
+        return Math.sqrt(q) / (noiseNorm + 1e-10)
+      },
+      true,
+    )
+    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values } }, newCost())
+  }
+
+  protected finish(merged: Merged): LocalLipschitzEstimateResult {
+    const { width: k, values } = column(merged, 'ratios')
+    const scores = new Float64Array(merged.samples)
+    for (let s = 0; s < merged.samples; s++) scores[s] = Math.max(...values.subarray(s * k, (s + 1) * k))
+    return this.result(merged, scores, { ratios: values })
   }
 }

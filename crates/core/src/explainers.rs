@@ -246,8 +246,8 @@ pub fn mask_sums(coef: &[f64], samples: usize, masks: &[f32], pixels: usize) -> 
 /// Noise of the robustness metrics.
 #[derive(Debug, Clone, Copy)]
 pub enum Noise {
-  /// `N(0, σ²)` per entry (ziggurat normals, in entry order).
-  Gaussian { sigma: f64 },
+  /// `N(mean, σ²)` per entry: `mean + σ·z`, ziggurat normals `z` in entry order.
+  Gaussian { mean: f64, sigma: f64 },
   /// `U(low, high)` per entry: `low + (high − low)·u` with 53-bit `u`, in entry order.
   Uniform { low: f64, high: f64 },
 }
@@ -289,10 +289,10 @@ pub fn noisy_rows(
       );
       let src = &x[s * len..][..len];
       match noise {
-        Noise::Gaussian { sigma } => {
+        Noise::Gaussian { mean, sigma } => {
           let mut z = rng.normals();
           for (o, &v) in row.iter_mut().zip(src) {
-            *o = v + (sigma * z.next_normal()) as f32;
+            *o = v + (mean + sigma * z.next_normal()) as f32;
           }
         }
         Noise::Uniform { low, high } => {
