@@ -6,6 +6,7 @@ import {
   AvgSensitivity,
   type Dataset,
   type Explainer,
+  ExplanationCache,
   FunctionModel,
   LocalLipschitzEstimate,
   MaxSensitivity,
@@ -255,4 +256,21 @@ test('MaxSensitivity, AvgSensitivity and LocalLipschitzEstimate match quantus 0.
     const d = Math.max(...run.scores.map((q, i) => Math.abs(q - r.scores[i]!)))
     t.true(d < 1e-5, `${run.metric} ${JSON.stringify(run.params)}: max diff ${d}`)
   }
+})
+
+test('metrics sharing one cached explainer explain each (input, target) once', async (t) => {
+  let rows = 0
+  const counting = named('counting', async (m, xs, shape, targets, o) => {
+    rows += shape[0]
+    return gradientTimesInput(m, xs, shape, targets, o)
+  })
+  const cache = new ExplanationCache()
+  const shared = cache.wrap(counting)
+  const max = await new MaxSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(model(), gxiData)
+  t.is(rows, N * 3)
+  // Same seed and noise: AvgSensitivity's noisy inputs are MaxSensitivity's, all answered by the cache.
+  const avg = await new AvgSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(model(), gxiData)
+  t.is(rows, N * 3)
+  t.is(cache.hits, N * 3)
+  t.deepEqual(avg.sensitivities, max.sensitivities)
 })
