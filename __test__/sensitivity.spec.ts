@@ -11,6 +11,8 @@ import {
   LocalLipschitzEstimate,
   MaxSensitivity,
   named,
+  OnnxModel,
+  RelativeInputStability,
   SensitivityN,
   XaiEvalError,
 } from 'xai-eval'
@@ -160,6 +162,41 @@ test('LocalLipschitzEstimate: the identity explainer has ratio 1 (to 1e-10 relat
   )
 })
 
+test('RelativeInputStability: gradient × input of a linear model has (e − ẽ)/e = (x − x̃)/x, so every objective is 1', async (t) => {
+  const r = await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 4, nanWhenPredictionChanges: false }).evaluate(
+    model(),
+    gxiData,
+  )
+  for (const v of r.objectives) t.true(Math.abs(v - 1) < 1e-5, String(v))
+  t.is(r.forwardPasses, 0)
+  // With the prediction check: 1 + nrSamples model rows per sample; huge noise flips predictions → NaN with a reason.
+  const checked = await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 4 }).evaluate(model(), gxiData)
+  t.is(checked.forwardPasses, N * 5)
+  const wild = await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 8, lowerBound: -50, upperBound: 50 }).evaluate(
+    model(),
+    gxiData,
+  )
+  t.true(wild.skipped > 0)
+  t.is(wild.undefinedScores.length, wild.skipped)
+  await checkShards(
+    t,
+    new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 3, lowerBound: -5, upperBound: 5 }),
+    model,
+    gxiData,
+    await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 3, lowerBound: -5, upperBound: 5 }).evaluate(
+      model(),
+      gxiData,
+    ),
+    prng(4),
+  )
+  t.is(
+    t.throws(() => new RelativeInputStability({ explainer: gradient, lowerBound: 0.3, upperBound: 0.2 }), { instanceOf: XaiEvalError })
+      .code,
+    'INVALID_OPTION',
+  )
+  t.is(t.throws(() => new RelativeInputStability({ explainer: gradient, epsMin: 0 }), { instanceOf: XaiEvalError }).code, 'INVALID_OPTION')
+})
+
 test('seeds reproduce; another seed gives other noise', async (t) => {
   const a = await new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, seed: 9 }).evaluate(model(), gxiData)
   const b = await new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, seed: 9 }).evaluate(model(), gxiData)
@@ -229,32 +266,50 @@ test('typed errors: missing or bad explainer, options out of range, explainer an
 
 // Parity with quantus 0.6.0 (scripts/make_quantus_robustness_fixture.py): gradient × input of a
 // fixed linear map as the explainer on both sides, Quantus handed our keyed noise.
-test('MaxSensitivity, AvgSensitivity and LocalLipschitzEstimate match quantus 0.6.0 to 1e-5', async (t) => {
+test('MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate and RelativeInputStability match quantus 0.6.0 to 1e-5', async (t) => {
   const dir = join(import.meta.dirname, 'fixtures', 'quantus')
   const f = JSON.parse(readFileSync(join(dir, 'robustness-gray.json'), 'utf8')) as {
     data: string
-    classes: number
     weights: number[]
-    runs: { metric: string; params: Record<string, number>; batchSize: number; scores: number[] }[]
+    runs: { metric: string; explainer: 'w*x' | 'w*x*x'; params: Record<string, unknown>; scores: (number | null)[] }[]
   }
   const src = JSON.parse(readFileSync(join(dir, f.data), 'utf8')) as { x: number[]; y: number[]; shape: [number, number, number, number] }
   const fx = Float32Array.from(src.x)
   const F = fx.length / src.shape[0]
   const w = Float32Array.from(f.weights)
-  const explain: Explainer = async (_m, xs, shape, targets) => {
-    const out = new Float32Array(xs.length)
-    for (let r = 0; r < shape[0]; r++) for (let i = 0; i < F; i++) out[r * F + i] = w[targets[r]! * F + i]! * xs[r * F + i]!
-    return out
+  /** W[t] ⊙ x (float32 product), or W[t] ⊙ x ⊙ x computed in float64 and rounded: as the fixture script. */
+  const explainers: Record<string, Explainer> = {
+    'w*x': async (_m, xs, shape, targets) => {
+      const out = new Float32Array(xs.length)
+      for (let r = 0; r < shape[0]; r++) for (let i = 0; i < F; i++) out[r * F + i] = w[targets[r]! * F + i]! * xs[r * F + i]!
+      return out
+    },
+    'w*x*x': async (_m, xs, shape, targets) => {
+      const out = new Float32Array(xs.length)
+      for (let r = 0; r < shape[0]; r++) {
+        for (let i = 0; i < F; i++) out[r * F + i] = w[targets[r]! * F + i]! * xs[r * F + i]! * xs[r * F + i]!
+      }
+      return out
+    },
   }
-  const a = await explain(model(), fx, src.shape, Int32Array.from(src.y), {})
-  const data: Dataset = { x: fx, shape: src.shape, y: src.y, a }
-  const none = new FunctionModel(() => new Float32Array(0))
-  t.is(f.runs.length, 5)
-  for (const run of f.runs) {
-    const Cls = { MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate }[run.metric as 'MaxSensitivity']
-    const r = await new Cls({ explainer: named('gxi', explain, 7), ...run.params }).evaluate(none, data)
-    const d = Math.max(...run.scores.map((q, i) => Math.abs(q - r.scores[i]!)))
-    t.true(d < 1e-5, `${run.metric} ${JSON.stringify(run.params)}: max diff ${d}`)
+  const onnx = await OnnxModel.load(join(dir, 'pf-gray.onnx'))
+  t.is(f.runs.length, 6)
+  try {
+    for (const run of f.runs) {
+      const explain = explainers[run.explainer]!
+      const a = await explain(onnx, fx, src.shape, Int32Array.from(src.y), {})
+      const data: Dataset = { x: fx, shape: src.shape, y: src.y, a }
+      const Cls = { MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate, RelativeInputStability }[run.metric as 'MaxSensitivity']
+      const r = await new Cls({ explainer: named(run.explainer, explain, 7), ...run.params }).evaluate(onnx, data)
+      const q = run.scores.map((v) => v ?? Number.NaN)
+      t.deepEqual(Array.from(r.scores, Number.isNaN), q.map(Number.isNaN), `${run.metric}: NaN where Quantus has NaN`)
+      // Relative to max(1, |q|): RelativeInputStability's objectives divide by small attributions, and Quantus does so in float32.
+      const d = Math.max(...q.map((v, i) => (Number.isNaN(v) ? 0 : Math.abs(v - r.scores[i]!) / Math.max(1, Math.abs(v)))))
+      t.true(d < 1e-5, `${run.metric} ${JSON.stringify(run.params)}: max diff ${d}`)
+      t.log(`${run.metric}: max diff ${d.toExponential(1)}`)
+    }
+  } finally {
+    await onnx.close()
   }
 })
 

@@ -17,7 +17,7 @@ import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
 import { Selectivity } from './metrics/selectivity.js'
-import { AvgSensitivity, LocalLipschitzEstimate, MaxSensitivity, SensitivityN } from './metrics/sensitivity.js'
+import { AvgSensitivity, LocalLipschitzEstimate, MaxSensitivity, RelativeInputStability, SensitivityN } from './metrics/sensitivity.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { Sufficiency } from './metrics/sufficiency.js'
@@ -51,6 +51,7 @@ const classes: MetricClass[] = [
   MaxSensitivity,
   AvgSensitivity,
   LocalLipschitzEstimate,
+  RelativeInputStability,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 
