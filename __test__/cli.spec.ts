@@ -375,3 +375,28 @@ test('a model with two outputs needs --output-name (never a silent first output)
   const { stdout } = await run('node', [...args, '--output-name', 'logits'])
   t.regex(stdout, /pixel-flipping ↓/)
 })
+
+test('metrics that need an explainer are skipped with a note; results.json lists them', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'xai-eval-skip-'))
+  const { stdout } = await run('node', [
+    cli,
+    'demo',
+    '--metrics',
+    'max-sensitivity,srg',
+    '--set',
+    'srg.featuresInStep=392',
+    '--samples',
+    '0:3',
+    '--quiet',
+    '--out',
+    out,
+  ])
+  t.regex(stdout, /not run: max-sensitivity: needs explainer, which this run does not give/)
+  t.regex(stdout, /srg ↑/)
+  const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+  t.deepEqual(
+    doc.metrics.map((m: { id: string }) => m.id),
+    ['srg'],
+  )
+  t.is(doc.skipped[0].id, 'max-sensitivity')
+})

@@ -179,6 +179,8 @@ function applySet(options: Record<string, Record<string, unknown>>, text: string
 
 interface Settings extends Config {
   metricList: string[]
+  /** Metrics of `--metrics all` left out, and why. */
+  notRun: { id: string; reason: string }[]
   options: Record<string, Record<string, unknown>>
   png: boolean
   json: boolean
@@ -258,7 +260,26 @@ async function settingsOf(values: Record<string, unknown>, command: string): Pro
       .map((t) => t.trim()) ??
     config.metrics ??
     DEFAULT_METRICS
-  s.metricList = list.length === 1 && list[0] === 'all' ? [...registry.keys()] : list
+  s.notRun = []
+  if (list.length === 1 && list[0] === 'all') {
+    // Every metric that runs on its defaults; the wrappers (qge, random-baseline-gap) need their metric.
+    s.metricList = []
+    for (const [id, cls] of registry) {
+      try {
+        new cls(config.options?.[id])
+        s.metricList.push(id)
+      } catch {
+        const needs = cls.meta.needs.filter((n) => n !== 'attributions')
+        s.notRun.push({
+          id,
+          reason:
+            needs.length > 0
+              ? `needs ${needs.join(' and ')}, which this run does not give`
+              : `needs options without defaults (see xai-eval metrics; e.g. --metrics ${id} --set ${id}.metric='{"id":"srg"}')`,
+        })
+      }
+    }
+  } else s.metricList = list
   s.options = {}
   if (command === 'demo') {
     for (const [id, o] of Object.entries(DEMO_OPTIONS)) if (s.metricList.includes(id)) s.options[id] = { ...o }
@@ -538,6 +559,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
       ...(s.chunk ? { chunk: s.chunk } : {}),
       ...(command === 'evaluate' ? { model: s.model, x: s.x, y: s.y, a: s.a } : {}),
     }
+    job.skipped.push(...s.notRun)
     const doc = resultsDocument(job, VERSION, config, provenance)
     if (s.json) console.log(resultsJson(doc))
     else {
