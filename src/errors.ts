@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'MODEL_LOAD'
   /** The caller's AbortSignal fired. */
   | 'ABORTED'
+  /** The job queue (Redis) of a distributed run lost or failed work. */
+  | 'QUEUE'
   /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
   | 'INTERNAL'
 
@@ -40,6 +42,7 @@ const CODES = new Set<string>([
   'MODEL_OUTPUT',
   'MODEL_LOAD',
   'ABORTED',
+  'QUEUE',
   'INTERNAL',
 ])
 
