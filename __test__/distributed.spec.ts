@@ -270,7 +270,10 @@ test.serial('a shard that fails for good: the error names the shard and its samp
       })
     const e = await t.throwsAsync(submit(), { instanceOf: XaiEvalError })
     t.is(e?.code, 'QUEUE')
-    t.regex(e!.message, /shard 'deletion' on 'gradient', samples 8…11 \(job run-[0-9a-f]{24}-m0-k0-s8-12\) after 1 attempt\(s\): .*NON_FINITE/)
+    t.regex(
+      e!.message,
+      /shard 'deletion' on 'gradient', samples 8…11 \(job run-[0-9a-f]{24}-m0-k0-s8-12\) after 1 attempt\(s\): .*NON_FINITE/,
+    )
     t.regex(e!.message, /of 5 shards finished and are kept/)
     // Once the other four are done, a resubmission recomputes only the failed shard.
     const queue = new Queue('xai-eval-shards', { connection: loopback(redis) })
@@ -304,11 +307,22 @@ test.serial("a worker refuses a job whose model or data hash is not the run's", 
       const modelHash = await hashFile(demo.modelPath)
       const dataHash = await hashReference({ demo: true })
       const wrongData = await t.throwsAsync(
-        evaluateDistributed({ ...base, model: { path: demo.modelPath }, data: { reference: { demo: true }, hash: 'f'.repeat(64), samples: 64 } }),
+        evaluateDistributed({
+          ...base,
+          model: { path: demo.modelPath },
+          data: { reference: { demo: true }, hash: 'f'.repeat(64), samples: 64 },
+        }),
       )
-      t.regex(wrongData!.message, new RegExp(`worker .* refuses 'deletion' on 'gradient', samples 0…63: data .* has hash ${dataHash}, the run expects f{64}`))
+      t.regex(
+        wrongData!.message,
+        new RegExp(`worker .* refuses 'deletion' on 'gradient', samples 0…63: data .* has hash ${dataHash}, the run expects f{64}`),
+      )
       const wrongModel = await t.throwsAsync(
-        evaluateDistributed({ ...base, model: { path: demo.modelPath, hash: '0'.repeat(64) }, data: { reference: { demo: true }, hash: dataHash, samples: 64 } }),
+        evaluateDistributed({
+          ...base,
+          model: { path: demo.modelPath, hash: '0'.repeat(64) },
+          data: { reference: { demo: true }, hash: dataHash, samples: 64 },
+        }),
       )
       t.regex(wrongModel!.message, new RegExp(`refuses .*: model .* has hash ${modelHash}, the run expects 0{64}`))
     } finally {

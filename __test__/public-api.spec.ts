@@ -157,5 +157,7 @@ test('distributed entry points: evaluateDistributed, startWorker, cancelRun, has
   )
   await fuzz(t, 'cancelRun', [{ connection: 'redis://127.0.0.1:1', runId: 'no' }], (o) => api.cancelRun(o as never))
   await fuzz(t, 'hashFile', ['/nonexistent'], (p) => api.hashFile(p as never))
-  await fuzz(t, 'hashReference', [{ x: '/nonexistent.npy', y: '/n.npy', attributions: { a: '/a.npy' } }], (r) => api.hashReference(r as never))
+  await fuzz(t, 'hashReference', [{ x: '/nonexistent.npy', y: '/n.npy', attributions: { a: '/a.npy' } }], (r) =>
+    api.hashReference(r as never),
+  )
 })

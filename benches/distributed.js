@@ -47,7 +47,13 @@ function spawnWorker(url) {
   return { proc, shardMs, ready: started(proc, 'waiting for shard jobs') }
 }
 
-const stop = (proc) => new Promise((resolve) => (proc.exitCode !== null ? resolve() : (proc.once('exit', resolve), proc.kill('SIGTERM'))))
+function stop(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve()
+    proc.once('exit', resolve)
+    proc.kill('SIGTERM')
+  })
+}
 
 export async function run() {
   const port = await freePort()
@@ -70,7 +76,13 @@ export async function run() {
       for (let i = 0; i < REPEAT; i++) out.set(v, i * v.length)
       return out
     }
-    const local = { x: tile(demo.x), shape: [n, c, h, w], y: tile(demo.y), a: tile(demo.attributions.occlusion).map(Math.abs), aShape: [n, 1, h, w] }
+    const local = {
+      x: tile(demo.x),
+      shape: [n, c, h, w],
+      y: tile(demo.y),
+      a: tile(demo.attributions.occlusion).map(Math.abs),
+      aShape: [n, 1, h, w],
+    }
     await new Soundness().evaluate(model, local)
     let t = performance.now()
     await new Soundness().evaluate(model, local)
@@ -104,7 +116,13 @@ export async function run() {
         const many = await submit(new Deletion(), 8)
         const wall = performance.now() - t
         const compute = workers[0].shardMs.slice(before).reduce((a, b) => a + b, 0)
-        figures.overhead = { shards: many.shards, wallMs: wall, shardComputeMs: compute, reduceMs: many.reduceMs, perShardMs: (wall - compute - many.reduceMs) / many.shards }
+        figures.overhead = {
+          shards: many.shards,
+          wallMs: wall,
+          shardComputeMs: compute,
+          reduceMs: many.reduceMs,
+          perShardMs: (wall - compute - many.reduceMs) / many.shards,
+        }
       }
       await Promise.all(workers.map((wk) => stop(wk.proc)))
     }
