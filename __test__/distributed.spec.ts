@@ -349,3 +349,49 @@ test.serial('cancelling a run aborts its running shard on the worker', async (t)
     t.is(w.shards.length, 0, 'the running shard did not finish')
   })
 })
+
+test.serial('xai-eval evaluate --demo --distributed gives the API numbers; cancel checks its run id', async (t) => {
+  await withRedis(async (redis, workers) => {
+    workers.push(await spawnWorker(redis.url))
+    const exec = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const p = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+        let stdout = ''
+        let stderr = ''
+        p.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+        p.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+        p.on('exit', (code) => resolve({ code, stdout, stderr }))
+      })
+    const out = await exec([
+      'evaluate',
+      '--demo',
+      '--distributed',
+      redis.url,
+      '--metrics',
+      'deletion',
+      '--methods',
+      'gradient',
+      '--shard-size',
+      '20',
+      '--json',
+    ])
+    t.is(out.code, 0, out.stderr)
+    const printed = JSON.parse(out.stdout)
+    t.is(printed.runs[0].shards, 4)
+    const api = await evaluateDistributed({
+      connection: redis.url,
+      model: { path: demo.modelPath },
+      data: { reference: { demo: true, magnitude: false } },
+      metrics: [new Deletion()],
+      methods: ['gradient'],
+      shardSize: 20,
+    })
+    t.is(api.reused, 4, 'the API submission is the same run')
+    t.deepEqual(printed.methods.gradient.deletion.scores, Array.from(api.results.gradient![0]!.scores))
+    const bad = await exec(['cancel', 'not-a-run', '--redis', redis.url])
+    t.is(bad.code, 1)
+    t.regex(bad.stderr, /runId: expected a run id \(24 hex digits\) \(INVALID_OPTION\)/)
+    const ok = await exec(['cancel', api.runId, '--redis', redis.url])
+    t.is(ok.code, 0, ok.stderr)
+  })
+})

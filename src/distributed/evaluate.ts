@@ -257,10 +257,11 @@ async function waitForRun(plan: RunPlan, q: Queues & { signal?: AbortSignal; con
       await cancelRun({ connection: q.connection, runId: plan.runId })
       throw new XaiEvalError('ABORTED', 'signal', `run ${plan.runId} was cancelled; finished shards are kept for a resubmission`)
     }
-    const parent = await Job.fromId(q.reduceQueue, plan.reduceId)
-    const state = parent ? await parent.getState() : 'unknown'
-    if (state === 'completed') return parent!.returnvalue as ReduceValue
-    if (state === 'failed') throw await failure(plan, q, parent!)
+    // The state first, then the job: a job read first may complete in between, without its value.
+    const state = await q.reduceQueue.getJobState(plan.reduceId)
+    const parent = state === 'completed' || state === 'failed' ? await Job.fromId(q.reduceQueue, plan.reduceId) : undefined
+    if (state === 'completed' && parent) return parent.returnvalue as ReduceValue
+    if (state === 'failed' && parent) throw await failure(plan, q, parent)
     if (state === 'unknown') {
       const left = await countExisting(plan, q)
       throw new XaiEvalError(
@@ -288,11 +289,10 @@ async function failure(plan: RunPlan, q: Queues, parent: Job): Promise<XaiEvalEr
   const failed: string[] = []
   let finished = 0
   for (const s of plan.shards) {
-    const job = await Job.fromId(q.shardQueue, s.jobId)
-    const state = job ? await job.getState() : 'unknown'
+    const state = await q.shardQueue.getJobState(s.jobId)
+    const job = state === 'failed' ? await Job.fromId(q.shardQueue, s.jobId) : undefined
     if (state === 'completed') finished++
-    if (state === 'failed')
-      failed.push(`shard ${describeShard(s)} (job ${s.jobId}) after ${job!.attemptsMade} attempt(s): ${job!.failedReason}`)
+    if (job) failed.push(`shard ${describeShard(s)} (job ${s.jobId}) after ${job.attemptsMade} attempt(s): ${job.failedReason}`)
   }
   const why = failed.length > 0 ? failed.join('; ') : `the reduce failed: ${parent.failedReason}`
   return new XaiEvalError(
