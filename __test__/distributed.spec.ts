@@ -179,13 +179,13 @@ async function firstActive(redis: RedisServer): Promise<{ jobId: string; close: 
 }
 
 test.serial('a worker killed with SIGKILL mid-shard: another retries the shard, same numbers', async (t) => {
-  const want = await local([new Soundness()], 4)
+  const want = await local([new Soundness()], 2)
   await withRedis(async (redis, workers) => {
     const fast = ['--lock-duration', '2000', '--stalled-interval', '500']
     const a = await spawnWorker(redis.url, fast)
     workers.push(a)
     const active = firstActive(redis)
-    const result = run(redis.url, { shardSize: 128, metrics: [new Soundness()], repeat: 4 })
+    const result = run(redis.url, { shardSize: 64, metrics: [new Soundness()], repeat: 2 })
     const { jobId, close } = await active
     await new Promise((resolve) => setTimeout(resolve, 300))
     t.is(a.shards.length, 0, 'killed before it finished a shard')
@@ -219,12 +219,12 @@ test.serial('Redis restarted without persistence mid-run: a clear error naming w
 })
 
 test.serial('Redis restarted with persistence (appendonly) mid-run: the run resumes, same numbers', async (t) => {
-  const want = await local([new Soundness()], 4)
+  const want = await local([new Soundness()], 2)
   await withRedis(
     async (redis, workers) => {
       workers.push(await spawnWorker(redis.url))
       const active = firstActive(redis)
-      const result = run(redis.url, { shardSize: 32, metrics: [new Soundness()], repeat: 4 })
+      const result = run(redis.url, { shardSize: 32, metrics: [new Soundness()], repeat: 2 })
       result.catch(() => {})
       await (await active).close()
       await redis.stop()

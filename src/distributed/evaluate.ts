@@ -258,7 +258,7 @@ async function waitForRun(plan: RunPlan, q: Queues & { signal?: AbortSignal; con
       throw new XaiEvalError('ABORTED', 'signal', `run ${plan.runId} was cancelled; finished shards are kept for a resubmission`)
     }
     // The state first, then the job: a job read first may complete in between, without its value.
-    const state = await q.reduceQueue.getJobState(plan.reduceId)
+    const state = await reachable(q.reduceQueue.getJobState(plan.reduceId), plan)
     const parent = state === 'completed' || state === 'failed' ? await Job.fromId(q.reduceQueue, plan.reduceId) : undefined
     if (state === 'completed' && parent) return parent.returnvalue as ReduceValue
     if (state === 'failed' && parent) throw await failure(plan, q, parent)
@@ -272,6 +272,32 @@ async function waitForRun(plan: RunPlan, q: Queues & { signal?: AbortSignal; con
       )
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+  }
+}
+
+/** Redis unreachable this long ends the wait (the run's jobs stay in Redis for a resubmission). */
+const UNREACHABLE_MS = 120_000
+
+async function reachable<T>(request: Promise<T>, plan: RunPlan): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new XaiEvalError(
+            'QUEUE',
+            'connection',
+            `Redis did not answer for ${UNREACHABLE_MS / 1000} s while waiting for run ${plan.runId}; ` +
+              'its jobs stay in Redis if it comes back: resubmit the run to wait again, finished shards are reused',
+          ),
+        ),
+      UNREACHABLE_MS,
+    )
+  })
+  try {
+    return await Promise.race([request, timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

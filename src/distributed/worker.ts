@@ -62,6 +62,9 @@ export interface ShardWorker {
   close(force?: boolean): Promise<void>
 }
 
+/** Data sets a worker keeps loaded (the oldest is dropped first). */
+const KEEP_DATASETS = 2
+
 /** Errors of the input (or a refusal): retrying cannot help, so the shard fails at once. */
 const PERMANENT = new Set(['SHAPE_MISMATCH', 'INVALID_OPTION', 'NON_FINITE', 'EMPTY_INPUT', 'MODEL_LOAD', 'ABORTED'])
 
@@ -98,6 +101,8 @@ export async function startWorker(options: ShardWorkerOptions): Promise<ShardWor
     let data = datasets.get(key)
     if (!data) {
       data = loadReference(d.data.reference)
+      // Keep the data sets of the last few runs only: a long-running worker sees many.
+      if (datasets.size >= KEEP_DATASETS) datasets.delete(datasets.keys().next().value!)
       datasets.set(key, data)
       data.catch(() => datasets.delete(key))
     }
