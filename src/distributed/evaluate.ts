@@ -141,7 +141,7 @@ export async function evaluateDistributed(input: DistributedOptions): Promise<Di
   try {
     await events.waitUntilReady()
     const progress = trackProgress(plan, events, o.onProgress)
-    const reused = await submit(plan, o, { redis, shardQueue, reduceQueue, flows, samples })
+    const reused = await submit(plan, { ...o, specs }, { redis, shardQueue, reduceQueue, flows, samples })
     progress.reused(reused)
     const value = await waitForRun(plan, { redis, shardQueue, reduceQueue, signal: o.signal, connection: o.connection as Connection })
     return {
@@ -168,7 +168,7 @@ interface Queues {
 /** Adds the run's flow; returns how many shards an earlier submission had finished. */
 async function submit(
   plan: RunPlan,
-  o: { attempts: number; backoffMs: number; methods: string[] },
+  o: { attempts: number; backoffMs: number; methods: string[]; specs: MetricSpec[] },
   q: Queues & { flows: FlowProducer; samples: number },
 ): Promise<number> {
   await q.redis.del(cancelKey(plan.runId))
@@ -183,7 +183,7 @@ async function submit(
     if (job && (await job.getState()) !== 'completed') await job.remove()
   }
   const reused = await countFinished(plan, q)
-  const data: ReduceJob = { runId: plan.runId, methods: o.methods, specs: plan.shards.length ? uniqueSpecs(plan) : [], samples: q.samples }
+  const data: ReduceJob = { runId: plan.runId, methods: o.methods, specs: o.specs, samples: q.samples }
   await q.flows.add({
     name: 'reduce',
     queueName: REDUCE_QUEUE,
@@ -197,12 +197,6 @@ async function submit(
     })),
   })
   return reused
-}
-
-function uniqueSpecs(plan: RunPlan): MetricSpec[] {
-  const specs: MetricSpec[] = []
-  for (const s of plan.shards) specs[s.metric] ??= s.spec
-  return specs
 }
 
 async function countFinished(plan: RunPlan, q: Queues): Promise<number> {
