@@ -176,6 +176,31 @@ test('explainers: built-in options, checks, precomputed maps and the cache', asy
   )
 })
 
+test('distributed entry points: evaluateDistributed, startWorker, cancelRun, hashFile, hashReference', async (t) => {
+  // Every variant fails before Redis is reached: the model file does not exist (its hash is computed
+  // first), the worker's URL is not a redis:// URL, the run id is malformed.
+  const run = {
+    connection: 'redis://127.0.0.1:1',
+    model: { path: '/nonexistent.onnx' },
+    data: { reference: { demo: true }, hash: 'a'.repeat(64), samples: 4 },
+    metrics: [{ id: 'deletion' }],
+    methods: ['gradient'],
+    shardSize: 2,
+  }
+  await fuzz(t, 'evaluateDistributed', [run], (o) => api.evaluateDistributed(o as never))
+  await fuzzFields(t, 'evaluateDistributed', run, (o) => api.evaluateDistributed(o as never))
+  const worker = { connection: 'not-a-url', concurrency: 1, lockDuration: 1000 }
+  await fuzz(t, 'startWorker', [worker], (o) => api.startWorker(o as never))
+  await fuzzFields(t, 'startWorker', { concurrency: 1, lockDuration: 1000, providers: ['cpu'] }, (o) =>
+    api.startWorker({ connection: 'not-a-url', ...(o as object) } as never),
+  )
+  await fuzz(t, 'cancelRun', [{ connection: 'redis://127.0.0.1:1', runId: 'no' }], (o) => api.cancelRun(o as never))
+  await fuzz(t, 'hashFile', ['/nonexistent'], (p) => api.hashFile(p as never))
+  await fuzz(t, 'hashReference', [{ x: '/nonexistent.npy', y: '/n.npy', attributions: { a: '/a.npy' } }], (r) =>
+    api.hashReference(r as never),
+  )
+})
+
 test('comparing methods: compareMethods, rankAgreement, runJob and the array reader', async (t) => {
   const scores = { a: [0.1, 0.2, 0.3], b: [0.3, 0.1, 0.2] }
   await fuzz(t, 'compareMethods', ['srg', true, scores, { reps: 100 }], (m, h, s, o) =>

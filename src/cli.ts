@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
 import { loadDemo } from './data.js'
+import { DISTRIBUTED_USAGE, distributedCli } from './distributed/cli.js'
 import { XaiEvalError } from './errors.js'
 import { channelsLastModel, type Layout, openFiles } from './io/files.js'
 import { openImages } from './io/images.js'
@@ -87,7 +88,10 @@ Output:
                          reps, samples, chunk, out); flags override it
 
 Exit codes: 0 done, 1 bad input or failure (one line on stderr), 2 bad usage, 130 interrupted
-(Ctrl-C stops within a batch and writes the finished samples, marked partial).`
+(Ctrl-C stops within a batch and writes the finished samples, marked partial).
+
+Distributed runs (BullMQ over Redis):
+${DISTRIBUTED_USAGE}`
 }
 
 const configSchema = z.strictObject({
@@ -592,6 +596,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (await distributedCli(argv)) return
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof FLAGS; allowPositionals: true; tokens: true }>>
   try {
     parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, tokens: true })
