@@ -79,6 +79,30 @@ export { FaithfulnessEstimate, type FaithfulnessEstimateOptions } from './metric
 export { Monotonicity, type MonotonicityOptions } from './metrics/monotonicity.js'
 export { MonotonicityCorrelation, type MonotonicityCorrelationOptions } from './metrics/monotonicity-correlation.js'
 
+// Metrics: localisation against object masks or boxes
+export {
+  PointingGame,
+  RelevanceMassAccuracy,
+  RelevanceRankAccuracy,
+  TopKIntersection,
+  AttributionLocalisation,
+  AUC,
+  type LocalisationResult,
+  type PointingGameOptions,
+  type PointingGameParams,
+  type PointingGameResult,
+  type RelevanceMassAccuracyOptions,
+  type RelevanceMassAccuracyParams,
+  type RelevanceRankAccuracyOptions,
+  type RelevanceRankAccuracyParams,
+  type TopKIntersectionOptions,
+  type TopKIntersectionParams,
+  type AttributionLocalisationOptions,
+  type AttributionLocalisationParams,
+  type AUCOptions,
+  type AUCParams,
+} from './metrics/localisation.js'
+
 // Utilities
 export * as impute from './impute.js'
 export * as modify from './modify.js'

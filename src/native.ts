@@ -51,6 +51,7 @@ export const agreement = typed(binding.agreement)
 export const randomBaselineGaps = typed(binding.randomBaselineGaps)
 export const infidelityRows = typed(binding.infidelityRows)
 export const sufficiencyScores = typed(binding.sufficiencyScores)
+export const localisationStats = typed(binding.localisationStats)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

@@ -4,6 +4,14 @@
 import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
 import { Irof } from './metrics/irof.js'
+import {
+  AttributionLocalisation,
+  AUC,
+  PointingGame,
+  RelevanceMassAccuracy,
+  RelevanceRankAccuracy,
+  TopKIntersection,
+} from './metrics/localisation.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
 import { FaithfulnessCorrelation } from './metrics/faithfulness-correlation.js'
 import { FaithfulnessEstimate } from './metrics/faithfulness-estimate.js'
@@ -40,6 +48,12 @@ const classes: MetricClass[] = [
   FaithfulnessEstimate,
   Monotonicity,
   MonotonicityCorrelation,
+  PointingGame,
+  RelevanceMassAccuracy,
+  RelevanceRankAccuracy,
+  TopKIntersection,
+  AttributionLocalisation,
+  AUC,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

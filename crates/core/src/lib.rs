@@ -18,6 +18,7 @@ pub mod impute;
 pub mod imputed;
 pub mod infidelity;
 pub mod layout;
+pub mod localisation;
 pub mod maps;
 pub mod mask;
 pub mod order;

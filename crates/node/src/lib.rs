@@ -16,6 +16,7 @@ pub mod explanation;
 pub mod faithfulness;
 pub mod impute;
 pub mod layout;
+pub mod localisation;
 pub mod mask;
 pub mod order;
 pub mod region;
