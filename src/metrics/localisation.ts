@@ -291,7 +291,7 @@ const topKSchema = z.strictObject({
   conceptInfluence: z.boolean().default(false),
   /** Use |a| (default false). */
   abs: z.boolean().default(false),
-  /** `'quantus'`: quantus.TopKIntersection 0.6 — a `k` beyond H·W silently takes all pixels. */
+  /** `'quantus'`: quantus.TopKIntersection 0.6 (which also refuses k ≥ H·W). */
   compat,
 })
 
@@ -301,8 +301,9 @@ export type TopKIntersectionParams = z.output<typeof topKSchema>
 /**
  * Top-k intersection (Theiner et al., "Interpretable semantic photo geolocation", WACV 2022): the
  * share of the `k` most relevant pixels that lie inside the mask; with `conceptInfluence` divided
- * by the mask's share of the image. Higher is better. Ties go to the lower pixel index. A `k`
- * larger than H·W is a typed error (Quantus clips it, reproduced by `compat: 'quantus'`).
+ * by the mask's share of the image. Higher is better. Ties go to the lower pixel index (Quantus:
+ * numpy's unstable argsort). A `k` larger than H·W is a typed error (Quantus refuses k ≥ H·W; so
+ * does `compat: 'quantus'`).
  * NaN with its reason for an empty mask.
  *
  * Cost: no forward passes; one sort of H·W values per sample.
@@ -326,8 +327,9 @@ export class TopKIntersection extends LocalisationMetric<TopKIntersectionParams>
     const { k, conceptInfluence, abs, compat } = this.params
     const pixels = d.height * d.width
     if (compat) checkQuantusChannels(d)
-    else if (k > pixels) {
-      throw new XaiEvalError('INVALID_OPTION', 'k', `k = ${k} exceeds the ${pixels} pixels of a ${d.height}×${d.width} map`)
+    if (compat ? k >= pixels : k > pixels) {
+      const limit = compat ? `quantus.TopKIntersection needs k < ${pixels}` : `at most ${pixels}`
+      throw new XaiEvalError('INVALID_OPTION', 'k', `k = ${k} exceeds the pixels of a ${d.height}×${d.width} map (${limit})`)
     }
     const { values } = await stats(d, TopKIntersection.meta.id, 'topk', abs ? 'abs' : 'identity', o, { k })
     const score = new Float64Array(d.n)
