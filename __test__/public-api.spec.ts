@@ -15,6 +15,7 @@ const data: Dataset = {
   shape: [N, C, H, W],
   y: [0, 1, 2],
   a: Float32Array.from({ length: N * F }, () => rand()),
+  masks: Uint8Array.from({ length: N * H * W }, () => (rand() < 0.3 ? 1 : 0)),
 }
 const model = (): Model =>
   new FunctionModel(
@@ -89,6 +90,7 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
       soundness: { noise: 0 },
       completeness: { noise: 0 },
       'faithfulness-correlation': { subsetSize: 16 },
+      'top-k-intersection': { k: 10 },
     }
     const metric = make(small[id] ?? {})
     const d = id === 'soundness' || id === 'completeness' ? { ...data, a: data.a.map(Math.abs) } : data
