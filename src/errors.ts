@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'MODEL_OUTPUT'
   /** The model file or provider could not be loaded. */
   | 'MODEL_LOAD'
+  /** An explainer failed or answered something that is not attributions. */
+  | 'EXPLAINER'
   /** The caller's AbortSignal fired. */
   | 'ABORTED'
   /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
@@ -39,6 +41,7 @@ const CODES = new Set<string>([
   'EMPTY_INPUT',
   'MODEL_OUTPUT',
   'MODEL_LOAD',
+  'EXPLAINER',
   'ABORTED',
   'INTERNAL',
 ])

@@ -25,6 +25,7 @@ import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
 import { Selectivity } from './metrics/selectivity.js'
+import { AvgSensitivity, MaxSensitivity, SensitivityN } from './metrics/sensitivity.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { Sufficiency } from './metrics/sufficiency.js'
@@ -54,6 +55,9 @@ const classes: MetricClass[] = [
   TopKIntersection,
   AttributionLocalisation,
   AUC,
+  SensitivityN,
+  MaxSensitivity,
+  AvgSensitivity,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

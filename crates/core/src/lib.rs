@@ -12,6 +12,7 @@ pub mod agreement;
 pub mod baseline;
 pub mod curve;
 pub mod error;
+pub mod explainers;
 pub mod explanation;
 pub mod faithfulness;
 pub mod impute;
