@@ -139,6 +139,25 @@ export {
   type AUCParams,
 } from './metrics/localisation.js'
 
+// Metrics: randomization sanity checks
+export {
+  RandomLogit,
+  DataRandomization,
+  ModelParameterRandomization,
+  type ClassRandomizationResult,
+  type DataRandomizationOptions,
+  type DataRandomizationParams,
+  type DataRandomizationResult,
+  type ModelParameterRandomizationOptions,
+  type ModelParameterRandomizationParams,
+  type ModelParameterRandomizationResult,
+  type RandomizedLayer,
+  type RandomLogitOptions,
+  type RandomLogitParams,
+  type SimilarityKind,
+} from './metrics/randomization.js'
+export { onnxLayers, randomizeLayers, type OnnxLayer } from './models/onnx-edit.js'
+
 // Utilities
 export * as impute from './impute.js'
 export * as modify from './modify.js'

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod localisation;
 pub mod mask;
 pub mod order;
+pub mod randomization;
 pub mod region;
 pub mod soco;
 pub mod stats;
