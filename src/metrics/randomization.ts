@@ -479,7 +479,10 @@ export class ModelParameterRandomization extends Metric<ModelParameterRandomizat
     const change = column(m, 'change').values
     const bad = column(m, 'nonFinite').values
     const n = m.samples
-    const names = m.common.layers as string[]
+    const names = m.common.layers
+    if (!Array.isArray(names) || names.length !== width || !names.every((v) => typeof v === 'string')) {
+      throw new XaiEvalError('INVALID_OPTION', 'shards', `common.layers must name the ${width} randomized stages`)
+    }
     const mean = (v: Float64Array, k: number) => {
       let [s, c] = [0, 0]
       for (let i = 0; i < n; i++) {
@@ -488,7 +491,7 @@ export class ModelParameterRandomization extends Metric<ModelParameterRandomizat
       }
       return c ? s / c : Number.NaN
     }
-    const layers: RandomizedLayer[] = names.map((full, k) => {
+    const layers: RandomizedLayer[] = (names as string[]).map((full, k) => {
       const [op, ...rest] = full.split(':')
       let nonFinite = 0
       let undef = 0
