@@ -158,6 +158,22 @@ export {
 } from './metrics/randomization.js'
 export { onnxLayers, randomizeLayers, type OnnxLayer } from './models/onnx-edit.js'
 
+// The facade: several methods × the autotimm suite, and the comparison table
+export {
+  ExplanationMetrics,
+  FACADE_METRICS,
+  type ComparisonCell,
+  type ComparisonTable,
+  type CompareMethodsOptions,
+  type EvaluateAllOptions,
+  type ExplanationMetricsOptions,
+  type FacadeData,
+  type FacadeMetric,
+  type Method,
+  type MethodResults,
+  type Unavailable,
+} from './facade.js'
+
 // Utilities
 export * as impute from './impute.js'
 export * as modify from './modify.js'

@@ -8,6 +8,7 @@
 
 pub mod agreement;
 pub mod baseline;
+pub mod compare;
 mod convert;
 pub mod correlation;
 pub mod curve;
