@@ -285,24 +285,24 @@ export class ExplanationMetrics {
   }
 
   /** Deletion (autotimm `deletion`): one result per method. */
-  deletion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
+  async deletion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
     const metric = new Deletion(options)
     return this.each(data, (d) => metric.evaluate(this.model, d))
   }
 
   /** Insertion (autotimm `insertion`). */
-  insertion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
+  async insertion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
     const metric = new Insertion(options)
     return this.each(data, (d) => metric.evaluate(this.model, d))
   }
 
   /** Sensitivity-N (autotimm `sensitivity_n`); precomputed maps cannot explain noisy inputs (typed error). */
-  sensitivityN(data: FacadeData, options?: Omit<SensitivityNOptions, 'explainer'>): Promise<MethodResults<MetricResult>> {
+  async sensitivityN(data: FacadeData, options?: Omit<SensitivityNOptions, 'explainer'>): Promise<MethodResults<MetricResult>> {
     return this.each(data, (d, explainer) => new SensitivityN({ seed: this.options.seed, ...options, explainer }).evaluate(this.model, d))
   }
 
   /** Model parameter randomization (autotimm `model_parameter_randomization_test`); needs `onnx`. */
-  modelParameterRandomizationTest(
+  async modelParameterRandomizationTest(
     data: FacadeData,
     options?: Omit<ModelParameterRandomizationOptions, 'explainer' | 'onnx'>,
   ): Promise<MethodResults<MetricResult>> {
@@ -325,14 +325,17 @@ export class ExplanationMetrics {
   }
 
   /** Data randomization (autotimm `data_randomization_test`). */
-  dataRandomizationTest(data: FacadeData, options?: Omit<DataRandomizationOptions, 'explainer'>): Promise<MethodResults<MetricResult>> {
+  async dataRandomizationTest(
+    data: FacadeData,
+    options?: Omit<DataRandomizationOptions, 'explainer'>,
+  ): Promise<MethodResults<MetricResult>> {
     return this.each(data, (d, explainer) =>
       new DataRandomization({ seed: this.options.seed, ...options, explainer }).evaluate(this.model, d),
     )
   }
 
   /** Pointing game (autotimm `pointing_game`): masks or boxes in the data (or given here). */
-  pointingGame(
+  async pointingGame(
     data: FacadeData,
     options?: PointingGameOptions & { masks?: Uint8Array; boxes?: ArrayLike<number> },
   ): Promise<MethodResults<MetricResult>> {
