@@ -23,6 +23,7 @@ pub mod mask;
 pub mod order;
 pub mod randomization;
 pub mod region;
+pub mod rng;
 pub mod soco;
 pub mod stats;
 
