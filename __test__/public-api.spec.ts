@@ -132,6 +132,8 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
       'sensitivity-n': { nSamples: 2 },
       'max-sensitivity': { nrSamples: 2 },
       'avg-sensitivity': { nrSamples: 2 },
+      'local-lipschitz-estimate': { nrSamples: 2 },
+      'relative-input-stability': { nrSamples: 2 },
     }
     const metric = make(small[id] ?? {})
     const d = id === 'soundness' || id === 'completeness' ? { ...data, a: data.a.map(Math.abs) } : data

@@ -1,5 +1,21 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
 import test from 'ava'
-import { AvgSensitivity, type Dataset, type Explainer, FunctionModel, MaxSensitivity, named, SensitivityN, XaiEvalError } from 'xai-eval'
+import {
+  AvgSensitivity,
+  type Dataset,
+  type Explainer,
+  ExplanationCache,
+  FunctionModel,
+  LocalLipschitzEstimate,
+  MaxSensitivity,
+  named,
+  OnnxModel,
+  RelativeInputStability,
+  SensitivityN,
+  XaiEvalError,
+} from 'xai-eval'
 
 import { batched, linearRowModel, prng } from './reference.js'
 import { checkShards } from './shards.js'
@@ -106,6 +122,81 @@ test('gradient × input of a linear model: changes are |W ⊙ ε| and ‖W ⊙ �
   }
 })
 
+test('LocalLipschitzEstimate: the identity explainer has ratio 1 (to 1e-10 relative), the gradient 0, gradient × input at most max |W|', async (t) => {
+  const identity: Explainer = async (_m, xs) => xs.slice()
+  const idData: Dataset = { ...gradData, a: x.slice() }
+  const r1 = await new LocalLipschitzEstimate({ explainer: identity, nrSamples: 4, normalise: false }).evaluate(model(), idData)
+  for (const v of r1.ratios) t.true(Math.abs(v - 1) < 1e-8, String(v))
+  const r0 = await new LocalLipschitzEstimate({ explainer: gradient, nrSamples: 4 }).evaluate(model(), gradData)
+  t.deepEqual(Array.from(r0.scores), new Array(N).fill(0))
+  const r2 = await new LocalLipschitzEstimate({
+    explainer: gradientTimesInput,
+    nrSamples: 4,
+    normalise: false,
+    uniform: [-0.1, 0.1],
+  }).evaluate(model(), gxiData)
+  for (let s = 0; s < N; s++) {
+    const w = weights.subarray(y[s]! * D, (y[s]! + 1) * D)
+    const bound = Math.max(...Array.from(w, Math.abs))
+    t.true(r2.scores[s]! > 0 && r2.scores[s]! <= bound * (1 + 1e-5))
+    t.is(r2.scores[s], Math.max(...r2.ratios.subarray(s * 4, (s + 1) * 4)))
+  }
+  // normalise: each map divided by its own max |value| — invariant to scaling the explainer.
+  const scaled: Explainer = async (m, xs, sh, tg, o) => (await gradientTimesInput(m, xs, sh, tg, o)).map((v) => 8 * v)
+  const n1 = await new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3 }).evaluate(model(), gxiData)
+  const n8 = await new LocalLipschitzEstimate({ explainer: scaled, nrSamples: 3 }).evaluate(model(), {
+    ...gxiData,
+    a: gxiData.a.map((v) => 8 * v),
+  })
+  n1.scores.forEach((v, i) => {
+    t.true(Math.abs(v - n8.scores[i]!) < 1e-9 * Math.max(1, v))
+  })
+  await checkShards(t, new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3 }), model, gxiData, n1, prng(8))
+  t.is(
+    t.throws(() => new LocalLipschitzEstimate({ explainer: gradient, uniform: [1, 0] }), { instanceOf: XaiEvalError }).code,
+    'INVALID_OPTION',
+  )
+  t.is(
+    t.throws(() => new LocalLipschitzEstimate({ explainer: gradient, perturbStd: -1 }), { instanceOf: XaiEvalError }).code,
+    'INVALID_OPTION',
+  )
+})
+
+test('RelativeInputStability: gradient × input of a linear model has (e − ẽ)/e = (x − x̃)/x, so every objective is 1', async (t) => {
+  const r = await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 4, nanWhenPredictionChanges: false }).evaluate(
+    model(),
+    gxiData,
+  )
+  for (const v of r.objectives) t.true(Math.abs(v - 1) < 1e-5, String(v))
+  t.is(r.forwardPasses, 0)
+  // With the prediction check: 1 + nrSamples model rows per sample; huge noise flips predictions → NaN with a reason.
+  const checked = await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 4 }).evaluate(model(), gxiData)
+  t.is(checked.forwardPasses, N * 5)
+  const wild = await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 8, lowerBound: -50, upperBound: 50 }).evaluate(
+    model(),
+    gxiData,
+  )
+  t.true(wild.skipped > 0)
+  t.is(wild.undefinedScores.length, wild.skipped)
+  await checkShards(
+    t,
+    new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 3, lowerBound: -5, upperBound: 5 }),
+    model,
+    gxiData,
+    await new RelativeInputStability({ explainer: gradientTimesInput, nrSamples: 3, lowerBound: -5, upperBound: 5 }).evaluate(
+      model(),
+      gxiData,
+    ),
+    prng(4),
+  )
+  t.is(
+    t.throws(() => new RelativeInputStability({ explainer: gradient, lowerBound: 0.3, upperBound: 0.2 }), { instanceOf: XaiEvalError })
+      .code,
+    'INVALID_OPTION',
+  )
+  t.is(t.throws(() => new RelativeInputStability({ explainer: gradient, epsMin: 0 }), { instanceOf: XaiEvalError }).code, 'INVALID_OPTION')
+})
+
 test('seeds reproduce; another seed gives other noise', async (t) => {
   const a = await new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, seed: 9 }).evaluate(model(), gxiData)
   const b = await new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, seed: 9 }).evaluate(model(), gxiData)
@@ -171,4 +262,70 @@ test('typed errors: missing or bad explainer, options out of range, explainer an
   )
   t.is(e3.code, 'ABORTED')
   t.is(new SensitivityN({ explainer: named('mine', gradient) }).params.explainer, 'mine')
+})
+
+// Parity with quantus 0.6.0 (scripts/make_quantus_robustness_fixture.py): gradient × input of a
+// fixed linear map as the explainer on both sides, Quantus handed our keyed noise.
+test('MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate and RelativeInputStability match quantus 0.6.0 to 1e-5', async (t) => {
+  const dir = join(import.meta.dirname, 'fixtures', 'quantus')
+  const f = JSON.parse(readFileSync(join(dir, 'robustness-gray.json'), 'utf8')) as {
+    data: string
+    weights: number[]
+    runs: { metric: string; explainer: 'w*x' | 'w*x*x'; params: Record<string, unknown>; scores: (number | null)[] }[]
+  }
+  const src = JSON.parse(readFileSync(join(dir, f.data), 'utf8')) as { x: number[]; y: number[]; shape: [number, number, number, number] }
+  const fx = Float32Array.from(src.x)
+  const F = fx.length / src.shape[0]
+  const w = Float32Array.from(f.weights)
+  /** W[t] ⊙ x (float32 product), or W[t] ⊙ x ⊙ x computed in float64 and rounded: as the fixture script. */
+  const explainers: Record<string, Explainer> = {
+    'w*x': async (_m, xs, shape, targets) => {
+      const out = new Float32Array(xs.length)
+      for (let r = 0; r < shape[0]; r++) for (let i = 0; i < F; i++) out[r * F + i] = w[targets[r]! * F + i]! * xs[r * F + i]!
+      return out
+    },
+    'w*x*x': async (_m, xs, shape, targets) => {
+      const out = new Float32Array(xs.length)
+      for (let r = 0; r < shape[0]; r++) {
+        for (let i = 0; i < F; i++) out[r * F + i] = w[targets[r]! * F + i]! * xs[r * F + i]! * xs[r * F + i]!
+      }
+      return out
+    },
+  }
+  const onnx = await OnnxModel.load(join(dir, 'pf-gray.onnx'))
+  t.is(f.runs.length, 6)
+  try {
+    for (const run of f.runs) {
+      const explain = explainers[run.explainer]!
+      const a = await explain(onnx, fx, src.shape, Int32Array.from(src.y), {})
+      const data: Dataset = { x: fx, shape: src.shape, y: src.y, a }
+      const Cls = { MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate, RelativeInputStability }[run.metric as 'MaxSensitivity']
+      const r = await new Cls({ explainer: named(run.explainer, explain, 7), ...run.params }).evaluate(onnx, data)
+      const q = run.scores.map((v) => v ?? Number.NaN)
+      t.deepEqual(Array.from(r.scores, Number.isNaN), q.map(Number.isNaN), `${run.metric}: NaN where Quantus has NaN`)
+      // Relative to max(1, |q|): RelativeInputStability's objectives divide by small attributions, and Quantus does so in float32.
+      const d = Math.max(...q.map((v, i) => (Number.isNaN(v) ? 0 : Math.abs(v - r.scores[i]!) / Math.max(1, Math.abs(v)))))
+      t.true(d < 1e-5, `${run.metric} ${JSON.stringify(run.params)}: max diff ${d}`)
+      t.log(`${run.metric}: max diff ${d.toExponential(1)}`)
+    }
+  } finally {
+    await onnx.close()
+  }
+})
+
+test('metrics sharing one cached explainer explain each (input, target) once', async (t) => {
+  let rows = 0
+  const counting = named('counting', async (m, xs, shape, targets, o) => {
+    rows += shape[0]
+    return gradientTimesInput(m, xs, shape, targets, o)
+  })
+  const cache = new ExplanationCache()
+  const shared = cache.wrap(counting)
+  const max = await new MaxSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(model(), gxiData)
+  t.is(rows, N * 3)
+  // Same seed and noise: AvgSensitivity's noisy inputs are MaxSensitivity's, all answered by the cache.
+  const avg = await new AvgSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(model(), gxiData)
+  t.is(rows, N * 3)
+  t.is(cache.hits, N * 3)
+  t.deepEqual(avg.sensitivities, max.sensitivities)
 })

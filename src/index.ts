@@ -43,7 +43,15 @@ export {
 } from './explainers/builtin.js'
 export {
   AvgSensitivity,
+  LocalLipschitzEstimate,
+  type LocalLipschitzEstimateOptions,
+  type LocalLipschitzEstimateParams,
+  type LocalLipschitzEstimateResult,
   MaxSensitivity,
+  RelativeInputStability,
+  type RelativeInputStabilityOptions,
+  type RelativeInputStabilityParams,
+  type RelativeInputStabilityResult,
   SensitivityN,
   type SensitivityNOptions,
   type SensitivityNParams,

@@ -26,7 +26,7 @@ import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
 import { Selectivity } from './metrics/selectivity.js'
-import { AvgSensitivity, MaxSensitivity, SensitivityN } from './metrics/sensitivity.js'
+import { AvgSensitivity, LocalLipschitzEstimate, MaxSensitivity, RelativeInputStability, SensitivityN } from './metrics/sensitivity.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { Sufficiency } from './metrics/sufficiency.js'
@@ -62,10 +62,12 @@ const classes: MetricClass[] = [
   TopKIntersection,
   AttributionLocalisation,
   AUC,
-  // robustness of the explanation to input noise
+  // robustness of explanations to input noise (re-explain with an explainer)
   SensitivityN,
   MaxSensitivity,
   AvgSensitivity,
+  LocalLipschitzEstimate,
+  RelativeInputStability,
   // randomization sanity checks
   RandomLogit,
   DataRandomization,

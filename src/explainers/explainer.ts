@@ -68,7 +68,8 @@ export interface Explained {
   channels: number
 }
 
-const NAME = /^[^\u0000-\u001f]{1,100}$/
+/** Letters, digits, punctuation, symbols and spaces: a name that prints on one line. */
+const NAME = /^[\p{L}\p{N}\p{P}\p{S} ]{1,100}$/u
 
 /** Names an explainer function: `named('occlusion-8', fn)`. */
 export function named(name: string, explain: Explainer, batchSize?: number): NamedExplainer {

@@ -13,6 +13,7 @@ import {
   explainRows,
 } from '../explainers/explainer.js'
 import type { Model } from '../models/model.js'
+import { needsSoftmax, type Plan, run } from '../engine.js'
 import { noisyRows } from '../native.js'
 import { seed, z } from '../options.js'
 import type { Checked } from '../validate.js'
@@ -20,10 +21,10 @@ import type { UndefinedScore } from './correlation.js'
 import { type CheckedMapOptions, column, type Merged, Metric, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
 
 /** Noise of one family of draws. */
-type NoiseSpec = { kind: 'gaussian'; sigma: number } | { kind: 'uniform'; low: number; high: number }
+type NoiseSpec = { kind: 'gaussian'; sigma: number; mean?: number } | { kind: 'uniform'; low: number; high: number }
 
-/** Per-draw statistic of a reference explanation `a` and a noisy one `b` (same length). */
-type Compare = (a: Float32Array, b: Float32Array) => number
+/** Per-draw statistic of a reference explanation `a`, a noisy one `b` (same length) and the draw's input statistic. */
+type Compare = (a: Float32Array, b: Float32Array, inputStat: number) => number
 
 /**
  * Explains every noisy copy of every sample and compares it with the sample's reference:
@@ -39,10 +40,15 @@ async function noisyComparisons(
   draws: number,
   noise: NoiseSpec,
   compare: Compare,
+  /** A statistic of each clean row and its noisy copy (e.g. the noise's norm), handed to `compare`. */
+  inputStat?: (x: Float32Array, noisy: Float32Array) => number,
 ): Promise<Float64Array> {
   const per = d.attrChannels * d.height * d.width
   const out = new Float64Array(d.n * draws)
-  const [a, b] = noise.kind === 'gaussian' ? [noise.sigma, 0] : [noise.low, noise.high]
+  const [a, b] = noise.kind === 'gaussian' ? [noise.sigma, noise.mean ?? 0] : [noise.low, noise.high]
+  const len = d.channels * d.height * d.width
+  /** `inputStat` of every row, measured on the float32 rows the explainer gets. */
+  const inputStats = new Float64Array(d.n * draws)
   await explainRows(
     explainer,
     model,
@@ -57,6 +63,12 @@ async function noisyComparisons(
         targets[r - start] = d.y[s]!
       }
       await noisyRows(d.x, d.n, o.firstSample, seedValue, noise.kind, a, b, rows, x, o.signal)
+      if (inputStat) {
+        for (let r = start; r < end; r++) {
+          const s = Math.floor(r / draws)
+          inputStats[r] = inputStat(d.x.subarray(s * len, (s + 1) * len), x.subarray((r - start) * len, (r - start + 1) * len))
+        }
+      }
       return undefined
     },
     (start, { a: explained, channels }) => {
@@ -71,7 +83,7 @@ async function noisyComparisons(
       for (let i = 0; i < rows; i++) {
         const r = start + i
         const s = Math.floor(r / draws)
-        out[r] = compare(d.a.subarray(s * per, (s + 1) * per), explained.subarray(i * per, (i + 1) * per))
+        out[r] = compare(d.a.subarray(s * per, (s + 1) * per), explained.subarray(i * per, (i + 1) * per), inputStats[r]!)
       }
     },
     o.signal,
@@ -296,5 +308,250 @@ export class AvgSensitivity extends YehSensitivity {
     let s = 0
     for (const v of values) s += v
     return s / values.length
+  }
+}
+
+const lipschitzSchema = z
+  .strictObject({
+    /** The explainer that explains each noisy input (required; its name goes into the params). */
+    explainer: explainerField,
+    /** Noisy copies per sample (Quantus's `nr_samples`, default 200). */
+    nrSamples: z.int().min(1).max(10_000).default(200),
+    /** Gaussian noise `N(perturbMean, perturbStd²)` per entry (Quantus's defaults 0 and 0.1). */
+    perturbMean: z.number().min(-1e6).max(1e6).default(0),
+    perturbStd: z.number().min(0).max(1e6).default(0.1),
+    /** Uniform noise `U(low, high)` per entry instead of the Gaussian. */
+    uniform: z.tuple([z.number().min(-1e6).max(1e6), z.number().min(-1e6).max(1e6)]).optional(),
+    /** Divide each map (reference and noisy) by its own max |value| first (default true; all-zero maps stay). */
+    normalise: z.boolean().default(true),
+    seed: seed.default(0),
+  })
+  .refine((p) => p.uniform === undefined || p.uniform[0] <= p.uniform[1], {
+    message: 'expected uniform: [low, high] with low ≤ high',
+    path: ['uniform'],
+  })
+
+export type LocalLipschitzEstimateOptions = z.input<typeof lipschitzSchema> & { explainer: ExplainerLike }
+export type LocalLipschitzEstimateParams = z.output<typeof lipschitzSchema>
+
+export interface LocalLipschitzEstimateResult extends MetricResult {
+  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` of every draw. */
+  ratios: Float64Array
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0
+  for (const v of a) if (Math.abs(v) > m) m = Math.abs(v)
+  return m
+}
+
+/**
+ * Local Lipschitz Estimate (Alvarez-Melis & Jaakkola 2018) as Quantus 0.6.0 computes it: the
+ * largest `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` over `nrSamples` noisy copies `x̃_k = x + N(0, 0.1²)`
+ * (lower = more robust). Differences from Quantus: noise keyed by (seed, global sample, draw) and
+ * added in float32; `normalise` divides each map by its own max |value|, where Quantus divides the
+ * reference maps by the max over the whole data set and each noisy batch by the max over that batch
+ * (so its scores depend on the batch size); the fixture compares with `normalise: false`.
+ */
+export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams, LocalLipschitzEstimateResult> {
+  static readonly meta: MetricMeta = {
+    id: 'local-lipschitz-estimate',
+    name: 'LocalLipschitzEstimate',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples explanations of noisy inputs per sample',
+    reference: 'Alvarez-Melis & Jaakkola 2018, On the Robustness of Interpretability Methods; Quantus 0.6.0 LocalLipschitzEstimate',
+  }
+
+  private readonly explainer: CheckedExplainer
+
+  constructor(options: LocalLipschitzEstimateOptions) {
+    super(lipschitzSchema as unknown as z.ZodType<LocalLipschitzEstimateParams>, options)
+    this.explainer = explainerOf(options)
+  }
+
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+    const p = this.params
+    const noise: NoiseSpec = p.uniform
+      ? { kind: 'uniform', low: p.uniform[0], high: p.uniform[1] }
+      : { kind: 'gaussian', sigma: p.perturbStd, mean: p.perturbMean }
+    const values = await noisyComparisons(
+      this.explainer,
+      model,
+      d,
+      o,
+      p.seed,
+      p.nrSamples,
+      noise,
+      (a, b, noiseNorm) => {
+        const ma = p.normalise ? maxAbs(a) || 1 : 1
+        const mb = p.normalise ? maxAbs(b) || 1 : 1
+        let q = 0
+        for (let i = 0; i < a.length; i++) q += (a[i]! / ma - b[i]! / mb) ** 2
+        return Math.sqrt(q) / (noiseNorm + 1e-10)
+      },
+      (clean, noisy) => {
+        let q = 0
+        for (let i = 0; i < clean.length; i++) q += (noisy[i]! - clean[i]!) ** 2
+        return Math.sqrt(q)
+      },
+    )
+    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values } }, newCost())
+  }
+
+  protected finish(merged: Merged): LocalLipschitzEstimateResult {
+    const { width: k, values } = column(merged, 'ratios')
+    const scores = new Float64Array(merged.samples)
+    for (let s = 0; s < merged.samples; s++) scores[s] = Math.max(...values.subarray(s * k, (s + 1) * k))
+    return this.result(merged, scores, { ratios: values })
+  }
+}
+
+const risSchema = z
+  .strictObject({
+    /** The explainer that explains each noisy input (required; its name goes into the params). */
+    explainer: explainerField,
+    /** Noisy copies per sample (Quantus's `nr_samples`, default 200). */
+    nrSamples: z.int().min(1).max(10_000).default(200),
+    /** Noise `U(lowerBound, upperBound)` per entry (Quantus's defaults 0.02 and 0.2: positive noise only). */
+    lowerBound: z.number().min(-1e6).max(1e6).default(0.02),
+    upperBound: z.number().min(-1e6).max(1e6).default(0.2),
+    /** Replaces zeros in the divisions (Quantus's `eps_min`, default 1e-6). */
+    epsMin: z.number().gt(0).max(1).default(1e-6),
+    /** A draw whose noisy input changes the model's predicted class makes the sample NaN (Quantus's default true). */
+    nanWhenPredictionChanges: z.boolean().default(true),
+    seed: seed.default(0),
+  })
+  .refine((p) => p.upperBound > p.lowerBound, { message: 'expected upperBound > lowerBound', path: ['upperBound'] })
+
+export type RelativeInputStabilityOptions = z.input<typeof risSchema> & { explainer: ExplainerLike }
+export type RelativeInputStabilityParams = z.output<typeof risSchema>
+
+export interface RelativeInputStabilityResult extends MetricResult {
+  /** `[N, nrSamples]`: the RIS objective of every draw (NaN where the prediction changed). */
+  objectives: Float64Array
+  /** Every sample whose score is NaN, with the reason (a noisy copy changed the prediction). */
+  undefinedScores: UndefinedScore[]
+}
+
+/** `‖(u − v) / (u + [u = 0]·eps)‖₂` over all entries. */
+function relativeNorm(u: Float32Array, v: Float32Array, eps: number): number {
+  let q = 0
+  for (let i = 0; i < u.length; i++) {
+    const den = u[i]! === 0 ? eps : u[i]!
+    q += ((u[i]! - v[i]!) / den) ** 2
+  }
+  return Math.sqrt(q)
+}
+
+/**
+ * Relative Input Stability (Agarwal et al. 2022) as Quantus 0.6.0 computes it: over `nrSamples`
+ * noisy copies `x̃ = x + U(0.02, 0.2)` (Quantus's default noise, positive only), the largest
+ * `‖(e − ẽ)/e‖₂ / max(‖(x − x̃)/x‖₂, eps)` (zeros in `e` and `x` replaced by `epsMin`); with
+ * `nanWhenPredictionChanges` (default, as Quantus) a draw that changes the model's predicted class
+ * makes the sample NaN. Lower = more stable. Differences from Quantus: noise keyed by (seed, global
+ * sample, draw) and added in float32; computed in float64 (Quantus divides the float32 maps in
+ * float32). Cost: `nrSamples` explanations plus `1 + nrSamples` model rows per sample for the
+ * prediction check.
+ */
+export class RelativeInputStability extends Metric<RelativeInputStabilityParams, RelativeInputStabilityResult> {
+  static readonly meta: MetricMeta = {
+    id: 'relative-input-stability',
+    name: 'RelativeInputStability',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples explanations of noisy inputs per sample, and 1 + nrSamples rows for the prediction check',
+    reference: 'Agarwal et al. 2022, Rethinking Stability for Attribution-based Explanations; Quantus 0.6.0 RelativeInputStability',
+  }
+
+  private readonly explainer: CheckedExplainer
+
+  constructor(options: RelativeInputStabilityOptions) {
+    super(risSchema as unknown as z.ZodType<RelativeInputStabilityParams>, options)
+    this.explainer = explainerOf(options)
+  }
+
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+    const p = this.params
+    const noise: NoiseSpec = { kind: 'uniform', low: p.lowerBound, high: p.upperBound }
+    const objectives = await noisyComparisons(
+      this.explainer,
+      model,
+      d,
+      o,
+      p.seed,
+      p.nrSamples,
+      noise,
+      (a, b, inputChange) => relativeNorm(a, b, p.epsMin) / (inputChange === 0 ? p.epsMin : inputChange),
+      (clean, noisy) => relativeNorm(clean, noisy, p.epsMin),
+    )
+    const cost = newCost()
+    if (p.nanWhenPredictionChanges) {
+      // The clean rows first, then every (sample, draw) noisy row: targets −1 score the argmax.
+      const k = p.nrSamples
+      const len = d.channels * d.height * d.width
+      const plan: Plan = {
+        rows: d.n * (1 + k),
+        async build(start, end, out, targets, signal) {
+          targets.fill(-1)
+          const noisy: number[] = []
+          for (let r = start; r < end; r++) {
+            if (r < d.n) out.set(d.x.subarray(r * len, (r + 1) * len), (r - start) * len)
+            else noisy.push(r)
+          }
+          if (noisy.length === 0) return
+          const rows = new Uint32Array(2 * noisy.length)
+          noisy.forEach((r, i) => {
+            rows[2 * i] = Math.floor((r - d.n) / k)
+            rows[2 * i + 1] = (r - d.n) % k
+          })
+          const first = noisy[0]! - start
+          await noisyRows(
+            d.x,
+            d.n,
+            o.firstSample,
+            p.seed,
+            'uniform',
+            p.lowerBound,
+            p.upperBound,
+            rows,
+            out.subarray(first * len, (first + noisy.length) * len),
+            signal,
+          )
+        },
+      }
+      const predicted = new Int32Array(plan.rows)
+      await run(
+        model,
+        [d.channels, d.height, d.width],
+        plan,
+        needsSoftmax(model),
+        ({ start, argmax }) => predicted.set(argmax, start),
+        o,
+        cost,
+      )
+      for (let r = 0; r < d.n * k; r++) if (predicted[d.n + r] !== predicted[Math.floor(r / k)]) objectives[r] = Number.NaN
+    }
+    return this.shard(o.firstSample, d.n, { objectives: { width: p.nrSamples, values: objectives } }, cost)
+  }
+
+  protected finish(merged: Merged): RelativeInputStabilityResult {
+    const { width: k, values } = column(merged, 'objectives')
+    const scores = new Float64Array(merged.samples)
+    const undefinedScores: UndefinedScore[] = []
+    for (let s = 0; s < merged.samples; s++) {
+      const row = values.subarray(s * k, (s + 1) * k)
+      // NaN-propagating max, as Quantus's np.max: one changed prediction makes the sample undefined.
+      scores[s] = row.some(Number.isNaN) ? Number.NaN : Math.max(...row)
+      if (Number.isNaN(scores[s]!)) {
+        undefinedScores.push({
+          sample: merged.firstSample + s,
+          reason: 'a noisy copy changed the predicted class (nanWhenPredictionChanges)',
+        })
+      }
+    }
+    return this.result(merged, scores, { objectives: values, undefinedScores })
   }
 }

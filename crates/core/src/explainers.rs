@@ -178,11 +178,7 @@ pub fn fill_mask_rows(src: &MaskSource, pairs: &[u32], out: &mut [f32]) -> Resul
   let len = src.channels * src.pixels;
   check_len("x", src.x.len(), src.samples * len)?;
   check_len("baselines", src.baselines.len(), src.x.len())?;
-  let count = if src.pixels == 0 {
-    0
-  } else {
-    src.masks.len() / src.pixels
-  };
+  let count = src.masks.len().checked_div(src.pixels).unwrap_or(0);
   check_len("masks", src.masks.len(), count * src.pixels)?;
   check_len("out", out.len(), pairs.len() / 2 * len)?;
   for pair in pairs.chunks(2) {
@@ -224,11 +220,7 @@ pub fn fill_mask_rows(src: &MaskSource, pairs: &[u32], out: &mut [f32]) -> Resul
 
 /// `out[s, p] = Σ_m coef[s, m] · masks[m, p]`: `[N, H·W]`, parallel over samples.
 pub fn mask_sums(coef: &[f64], samples: usize, masks: &[f32], pixels: usize) -> Result<Vec<f64>> {
-  let count = if samples == 0 {
-    0
-  } else {
-    coef.len() / samples
-  };
+  let count = coef.len().checked_div(samples).unwrap_or(0);
   check_len("coef", coef.len(), samples * count)?;
   check_len("masks", masks.len(), count * pixels)?;
   let mut out = vec![0f64; samples * pixels];
@@ -254,8 +246,8 @@ pub fn mask_sums(coef: &[f64], samples: usize, masks: &[f32], pixels: usize) -> 
 /// Noise of the robustness metrics.
 #[derive(Debug, Clone, Copy)]
 pub enum Noise {
-  /// `N(0, σ²)` per entry (ziggurat normals, in entry order).
-  Gaussian { sigma: f64 },
+  /// `N(mean, σ²)` per entry: `mean + σ·z`, ziggurat normals `z` in entry order.
+  Gaussian { mean: f64, sigma: f64 },
   /// `U(low, high)` per entry: `low + (high − low)·u` with 53-bit `u`, in entry order.
   Uniform { low: f64, high: f64 },
 }
@@ -272,7 +264,7 @@ pub fn noisy_rows(
   rows: &[u32],
   out: &mut [f32],
 ) -> Result<()> {
-  let len = if samples == 0 { 0 } else { x.len() / samples };
+  let len = x.len().checked_div(samples).unwrap_or(0);
   check_len("x", x.len(), samples * len)?;
   check_len("out", out.len(), rows.len() / 2 * len)?;
   if let Some(pair) = rows.chunks(2).find(|p| p[0] as usize >= samples) {
@@ -297,10 +289,10 @@ pub fn noisy_rows(
       );
       let src = &x[s * len..][..len];
       match noise {
-        Noise::Gaussian { sigma } => {
+        Noise::Gaussian { mean, sigma } => {
           let mut z = rng.normals();
           for (o, &v) in row.iter_mut().zip(src) {
-            *o = v + (sigma * z.next_normal()) as f32;
+            *o = v + (mean + sigma * z.next_normal()) as f32;
           }
         }
         Noise::Uniform { low, high } => {

@@ -71,6 +71,7 @@ impl Purpose {
       "perturbation" => Purpose::Perturbation,
       "order" => Purpose::Order,
       "resample" => Purpose::Resample,
+      "mask" => Purpose::Mask,
       _ => return None,
     })
   }

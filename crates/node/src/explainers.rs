@@ -187,7 +187,7 @@ impl Task for NoisyRowsTask {
 }
 
 /// Noisy copies of `x` (`samples` rows) for `(sample, draw)` pairs: `kind` `"gaussian"` (`a` = σ)
-/// or `"uniform"` (`[a, b]`), keyed by `(seed, firstSample + sample, draw)`.
+/// with mean `b`, or `"uniform"` (`[a, b]`), keyed by `(seed, firstSample + sample, draw)`.
 #[napi(ts_return_type = "Promise<void>")]
 #[allow(clippy::too_many_arguments)]
 pub fn noisy_rows(
@@ -203,7 +203,7 @@ pub fn noisy_rows(
   signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<NoisyRowsTask>> {
   let noise = match kind.as_str() {
-    "gaussian" => Noise::Gaussian { sigma: a },
+    "gaussian" => Noise::Gaussian { mean: b, sigma: a },
     "uniform" => Noise::Uniform { low: a, high: b },
     other => {
       return Err(js_error(CoreError::InvalidParam {
