@@ -10,11 +10,8 @@
 
 pub mod agreement;
 pub mod baseline;
-<<<<<<< HEAD
 pub mod compare;
-=======
 pub mod correlation;
->>>>>>> main
 pub mod curve;
 pub mod error;
 pub mod explainers;

@@ -2,7 +2,7 @@
 //! similarity of two explanations per sample (Spearman, Pearson, SSIM as scikit-image computes it
 //! on flattened maps), and the random weights of a randomized layer (MPRT). Every draw is keyed.
 
-use crate::agreement::{pearson, spearman};
+use crate::correlation::{pearson, spearman};
 use crate::error::{expect_len, CoreError, Result};
 use crate::rng::{Purpose, Rng};
 
@@ -131,8 +131,8 @@ pub fn compare_rows(
     let x = prepared(&a[s * len..(s + 1) * len], prepare);
     let y = prepared(&b[s * len..(s + 1) * len], prepare);
     out.push(match similarity {
-      Similarity::Spearman => spearman(&x, &y),
-      Similarity::Pearson => pearson(&x, &y),
+      Similarity::Spearman => spearman(&x, &y).0,
+      Similarity::Pearson => pearson(&x, &y).0,
       Similarity::Ssim => ssim_1d(&x, &y),
     });
     out.push(x.iter().zip(&y).map(|(p, q)| (p - q).abs()).sum::<f64>() / len as f64);
