@@ -14,6 +14,7 @@ import { ModelProtoSchema } from 'onnx-buf'
 import {
   DataRandomization,
   type Dataset,
+  ExplanationCache,
   type ErrorCode,
   type Explainer,
   type Model,
@@ -204,6 +205,15 @@ test('MPRT bottom-up and independent orders; seeds reproduce; shards give the sa
   const other = await make({ layerOrder: 'bottom-up', seed: 9 }).evaluate(model, data)
   t.notDeepEqual(other.scores, up.scores)
   await checkShards(t, make({}), () => model, data, await make({}).evaluate(model, data), prng(3), 3)
+})
+
+test('MPRT with a cache-wrapped explainer: the cache keys by model, so randomized models are explained afresh', async (t) => {
+  const cache = new ExplanationCache()
+  const make = (e: object) => new ModelParameterRandomization({ explainer: e as never, onnx: modelPath, modelOptions: { workers: 1 } })
+  const plain = await make(explainer).evaluate(model, data)
+  const cached = await make(cache.wrap(explainer)).evaluate(model, data)
+  t.deepEqual(cached.scores, plain.scores)
+  t.true(plain.scores.every((v) => v < 0.999))
 })
 
 test('MPRT: a randomized normalisation layer that makes outputs NaN is reported per stage, not a crash', async (t) => {
