@@ -113,7 +113,10 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
     // Metrics that re-explain inputs get a cheap explainer (the input itself) unless the fuzz replaces it.
     const explains = cls.meta.needs.includes('explainer')
     // MPRT also needs the model's ONNX file.
-    const extra = id === 'model-parameter-randomization' ? { onnx: mprtOnnx(), modelOptions: { workers: 1, threads: 1 } } : {}
+    const extra =
+      id === 'model-parameter-randomization' || id === 'efficient-mprt'
+        ? { onnx: mprtOnnx(), modelOptions: { workers: 1, threads: 1 } }
+        : {}
     const make = (o: unknown) =>
       wraps
         ? new cls({ metric: new api.PixelFlipping(), ...(o as object) })

@@ -14,6 +14,7 @@ import { ModelProtoSchema } from 'onnx-buf'
 import {
   DataRandomization,
   type Dataset,
+  EfficientMPRT,
   ExplanationCache,
   type ErrorCode,
   type Explainer,
@@ -214,6 +215,34 @@ test('MPRT with a cache-wrapped explainer: the cache keys by model, so randomize
   const cached = await make(cache.wrap(explainer)).evaluate(model, data)
   t.deepEqual(cached.scores, plain.scores)
   t.true(plain.scores.every((v) => v < 0.999))
+})
+
+/** scipy.stats.entropy(np.histogram(v, 100)[0]), written from numpy's definition. */
+function entropyRef(v: number[]): number {
+  const [lo, hi] = [Math.min(...v), Math.max(...v)]
+  if (lo === hi) return 0
+  const counts = new Array(100).fill(0)
+  for (const x of v) counts[Math.min(99, Math.floor(((x - lo) / (hi - lo)) * 100))]++
+  return -counts.filter((c) => c > 0).reduce((s, c) => s + (c / v.length) * Math.log(c / v.length), 0)
+}
+
+test('EfficientMPRT: the entropy rise of W′[:, y]∘x over W[:, y]∘x, every layer randomized once', async (t) => {
+  const r = await new EfficientMPRT({ explainer, onnx: modelPath, seed: 2, modelOptions: { workers: 1 } }).evaluate(model, data)
+  t.true(r.higherIsBetter)
+  const w2 = weightsOf(randomizeLayers(readFileSync(modelPath), [0, 1], 2))
+  for (let s = 0; s < N; s++) {
+    const h = entropyRef(closedForm(weights, s, y[s]!))
+    const expected = (entropyRef(closedForm(w2, s, y[s]!)) - h) / h
+    t.true(Math.abs(r.scores[s]! - expected) < 1e-9, `sample ${s}: ${r.scores[s]} vs ${expected}`)
+  }
+  t.is(r.forwardPasses, N)
+  const constant = await new EfficientMPRT({ explainer, onnx: modelPath, modelOptions: { workers: 1 } }).evaluate(model, {
+    ...data,
+    a: new Float32Array(N * P),
+  })
+  t.true(constant.scores.every(Number.isNaN))
+  t.regex(constant.undefinedScores[0]!.reason, /zero histogram entropy/)
+  t.throws(() => new EfficientMPRT({ explainer, onnx: modelPath, layerOrder: 'top-down' } as never), { instanceOf: XaiEvalError })
 })
 
 test('MPRT: a randomized normalisation layer that makes outputs NaN is reported per stage, not a crash', async (t) => {

@@ -152,6 +152,8 @@ export {
   RandomLogit,
   DataRandomization,
   ModelParameterRandomization,
+  EfficientMPRT,
+  type EfficientMPRTOptions,
   type ClassRandomizationResult,
   type DataRandomizationOptions,
   type DataRandomizationParams,

@@ -12,6 +12,8 @@ pub enum Similarity {
   Spearman,
   Pearson,
   Ssim,
+  /// (H(b) − H(a)) / H(a), H the entropy of a 100-bin histogram (eMPRT's complexity rise).
+  EntropyRise,
 }
 
 /// One class other than `labels[i]` per sample, uniform over the `classes − 1` others, keyed by
@@ -111,6 +113,34 @@ fn prepared(v: &[f32], p: Prepare) -> Vec<f64> {
   out
 }
 
+/// Discrete entropy (natural log) of the histogram of `v` in `bins` equal bins over its own range,
+/// as `scipy.stats.entropy(np.histogram(v, bins)[0])`: a constant signal has one full bin, H = 0.
+pub fn histogram_entropy(v: &[f64], bins: usize) -> f64 {
+  let (lo, hi) = v
+    .iter()
+    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+      (lo.min(x), hi.max(x))
+    });
+  if v.is_empty() || bins == 0 || lo == hi {
+    return 0.0;
+  }
+  let mut counts = vec![0usize; bins];
+  let scale = bins as f64 / (hi - lo);
+  for &x in v {
+    let k = (((x - lo) * scale) as usize).min(bins - 1);
+    counts[k] += 1;
+  }
+  let n = v.len() as f64;
+  -counts
+    .iter()
+    .filter(|&&c| c > 0)
+    .map(|&c| {
+      let p = c as f64 / n;
+      p * p.ln()
+    })
+    .sum::<f64>()
+}
+
 /// Per sample `[similarity, mean |a − b|]` of explanations `a` and `b` (`[samples, len]`), each
 /// prepared by `prepare`.
 pub fn compare_rows(
@@ -134,6 +164,14 @@ pub fn compare_rows(
       Similarity::Spearman => spearman(&x, &y).0,
       Similarity::Pearson => pearson(&x, &y).0,
       Similarity::Ssim => ssim_1d(&x, &y),
+      Similarity::EntropyRise => {
+        let h = histogram_entropy(&x, 100);
+        if h == 0.0 {
+          f64::NAN
+        } else {
+          (histogram_entropy(&y, 100) - h) / h
+        }
+      }
     });
     out.push(x.iter().zip(&y).map(|(p, q)| (p - q).abs()).sum::<f64>() / len as f64);
   }
@@ -216,6 +254,26 @@ mod tests {
     );
     let err = compare_rows(&a, &b[1..], 2, Similarity::Pearson, raw).unwrap_err();
     assert_eq!(err.code(), "SHAPE_MISMATCH");
+  }
+
+  #[test]
+  fn histogram_entropy_by_hand() {
+    // Two equal halves at the ends of the range: two full bins, H = ln 2.
+    let v = [0.0, 0.0, 1.0, 1.0];
+    assert!((histogram_entropy(&v, 100) - 2f64.ln()).abs() < 1e-12);
+    assert_eq!(histogram_entropy(&[3.0; 5], 100), 0.0);
+    // 100 evenly spread values: one per bin, H = ln 100.
+    let spread: Vec<f64> = (0..100).map(f64::from).collect();
+    assert!((histogram_entropy(&spread, 100) - 100f64.ln()).abs() < 1e-12);
+    let out = compare_rows(
+      &[0.0, 0.0, 1.0, 1.0],
+      &[0.0, 1.0, 2.0, 3.0],
+      1,
+      Similarity::EntropyRise,
+      Prepare::default(),
+    )
+    .unwrap();
+    assert!((out[0] - (4f64.ln() - 2f64.ln()) / 2f64.ln()).abs() < 1e-12);
   }
 
   #[test]

@@ -42,6 +42,7 @@ pub fn compare_explanations(
     "spearman" => Similarity::Spearman,
     "pearson" => Similarity::Pearson,
     "ssim" => Similarity::Ssim,
+    "entropy-rise" => Similarity::EntropyRise,
     other => {
       return Err(js_error(CoreError::InvalidParam {
         name: "similarity",
