@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'MODEL_LOAD'
   /** The caller's AbortSignal fired. */
   | 'ABORTED'
+  /** The model was closed: before the call, or while the call waited on it. */
+  | 'CLOSED'
   /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
   | 'INTERNAL'
 
@@ -40,6 +42,7 @@ const CODES = new Set<string>([
   'MODEL_OUTPUT',
   'MODEL_LOAD',
   'ABORTED',
+  'CLOSED',
   'INTERNAL',
 ])
 
@@ -59,5 +62,37 @@ export function fromNative(err: unknown): unknown {
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new XaiEvalError('ABORTED', 'signal', 'the evaluation was aborted', { cause: signal.reason })
+  if (signal?.aborted) throw abortedBy(signal)
+}
+
+/**
+ * `work`, or a rejection with `reason()` as soon as `signal` fires, whichever comes first. Work
+ * that never settles (a model call that hangs) is abandoned there: its late result or failure is
+ * dropped, never reported.
+ */
+export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, reason: () => XaiEvalError): Promise<T> {
+  if (!signal) return work
+  if (signal.aborted) {
+    work.catch(() => {})
+    return Promise.reject(reason())
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(reason())
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
+}
+
+/** The ABORTED error of `signal`. */
+export function abortedBy(signal: AbortSignal | undefined): XaiEvalError {
+  return new XaiEvalError('ABORTED', 'signal', 'the evaluation was aborted', { cause: signal?.reason })
 }
