@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'ABORTED'
   /** The model was closed: before the call, or while the call waited on it. */
   | 'CLOSED'
+  /** No native addon loads on this platform: no prebuilt package and no local build. */
+  | 'NATIVE_LOAD'
   /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
   | 'INTERNAL'
 
