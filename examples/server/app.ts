@@ -258,13 +258,16 @@ export function buildServer(config: ServerConfig): FastifyInstance {
     const metric = createMetric(request.body.metric)
     const data = dataOf(request.body.data, held, maxDataBytes)
 
-    // The response's 'close' before it finished: the client went away, so stop working for it.
-    const client = new AbortController()
+    // One controller per request, fired by the budget's timer or by the response's 'close' before
+    // it finished (the client went away); both are cleared when the request ends, so nothing
+    // outlives it (AbortSignal.timeout would keep every signal alive for the whole budget).
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new Error(`over the ${budgetMs} ms budget`)), budgetMs)
     const onGone = () => {
-      if (!reply.raw.writableFinished) client.abort(new Error('the client went away'))
+      if (!reply.raw.writableFinished) controller.abort(new Error('the client went away'))
     }
     reply.raw.once('close', onGone)
-    const signal = AbortSignal.any([client.signal, AbortSignal.timeout(budgetMs)])
+    const { signal } = controller
     try {
       await gate.acquire(signal)
       try {
@@ -274,6 +277,7 @@ export function buildServer(config: ServerConfig): FastifyInstance {
         gate.release()
       }
     } finally {
+      clearTimeout(timer)
       reply.raw.off('close', onGone)
     }
   })
