@@ -17,41 +17,36 @@ export const PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'] 
 const MAX_THREADS = 4 * availableParallelism()
 
 const providerName = z.enum(PROVIDERS)
-const optionsSchema = z
-  .strictObject({
-    /** Providers in order of preference (default `['cpu']`); the first that loads runs, CPU last. */
-    executionProviders: z
-      .array(z.union([providerName, z.strictObject({ name: providerName, deviceId: z.int().min(0).max(1024).optional() })]))
-      .min(1)
-      .optional(),
-    /**
-     * Rows per forward call, or `'auto'` (default) to measure a few sizes on the first request and keep
-     * the fastest: CPU caches favour small batches, GPUs large ones. A fixed batch dimension in the
-     * model overrides both (short batches are padded).
-     */
-    maxBatchSize: z
-      .union([
-        z
-          .int()
-          .min(1)
-          .max(1 << 20),
-        z.literal('auto'),
-      ])
-      .default('auto'),
-    /** Sessions (worker threads) in the pool (default: 2 on CPU, 1 on a GPU; at most 4 × cores). */
-    workers: z.int().min(1).max(MAX_THREADS).optional(),
-    /** Intra-op threads per session (default: cores / workers; at most 4 × cores). */
-    threads: z.int().min(1).max(MAX_THREADS).optional(),
-    /** What the metrics score (default `'probabilities'`): softmax is applied unless the graph ends in Softmax. */
-    output: z.enum(['logits', 'probabilities']).default('probabilities'),
-    /** Graph input and output to use (default: the first of each). */
-    inputName: z.string().optional(),
-    outputName: z.string().optional(),
-  })
-  .refine((o) => (o.workers ?? 1) * (o.threads ?? 1) <= MAX_THREADS, {
-    message: `expected workers × threads ≤ ${MAX_THREADS} (4 × cores)`,
-    path: ['threads'],
-  })
+const optionsSchema = z.strictObject({
+  /** Providers in order of preference (default `['cpu']`); the first that loads runs, CPU last. */
+  executionProviders: z
+    .array(z.union([providerName, z.strictObject({ name: providerName, deviceId: z.int().min(0).max(1024).optional() })]))
+    .min(1)
+    .optional(),
+  /**
+   * Rows per forward call, or `'auto'` (default) to measure a few sizes on the first request and keep
+   * the fastest: CPU caches favour small batches, GPUs large ones. A fixed batch dimension in the
+   * model overrides both (short batches are padded).
+   */
+  maxBatchSize: z
+    .union([
+      z
+        .int()
+        .min(1)
+        .max(1 << 20),
+      z.literal('auto'),
+    ])
+    .default('auto'),
+  /** Sessions (worker threads) in the pool (default: 2 on CPU, 1 on a GPU; at most 4 × cores). */
+  workers: z.int().min(1).max(MAX_THREADS).optional(),
+  /** Intra-op threads per session (default: cores / workers; at most 4 × cores). */
+  threads: z.int().min(1).max(MAX_THREADS).optional(),
+  /** What the metrics score (default `'probabilities'`): softmax is applied unless the graph ends in Softmax. */
+  output: z.enum(['logits', 'probabilities']).default('probabilities'),
+  /** Graph input and output to use (default: the first of each). */
+  inputName: z.string().optional(),
+  outputName: z.string().optional(),
+})
 
 export type OnnxModelOptions = z.input<typeof optionsSchema>
 /** An execution provider by name (`'cpu'`, `'cuda'`, `'tensorrt'`, `'webgpu'`, …), or with a device. */
@@ -94,6 +89,13 @@ export class OnnxModel implements Model {
   static async load(path: string, opts?: OnnxModelOptions): Promise<OnnxModel> {
     if (typeof path !== 'string') throw new XaiEvalError('INVALID_OPTION', 'path', 'expected a path to an .onnx file')
     const options = parseOptions(optionsSchema, opts)
+    if ((options.workers ?? 1) * (options.threads ?? 1) > MAX_THREADS) {
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'threads',
+        `expected workers × threads ≤ ${MAX_THREADS} (4 × cores), got ${options.workers} × ${options.threads}`,
+      )
+    }
     const { output, maxBatchSize: batch } = options
     let bytes: Uint8Array
     try {
