@@ -5,7 +5,17 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 
 import test, { type ExecutionContext } from 'ava'
-import { Deletion, FunctionModel, loadDemo, OnnxModel, SymmetricRelevanceGain, XaiEvalError, type Dataset, type ErrorCode } from 'xai-eval'
+import {
+  Deletion,
+  FunctionModel,
+  Irof,
+  loadDemo,
+  OnnxModel,
+  SymmetricRelevanceGain,
+  XaiEvalError,
+  type Dataset,
+  type ErrorCode,
+} from 'xai-eval'
 
 import { prng } from './reference.js'
 
@@ -175,6 +185,40 @@ test('a blur at the largest σ honours an abort within a channel, not after the 
   // Unaborted, this blur takes about 10 s on the 2-core CI machine; the bound is far from both.
   t.true(elapsed < 3000, `the abort took ${elapsed.toFixed(0)} ms to be honoured`)
   t.is(model.stats.forwardPasses, 0, 'the abort must land during the blur')
+})
+
+// Serial: it reads the process's CPU time, which tests running alongside would add to.
+test.serial('IROF superpixels with the largest maxIter honour an abort within a round, not after the segmentation', async (t) => {
+  // 2 images of 3 × 192 × 192, 1000 segments, up to 1000 SLIC rounds: about 12 s of native
+  // segmentation here before the first batch.
+  const n = 2
+  const [c, h, w] = [3, 192, 192]
+  const rand = prng(4)
+  const data: Dataset = {
+    x: Float32Array.from({ length: n * c * h * w }, () => rand()),
+    shape: [n, c, h, w],
+    y: new Int32Array(n),
+    a: Float32Array.from({ length: n * h * w }, () => rand()),
+    aShape: [n, 1, h, w],
+  }
+  const model = new FunctionModel((_x, shape) => new Float32Array(shape[0]! * 2), { maxBatchSize: 64 })
+  const controller = new AbortController()
+  const started = performance.now()
+  const evaluation = new Irof({ nSegments: 1000, maxIter: 1000 }).evaluate(model, data, { signal: controller.signal })
+  setTimeout(() => controller.abort(), 100)
+  await expectCode(t, evaluation, ['ABORTED'])
+  const elapsed = performance.now() - started
+  t.log(`rejected ${elapsed.toFixed(0)} ms after the start (abort at 100 ms)`)
+  t.true(elapsed < 3000, `the abort took ${elapsed.toFixed(0)} ms to be honoured`)
+  t.is(model.stats.forwardPasses, 0, 'the abort must land during the segmentation')
+  // The native rounds stop too (not only the promise): the process is then nearly idle, where
+  // two segmenting threads would burn about 2 × 500 ms of CPU in this half second.
+  const cpu = process.cpuUsage()
+  await sleep(500)
+  const used = process.cpuUsage(cpu)
+  const ms = (used.user + used.system) / 1000
+  t.log(`CPU in the 500 ms after the rejection: ${ms.toFixed(0)} ms`)
+  t.true(ms < 300, `the segmentation kept running: ${ms.toFixed(0)} ms of CPU`)
 })
 
 test('OnnxModel.load with threads or workers beyond 4 × cores is INVALID_OPTION, before any thread starts', async (t) => {

@@ -1,7 +1,7 @@
 //! Baselines (`baseline::Baseline`): the spec from JS, and the snapshot of a data set's
 //! baselines off the JS thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
@@ -9,7 +9,7 @@ use napi_derive::napi;
 use xai_eval_core::baseline::{self, Baseline};
 use xai_eval_core::CoreError;
 
-use crate::{convert, guarded, js_error};
+use crate::{convert, guarded, js_error, stop_flag};
 
 /// A baseline, mirrored from `baseline::Baseline`.
 #[napi(object)]
@@ -106,11 +106,7 @@ pub fn compute_baselines(
     shape: convert::shape4(&shape)?,
     baseline: baseline.parse()?,
     first_sample: convert::index("firstSample", first_sample)?,
-    stop: Arc::new(AtomicBool::new(false)),
+    stop: stop_flag(signal.as_ref()),
   };
-  if let Some(signal) = &signal {
-    let stop = Arc::clone(&task.stop);
-    signal.on_abort(move || stop.store(true, Ordering::Relaxed));
-  }
   Ok(AsyncTask::with_optional_signal(task, signal))
 }
