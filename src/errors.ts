@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'MODEL_OUTPUT'
   /** The model file or provider could not be loaded. */
   | 'MODEL_LOAD'
+  /** An explainer failed or answered something that is not attributions. */
+  | 'EXPLAINER'
   /** The caller's AbortSignal fired. */
   | 'ABORTED'
   /** The model was closed: before the call, or while the call waited on it. */
@@ -43,6 +45,7 @@ const CODES = new Set<string>([
   'EMPTY_INPUT',
   'MODEL_OUTPUT',
   'MODEL_LOAD',
+  'EXPLAINER',
   'ABORTED',
   'CLOSED',
   'INTERNAL',
