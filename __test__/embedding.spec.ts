@@ -215,14 +215,15 @@ test.serial('IROF superpixels with the largest maxIter honour an abort within a 
   t.log(`rejected ${elapsed.toFixed(0)} ms after the start (abort at 100 ms)`)
   t.true(elapsed < 3000, `the abort took ${elapsed.toFixed(0)} ms to be honoured`)
   t.is(model.stats.forwardPasses, 0, 'the abort must land during the segmentation')
-  // The native rounds stop too (not only the promise): the process is then nearly idle, where
-  // two segmenting threads would burn about 2 × 500 ms of CPU in this half second.
+  // The native rounds stop too (not only the promise): the process is then nearly idle (13 ms of
+  // CPU measured here), where segmenting threads that ignore the flag burned 202 ms on this
+  // shared 2-core machine (up to 2 × 500 ms on idle cores).
   const cpu = process.cpuUsage()
   await sleep(500)
   const used = process.cpuUsage(cpu)
   const ms = (used.user + used.system) / 1000
   t.log(`CPU in the 500 ms after the rejection: ${ms.toFixed(0)} ms`)
-  t.true(ms < 300, `the segmentation kept running: ${ms.toFixed(0)} ms of CPU`)
+  t.true(ms < 100, `the segmentation kept running: ${ms.toFixed(0)} ms of CPU`)
 })
 
 test('OnnxModel.load with threads or workers beyond 4 × cores is INVALID_OPTION, before any thread starts', async (t) => {
