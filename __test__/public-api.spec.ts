@@ -175,3 +175,28 @@ test('explainers: built-in options, checks, precomputed maps and the cache', asy
       .explain(model(), data.x, shape, targets),
   )
 })
+
+test('distributed entry points: evaluateDistributed, startWorker, cancelRun, hashFile, hashReference', async (t) => {
+  // Every variant fails before Redis is reached: the model file does not exist (its hash is computed
+  // first), the worker's URL is not a redis:// URL, the run id is malformed.
+  const run = {
+    connection: 'redis://127.0.0.1:1',
+    model: { path: '/nonexistent.onnx' },
+    data: { reference: { demo: true }, hash: 'a'.repeat(64), samples: 4 },
+    metrics: [{ id: 'deletion' }],
+    methods: ['gradient'],
+    shardSize: 2,
+  }
+  await fuzz(t, 'evaluateDistributed', [run], (o) => api.evaluateDistributed(o as never))
+  await fuzzFields(t, 'evaluateDistributed', run, (o) => api.evaluateDistributed(o as never))
+  const worker = { connection: 'not-a-url', concurrency: 1, lockDuration: 1000 }
+  await fuzz(t, 'startWorker', [worker], (o) => api.startWorker(o as never))
+  await fuzzFields(t, 'startWorker', { concurrency: 1, lockDuration: 1000, providers: ['cpu'] }, (o) =>
+    api.startWorker({ connection: 'not-a-url', ...(o as object) } as never),
+  )
+  await fuzz(t, 'cancelRun', [{ connection: 'redis://127.0.0.1:1', runId: 'no' }], (o) => api.cancelRun(o as never))
+  await fuzz(t, 'hashFile', ['/nonexistent'], (p) => api.hashFile(p as never))
+  await fuzz(t, 'hashReference', [{ x: '/nonexistent.npy', y: '/n.npy', attributions: { a: '/a.npy' } }], (r) =>
+    api.hashReference(r as never),
+  )
+})

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'CLOSED'
   /** No native addon loads on this platform: no prebuilt package and no local build. */
   | 'NATIVE_LOAD'
+  /** The job queue (Redis) of a distributed run lost or failed work. */
+  | 'QUEUE'
   /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
   | 'INTERNAL'
 
@@ -48,6 +50,7 @@ const CODES = new Set<string>([
   'EXPLAINER',
   'ABORTED',
   'CLOSED',
+  'QUEUE',
   'INTERNAL',
 ])
 

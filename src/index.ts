@@ -128,3 +128,15 @@ export * as impute from './impute.js'
 export * as modify from './modify.js'
 export type { ModificationKind, ModifyOptions } from './modify.js'
 export { hausdorff, minimalHausdorff, type CurvePoints, type MinimalHausdorff } from './hausdorff.js'
+
+// Distributed evaluation (BullMQ over Redis)
+export {
+  evaluateDistributed,
+  cancelRun,
+  type DistributedOptions,
+  type DistributedProgress,
+  type DistributedResult,
+} from './distributed/evaluate.js'
+export { startWorker, type ShardWorker, type ShardWorkerOptions } from './distributed/worker.js'
+export { hashFile, hashReference, type DataReference } from './distributed/reference.js'
+export type { Connection } from './distributed/connection.js'
