@@ -2,7 +2,7 @@
 // batches of the model's size, each batch is built natively off the JS thread while earlier
 // batches run inference, and nothing but the scores is kept.
 import type { Checked } from './validate.js'
-import { throwIfAborted, XaiEvalError } from './errors.js'
+import { abortedBy, throwIfAborted, unlessAborted, XaiEvalError } from './errors.js'
 import type { Cost } from './metrics/protocol.js'
 import type { Model } from './models/model.js'
 import type { RowCache } from './row-cache.js'
@@ -157,7 +157,9 @@ export async function run(
     const x = new Float32Array(n * rowLen)
     await plan.build(start, start + n, x, targets, signal)
     throwIfAborted(signal)
-    const out = await forward(x, n)
+    // A model call that never settles is abandoned when the signal fires (its late result is
+    // dropped), so an abort is honoured within one batch's time whatever the backend does.
+    const out = await unlessAborted(forward(x, n), signal, () => abortedBy(signal))
     const classes = out.length / n
     if (!Number.isInteger(classes) || classes < 1) {
       throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${n}, classes] outputs, got ${out.length} values for ${n} rows`)
@@ -170,8 +172,9 @@ export async function run(
 
   // One more lane than the model can run at once, so the next batch is being filled natively
   // while the model works on the current ones; memory stays at `lanes` batches. On a failure or
-  // an abort no lane starts another batch, and we return only once every started one has settled:
-  // the caller may close the model right away.
+  // an abort no lane starts another batch, and we return only once every started one has settled
+  // or been abandoned to the abort: the caller may close the model right away (a model's close
+  // waits for what its backend still runs).
   const lanes = Math.min(batches, model.concurrency + 1)
   const settled = await Promise.allSettled(
     Array.from({ length: lanes }, async () => {

@@ -9,6 +9,8 @@ export interface WorkerConfig {
   provider: string
   deviceId: number
   threads: number
+  /** Set to 1 by `OnnxModel.close()`: requests still queued are refused instead of run. */
+  stop: Int32Array
 }
 
 export interface ForwardRequest {
@@ -55,6 +57,7 @@ function meta(s: ort.InferenceSession): SessionMeta {
 }
 
 export default async function run(req: ForwardRequest | MetaRequest): Promise<SessionMeta | { data: Float32Array; dims: number[] }> {
+  if (Atomics.load(config.stop, 0) !== 0) throw new Error('CLOSED|model|the model is closed')
   const s = await open()
   if (req.kind === 'meta') return meta(s)
   const feeds = { [req.inputName]: new ort.Tensor('float32', req.x, req.dims) }
