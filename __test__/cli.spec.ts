@@ -344,7 +344,7 @@ test('channel-last files and model (layout detected) give the numbers of the sam
 
 test('a model with two outputs needs --output-name (never a silent first output)', async (t) => {
   const { writeOnnx } = await import('xai-eval')
-  const { dir, demo } = await files()
+  const { dir } = await files()
   writeFileSync(
     join(dir, 'two.onnx'),
     writeOnnx({
