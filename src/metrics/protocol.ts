@@ -3,6 +3,8 @@
 // `reduce` that merges shards into the result — refusing gaps, overlaps and shards made with other
 // parameters or another version of the metric. `evaluate` is `reduce([map(all)])`, so batching,
 // streaming and sharding across processes can never change a number.
+import { getMaxListeners, setMaxListeners } from 'node:events'
+
 import type { Dataset } from '../data.js'
 import type { RunOptions } from '../engine.js'
 import { throwIfAborted, XaiEvalError } from '../errors.js'
@@ -205,6 +207,9 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
     const d = checkDataset(data)
     const o = checkMapOptions(options)
     throwIfAborted(o.signal)
+    // Every batch in flight and every native task listens to the signal while it runs: more than
+    // Node's default of 10 at once is expected, not a leak (each listener goes when its work settles).
+    if (o.signal && getMaxListeners(o.signal) < 256) setMaxListeners(256, o.signal)
     return this.shardOf(model, d, o)
   }
 
