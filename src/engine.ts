@@ -103,9 +103,6 @@ export async function run(
 ): Promise<void> {
   const { signal, onProgress } = options
   const rowLen = rowShape.reduce((p, d) => p * d, 1)
-  await model.tune?.(rowShape)
-  const size = model.maxBatchSize
-  const batches = Math.ceil(plan.rows / size)
   let next = 0
   let done = 0
   let failed = false
@@ -150,11 +147,10 @@ export async function run(
     return out
   }
 
-  const one = async (b: number): Promise<void> => {
-    const start = b * size
-    const n = Math.min(size, plan.rows - start)
+  /** Builds, runs and scores rows `[start, start + n)`. */
+  const one = async (start: number, n: number): Promise<void> => {
     const targets = new Int32Array(n)
-    const x = new Float32Array(n * rowLen)
+    const x = model.buffer?.(n * rowLen) ?? new Float32Array(n * rowLen)
     await plan.build(start, start + n, x, targets, signal)
     throwIfAborted(signal)
     const out = await forward(x, n)
@@ -172,13 +168,19 @@ export async function run(
   // while the model works on the current ones; memory stays at `lanes` batches. On a failure or
   // an abort no lane starts another batch, and we return only once every started one has settled:
   // the caller may close the model right away.
-  const lanes = Math.min(batches, model.concurrency + 1)
+  // Batch sizes are asked for batch by batch: an 'auto' model climbs on these very rows.
+  const lanes = model.concurrency + 1
   const settled = await Promise.allSettled(
     Array.from({ length: lanes }, async () => {
-      while (next < batches && !failed) {
+      while (next < plan.rows && !failed) {
         try {
           throwIfAborted(signal)
-          await one(next++)
+          const start = next
+          const size = model.batchSize?.(rowShape) ?? model.maxBatchSize
+          const n = Math.min(size, plan.rows - start)
+          next += n
+          cost.batchSize = size
+          await one(start, n)
         } catch (e) {
           failed = true
           throw e
