@@ -22,7 +22,10 @@ function families(steps) {
   return [
     { name: `SRG (featuresInStep ${steps.srg})`, metrics: [new SymmetricRelevanceGain({ featuresInStep: steps.srg })] },
     { name: `PixelFlipping (featuresInStep ${steps.srg})`, metrics: [new PixelFlipping({ featuresInStep: steps.srg })] },
-    { name: `Deletion + Insertion (${steps.del} steps)`, metrics: [new Deletion({ steps: steps.del }), new Insertion({ steps: steps.del })] },
+    {
+      name: `Deletion + Insertion (${steps.del} steps)`,
+      metrics: [new Deletion({ steps: steps.del }), new Insertion({ steps: steps.del })],
+    },
     { name: 'ROAD (7 percentages, MoRF)', metrics: [new Road()] },
   ]
 }
@@ -32,7 +35,14 @@ async function setups() {
   const only = (process.env.BENCH_MODELS ?? 'small,resnet18').split(',')
   if (only.includes('small')) {
     const { modelPath, data } = await demoSubset(64)
-    out.push({ label: 'small CNN 1×28×28, N 64', path: modelPath, data, steps: { srg: 28, del: 50 }, sizes: [8, 16, 32, 64, 128, 256], pairs: 9 })
+    out.push({
+      label: 'small CNN 1×28×28, N 64',
+      path: modelPath,
+      data,
+      steps: { srg: 28, del: 50 },
+      sizes: [8, 16, 32, 64, 128, 256],
+      pairs: 9,
+    })
   }
   if (only.includes('resnet18')) {
     if (!existsSync(RESNET)) console.log(`  (${RESNET} missing: python scripts/make_resnet18.py; ResNet-18 skipped)`)
@@ -144,7 +154,10 @@ export async function run() {
     }
   }
   await mkdir('benches/results', { recursive: true })
-  await writeFile('benches/results/compare.json', `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), rows }, null, 2)}\n`)
+  await writeFile(
+    'benches/results/compare.json',
+    `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), rows }, null, 2)}\n`,
+  )
   const md = [
     `Machine: ${machine()}. Median of interleaved pairs (xai-eval ÷ bare forward passes), quartiles in brackets.`,
     '',

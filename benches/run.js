@@ -4,11 +4,12 @@ import * as srgOverhead from './srg-overhead.js'
 import * as soundness from './soundness.js'
 import * as srgVsPerStep from './srg-vs-per-step.js'
 import * as compare from './compare.js'
+import * as peers from './peers.js'
 import { machine } from './common.js'
 
 const only = process.argv[2]
 console.log(machine())
-for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, compare]) {
+for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, compare, peers]) {
   if (only && bench.name !== only) continue
   if (bench === srgOverhead) {
     // Every core busy with inference (2 single-threaded sessions on 2 cores), then one core left

@@ -227,7 +227,19 @@ export class OnnxModel implements Model {
           })
         }
         const key = `${path}|${bytes.length}|${p.name}:${p.deviceId ?? 0}|${workers}×${threads}${spin ? ' spin' : ''}`
-        return new OnnxModel(pool, p.name, output, rawOutput, inputName, outputName, meta.inputShapes[inputName], batch, workers, key, tuning)
+        return new OnnxModel(
+          pool,
+          p.name,
+          output,
+          rawOutput,
+          inputName,
+          outputName,
+          meta.inputShapes[inputName],
+          batch,
+          workers,
+          key,
+          tuning,
+        )
       } catch (e) {
         await pool.destroy()
         if (e instanceof XaiEvalError) throw e
@@ -255,7 +267,8 @@ export class OnnxModel implements Model {
   }
 
   private climb(rowShape: readonly number[]): Climb {
-    const key = `${this.key}|${rowShape.join('×')}`
+    const { batchBytes, rssBytes, ms, margin } = this.tuning
+    const key = `${this.key}|${rowShape.join('×')}|${batchBytes},${rssBytes},${ms},${margin}`
     let c = climbs.get(key)
     if (!c) {
       const rowBytes = 4 * rowShape.reduce((p, d) => p * d, 1)
