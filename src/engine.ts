@@ -90,6 +90,9 @@ export function needsSoftmax(model: Model, wantProbabilities = model.output === 
   return wantProbabilities && model.rawOutput === 'logits'
 }
 
+/** Input bytes under which a batch is small enough for twice the lanes (see {@link run}). */
+const SMALL_BATCH = 1 << 20
+
 /** Evaluates every row of `plan` (inputs of `rowShape`) and hands each batch's scores to `sink`, in any order. */
 export async function run(
   model: Model,
@@ -165,18 +168,21 @@ export async function run(
   }
 
   // One more lane than the model can run at once, so the next batch is being filled natively
-  // while the model works on the current ones; memory stays at `lanes` batches. On a failure or
-  // an abort no lane starts another batch, and we return only once every started one has settled:
-  // the caller may close the model right away.
-  // Batch sizes are asked for batch by batch: an 'auto' model climbs on these very rows.
+  // while the model works on the current ones; memory stays at `lanes` batches. Small batches
+  // (under SMALL_BATCH bytes) get as many lanes again: their forward pass is as short as the
+  // hand-off between threads, which more batches in flight hide. Batch sizes are asked for batch
+  // by batch (an 'auto' model climbs on these very rows). On a failure or an abort no lane starts
+  // another batch, and we return only once every started one has settled: the caller may close
+  // the model right away.
   const lanes = model.concurrency + 1
   const settled = await Promise.allSettled(
-    Array.from({ length: lanes }, async () => {
+    Array.from({ length: 2 * lanes }, async (_, lane) => {
       while (next < plan.rows && !failed) {
         try {
           throwIfAborted(signal)
-          const start = next
           const size = model.batchSize?.(rowShape) ?? model.maxBatchSize
+          if (lane >= lanes && size * rowLen * 4 > SMALL_BATCH) return
+          const start = next
           const n = Math.min(size, plan.rows - start)
           next += n
           cost.batchSize = size
