@@ -63,7 +63,9 @@ test.serial("the main thread's event loop keeps ticking during an evaluation", a
   // Observed: ~900 ms, ~140 ticks, longest gap ~15 ms. A blocked main thread would tick ~0 times.
   t.true(ticks >= 20, `only ${ticks} ticks in ${elapsed.toFixed(0)} ms`)
   t.true(ticks >= 0.2 * (elapsed / 5), `only ${ticks} ticks in ${elapsed.toFixed(0)} ms`)
-  t.true(maxGap < 250, `the event loop stalled for ${maxGap.toFixed(0)} ms`)
+  // A blocked thread would stall for about the whole run; a busy shared machine may delay a tick a
+  // few hundred ms, so the bound is relative to the run, not an absolute latency.
+  t.true(maxGap < elapsed / 2, `the event loop stalled for ${maxGap.toFixed(0)} ms of ${elapsed.toFixed(0)} ms`)
 })
 
 test('OnnxModel loads the demo model: provider, output kinds, input shape, names', async (t) => {

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'MODEL_LOAD'
   /** The caller's AbortSignal fired. */
   | 'ABORTED'
+  /** No native addon loads on this platform: no prebuilt package and no local build. */
+  | 'NATIVE_LOAD'
   /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
   | 'INTERNAL'
 

@@ -7,7 +7,8 @@
 // normalised to [0, 1] (stored as uint8 PNGs). Normalise maps to [0, 1] (e.g. by each map's
 // maximum) before applying the defaults, or scale `amount`.
 import { XaiEvalError } from './errors.js'
-import { checkSeed, Random } from './random.js'
+import { keyedUniforms } from './native.js'
+import { parseOptions, seed as seedSchema, z } from './options.js'
 
 export type ModificationKind = 'constant' | 'random' | 'partial'
 
@@ -94,7 +95,7 @@ function modify(direction: Direction, a: Float32Array, shape: readonly number[],
   if (kind !== 'constant' && kind !== 'random' && kind !== 'partial') {
     throw new XaiEvalError('INVALID_OPTION', 'kind', `expected one of 'constant', 'random', 'partial', got ${String(kind)}`)
   }
-  const seed = checkSeed(options.seed ?? 0)
+  const { seed } = parseOptions(z.object({ seed: seedSchema.default(0) }), { seed: options.seed })
   const bad = a.findIndex((v) => !Number.isFinite(v))
   if (bad >= 0) throw new XaiEvalError('NON_FINITE', 'a', `${a[bad]} at index ${bad}`)
 
@@ -123,11 +124,11 @@ function modify(direction: Direction, a: Float32Array, shape: readonly number[],
   const sign = direction === 'remove' ? -1 : 1
   const out = new Float32Array(a.length)
   for (let s = 0; s < n; s++) {
-    const rng = kind === 'random' ? new Random(seed, s) : undefined
-    for (let i = s * size; i < (s + 1) * size; i++) {
+    const u = kind === 'random' ? keyedUniforms(size, seed, s, 'perturbation', 0) : undefined
+    for (let i = 0; i < size; i++) {
       // Remove: a + U(−amount, 0) = a − U(0, amount); Introduce: a + U(0, amount).
-      const shift = rng ? amount * rng.uniform() : amount
-      out[i] = Math.min(hi, Math.max(lo, a[i]! + sign * shift))
+      const shift = u ? amount * u[i]! : amount
+      out[s * size + i] = Math.min(hi, Math.max(lo, a[s * size + i]! + sign * shift))
     }
   }
   return out
@@ -165,17 +166,13 @@ function partial(direction: Direction, a: Float32Array, n: number, size: number,
   const start = Math.floor(from * size)
   const end = Math.floor(to * size)
   const out = a.slice()
-  const keys = new Uint32Array(size)
   const order = new Uint32Array(size)
   const sorted = new Float64Array(size)
   for (let s = 0; s < n; s++) {
     const map = a.subarray(s * size, (s + 1) * size)
     // Ascending order; ties in a random order keyed by (seed, sample), then by index.
-    const rng = new Random(seed, s)
-    for (let i = 0; i < size; i++) {
-      keys[i] = rng.nextU32()
-      order[i] = i
-    }
+    const keys = keyedUniforms(size, seed, s, 'ties', 0)
+    for (let i = 0; i < size; i++) order[i] = i
     order.sort((i, j) => map[i]! - map[j]! || keys[i]! - keys[j]! || i - j)
     let v = value
     if (quantile !== undefined) {

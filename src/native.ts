@@ -1,11 +1,71 @@
-// The one place that loads the Rust addon. napi-rs's generated loader prefers an installed
-// prebuilt platform package (`xai-eval-<platform>`) and falls back to the local build in native/.
+// The one place that loads the Rust addon, through napi-rs's generated loader (native/binding.cjs).
+// That loader tries, in order: NAPI_RS_NATIVE_LIBRARY_PATH if set, the local build
+// native/xai-eval.<platform>.node (what `npm install` in a clone builds), then the prebuilt
+// platform package xai-eval-<platform> (an optionalDependency). When none loads, this file throws
+// a typed XaiEvalError that names the platform, what was looked for and how to build from source.
 import { createRequire } from 'node:module'
 
-import { fromNative } from './errors.js'
+import { fromNative, XaiEvalError } from './errors.js'
 import type * as Binding from '../native/binding.cjs'
 
-const binding = createRequire(import.meta.url)('../native/binding.cjs') as typeof Binding
+/** The platforms with a prebuilt package: package.json's `napi.targets`, in napi-rs's naming. */
+export const PREBUILT_PLATFORMS = [
+  'linux-x64-gnu',
+  'linux-x64-musl',
+  'linux-arm64-gnu',
+  'darwin-x64',
+  'darwin-arm64',
+  'win32-x64-msvc',
+] as const
+
+/** The minimum Rust version for a source build (Cargo.toml's `rust-version`). */
+const MIN_RUST = '1.88'
+
+/** This process's platform in napi-rs's naming, e.g. `linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`. */
+export function nativePlatform(): string {
+  const base = `${process.platform}-${process.arch}`
+  if (process.platform === 'win32') return `${base}-msvc`
+  if (process.platform !== 'linux') return base
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header
+  return `${base}-${header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
+}
+
+function causeLines(err: unknown, depth = 0): string[] {
+  if (!(err instanceof Error) || depth > 8) return []
+  const first = err.message.split('\n')[0] ?? ''
+  return [`  - ${first}`, ...causeLines(err.cause, depth + 1)]
+}
+
+/** The typed error for "no native addon loads here": what was tried and the ways out. */
+export function nativeLoadError(cause: unknown): XaiEvalError {
+  const platform = nativePlatform()
+  const pkg = `xai-eval-${platform}`
+  const prebuilt = (PREBUILT_PLATFORMS as readonly string[]).includes(platform)
+  const lines = [
+    `no native addon loads on ${platform} (Node ${process.version}).`,
+    'Looked for:',
+    process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+      ? `  - NAPI_RS_NATIVE_LIBRARY_PATH=${process.env.NAPI_RS_NATIVE_LIBRARY_PATH} (when set, nothing else is tried)`
+      : `  - the local build native/xai-eval.${platform}.node`,
+    prebuilt
+      ? `  - the prebuilt package ${pkg} (an optional dependency: reinstall without --omit=optional / --no-optional; if it is still missing, delete node_modules and package-lock.json and run npm install again)`
+      : `  - a prebuilt package: none is published for ${platform} (prebuilt: ${PREBUILT_PLATFORMS.join(', ')})`,
+    `To build from source: install Rust >= ${MIN_RUST} with cargo, then in a clone of the xai-eval source run \`npm install\` (it builds native/xai-eval.${platform}.node) and install that folder, or set NAPI_RS_NATIVE_LIBRARY_PATH to the built .node file.`,
+    'Load errors:',
+    ...causeLines(cause),
+  ]
+  return new XaiEvalError('NATIVE_LOAD', 'native', lines.join('\n'), { cause })
+}
+
+function loadBinding(): typeof Binding {
+  try {
+    return createRequire(import.meta.url)('../native/binding.cjs') as typeof Binding
+  } catch (e) {
+    throw nativeLoadError(e)
+  }
+}
+
+const binding = loadBinding()
 
 export type { BaselineSpec, GroupFillSpec, GroupSpec, LayoutSpec, RowScores } from '../native/binding.cjs'
 
@@ -47,6 +107,7 @@ export const regionOrders = typed(binding.regionOrders)
 export const fillRegionRows = typed(binding.fillRegionRows)
 export const slicSegments = typed(binding.slicSegments)
 export const randomRankings = typed(binding.randomRankings)
+export const keyedUniforms = typed(binding.keyedUniforms)
 export const agreement = typed(binding.agreement)
 export const randomBaselineGaps = typed(binding.randomBaselineGaps)
 export const infidelityRows = typed(binding.infidelityRows)

@@ -21,25 +21,30 @@ import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { Sufficiency } from './metrics/sufficiency.js'
 
+// Families in the order the CLI and the report list them.
 const classes: MetricClass[] = [
+  // perturbation curves
   SymmetricRelevanceGain,
   PixelFlipping,
   Deletion,
   Insertion,
   Road,
-  Soundness,
-  Completeness,
-  QualityGapEstimator,
-  RandomBaselineGap,
-  Infidelity,
-  Sufficiency,
   RegionPerturbation,
   Selectivity,
   Irof,
+  // correlations and estimates of the attribution's predictive power
   FaithfulnessCorrelation,
   FaithfulnessEstimate,
   Monotonicity,
   MonotonicityCorrelation,
+  Infidelity,
+  Sufficiency,
+  // soundness and completeness (exact reduce)
+  Soundness,
+  Completeness,
+  // quality of a quality: against the inverse or random explanations
+  QualityGapEstimator,
+  RandomBaselineGap,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

@@ -1,78 +1,10 @@
 //! How well an estimate of explanation quality agrees with the truth: the measures of the Quality
 //! Gap Estimator's paper (§4, `2-measure-performance.py`), over the values of one input's many
-//! random explanations. Kendall's τ-b comes from the `kendalls` crate (an O(n log n)
-//! implementation of Knight's algorithm); Spearman's ρ is Pearson's r of average ranks.
+//! random explanations, and the random baselines QB_K it compares QGE with.
 
+use crate::correlation::{kendall_tau_b, ordered_pairs, spearman};
 use crate::error::{expect_len, CoreError, Result};
 use crate::rng::{Purpose, Rng};
-
-/// Average ranks (1-based; tied values share the mean of their ranks), as scipy's `rankdata`.
-pub fn average_ranks(v: &[f64]) -> Vec<f64> {
-  let mut idx: Vec<usize> = (0..v.len()).collect();
-  idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-  let mut ranks = vec![0.0; v.len()];
-  let mut i = 0;
-  while i < idx.len() {
-    let mut j = i + 1;
-    while j < idx.len() && v[idx[j]] == v[idx[i]] {
-      j += 1;
-    }
-    let rank = (i + j + 1) as f64 / 2.0; // mean of ranks i+1 … j
-    idx[i..j].iter().for_each(|&k| ranks[k] = rank);
-    i = j;
-  }
-  ranks
-}
-
-/// Pearson's r (NaN when either side is constant).
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-  let n = a.len() as f64;
-  let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-  let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-  for (x, y) in a.iter().zip(b) {
-    let (dx, dy) = (x - ma, y - mb);
-    sab += dx * dy;
-    saa += dx * dx;
-    sbb += dy * dy;
-  }
-  if saa == 0.0 || sbb == 0.0 {
-    f64::NAN
-  } else {
-    sab / (saa * sbb).sqrt()
-  }
-}
-
-/// Spearman's ρ: Pearson's r of the average ranks.
-pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
-  pearson(&average_ranks(a), &average_ranks(b))
-}
-
-/// Kendall's τ-b (NaN for fewer than two values or a constant side).
-pub fn kendall_tau_b(a: &[f64], b: &[f64]) -> f64 {
-  kendalls::tau_b_with_comparator(a, b, |x: &f64, y: &f64| x.total_cmp(y))
-    .map_or(f64::NAN, |(tau, _)| tau)
-}
-
-/// The share of pairs the estimate orders as the truth does, over all pairs the truth does not
-/// tie (the exact value of the paper's sampled "correct orderings"; a tie in the estimate counts
-/// as wrong). NaN when the truth ties every pair.
-pub fn ordered_pairs(truth: &[f64], estimate: &[f64]) -> f64 {
-  let (mut right, mut pairs) = (0u64, 0u64);
-  for i in 0..truth.len() {
-    for j in i + 1..truth.len() {
-      let t = truth[i].total_cmp(&truth[j]);
-      if t.is_ne() {
-        pairs += 1;
-        right += u64::from(estimate[i].total_cmp(&estimate[j]) == t);
-      }
-    }
-  }
-  if pairs == 0 {
-    f64::NAN
-  } else {
-    right as f64 / pairs as f64
-  }
-}
 
 /// Kendall's τ-b, Spearman's ρ and the ordered-pair share of `estimate` against `truth`.
 ///
@@ -88,7 +20,7 @@ pub fn agreement(truth: &[f64], estimate: &[f64]) -> Result<[f64; 3]> {
   }
   Ok([
     kendall_tau_b(truth, estimate),
-    spearman(truth, estimate),
+    spearman(truth, estimate).0,
     ordered_pairs(truth, estimate),
   ])
 }
@@ -122,28 +54,6 @@ pub fn random_baseline_gaps(q: &[f64], k: usize, seed: u64, sample: u64) -> Resu
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  #[test]
-  fn average_ranks_share_ties() {
-    assert_eq!(
-      average_ranks(&[10.0, 20.0, 10.0, 5.0]),
-      vec![2.5, 4.0, 2.5, 1.0]
-    );
-  }
-
-  #[test]
-  fn hand_worked_correlations() {
-    let t = [1.0, 2.0, 3.0, 4.0];
-    assert_eq!(spearman(&t, &[10.0, 20.0, 30.0, 40.0]), 1.0);
-    assert_eq!(spearman(&t, &[4.0, 3.0, 2.0, 1.0]), -1.0);
-    assert_eq!(kendall_tau_b(&t, &[1.0, 2.0, 4.0, 3.0]), 4.0 / 6.0); // 5 concordant, 1 discordant
-                                                                     // one swap of six pairs
-    assert_eq!(ordered_pairs(&t, &[1.0, 2.0, 4.0, 3.0]), 5.0 / 6.0);
-    assert!(spearman(&t, &[1.0; 4]).is_nan());
-    // τ-b with ties: x = [1, 2, 2, 3], y = [1, 2, 3, 4]: 5 concordant, 0 discordant, one tie in x
-    let tau = kendall_tau_b(&[1.0, 2.0, 2.0, 3.0], &t);
-    assert!((tau - 5.0 / (5.0f64 * 6.0).sqrt()).abs() < 1e-12, "{tau}");
-  }
 
   #[test]
   fn random_baseline_gaps_are_keyed_and_centred() {

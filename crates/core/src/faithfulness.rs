@@ -34,12 +34,8 @@ fn check_subset(features: usize, subset_size: usize) -> Result<()> {
   Ok(())
 }
 
-/// The random subset of run `run` of global sample `sample`: `subset_size` distinct entries of
-/// `0..features`, exactly `Rng::keyed(seed, sample, Subset, run).subset(features, subset_size)`.
-///
-/// A small subset of many features is drawn by the same partial Fisher–Yates shuffle with only the
-/// displaced positions kept in a map: the same draws and the same result in O(subset_size) instead
-/// of O(features) time and memory.
+/// The subset of run `run` of global sample `sample`: `subset_size` distinct features of
+/// `0..features`, `Rng::keyed(seed, sample, Subset, run).subset(features, subset_size)`.
 pub fn subset(
   seed: u64,
   sample: u64,
@@ -48,22 +44,7 @@ pub fn subset(
   subset_size: usize,
   out: &mut Vec<u32>,
 ) {
-  let mut rng = Rng::keyed(seed, sample, Purpose::Subset, run);
-  if subset_size.saturating_mul(16) >= features {
-    rng.subset(features, subset_size, out);
-    return;
-  }
-  out.clear();
-  let mut moved: std::collections::HashMap<usize, u32> =
-    std::collections::HashMap::with_capacity(subset_size);
-  for i in 0..subset_size {
-    let j = i + rng.below((features - i) as u64) as usize;
-    let at_i = moved.get(&i).copied().unwrap_or(i as u32);
-    let at_j = moved.get(&j).copied().unwrap_or(j as u32);
-    out.push(at_j);
-    // Position i is never drawn again (later draws are ≥ i + 1); j now holds i's value.
-    moved.insert(j, at_i);
-  }
+  Rng::keyed(seed, sample, Purpose::Subset, run).subset(features, subset_size, out);
 }
 
 /// Fills `out` with one row per `(sample, run)` pair (`pairs` flat, local sample indices): the
@@ -396,100 +377,6 @@ pub fn fill_quantus_monotonicity_rows(
   Ok(())
 }
 
-/// Why a correlation is undefined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Undefined {
-  Defined = 0,
-  /// Fewer than two points.
-  TooFew = 1,
-  /// The first series is constant.
-  ConstantFirst = 2,
-  /// The second series is constant.
-  ConstantSecond = 3,
-  /// A value is NaN or infinite.
-  NonFinite = 4,
-}
-
-/// Pearson's r of two series (two-pass, centred, in f64), or NaN and the reason.
-pub fn pearson(a: &[f64], b: &[f64]) -> (f64, Undefined) {
-  let n = a.len().min(b.len());
-  if n < 2 {
-    return (f64::NAN, Undefined::TooFew);
-  }
-  if a.iter().chain(b).any(|v| !v.is_finite()) {
-    return (f64::NAN, Undefined::NonFinite);
-  }
-  if a.iter().all(|&v| v == a[0]) {
-    return (f64::NAN, Undefined::ConstantFirst);
-  }
-  if b.iter().all(|&v| v == b[0]) {
-    return (f64::NAN, Undefined::ConstantSecond);
-  }
-  let ma = a.iter().sum::<f64>() / n as f64;
-  let mb = b.iter().sum::<f64>() / n as f64;
-  let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-  for (&x, &y) in a.iter().zip(b) {
-    let (dx, dy) = (x - ma, y - mb);
-    sab += dx * dy;
-    saa += dx * dx;
-    sbb += dy * dy;
-  }
-  let r = sab / (saa.sqrt() * sbb.sqrt());
-  (r.clamp(-1.0, 1.0), Undefined::Defined)
-}
-
-/// Ranks 1…n, ties sharing their average rank.
-pub fn average_ranks(v: &[f64]) -> Vec<f64> {
-  let mut idx: Vec<usize> = (0..v.len()).collect();
-  idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-  let mut ranks = vec![0f64; v.len()];
-  let mut i = 0;
-  while i < idx.len() {
-    let mut j = i + 1;
-    while j < idx.len() && v[idx[j]] == v[idx[i]] {
-      j += 1;
-    }
-    // Positions i..j (0-based) share the mean of ranks i+1..=j.
-    let r = (i + 1 + j) as f64 / 2.0;
-    idx[i..j].iter().for_each(|&k| ranks[k] = r);
-    i = j;
-  }
-  ranks
-}
-
-/// Spearman's ρ: Pearson's r of the average ranks, or NaN and the reason.
-pub fn spearman(a: &[f64], b: &[f64]) -> (f64, Undefined) {
-  if a.iter().chain(b).any(|v| !v.is_finite()) {
-    return (f64::NAN, Undefined::NonFinite);
-  }
-  pearson(&average_ranks(a), &average_ranks(b))
-}
-
-/// Row-wise correlations of `[n, k]` arrays: values and reasons (see [`Undefined`]).
-///
-/// # Errors
-/// `SHAPE_MISMATCH` when the lengths differ or are not a multiple of `k`.
-pub fn row_correlations(a: &[f64], b: &[f64], k: usize, rank: bool) -> Result<(Vec<f64>, Vec<u8>)> {
-  expect_len("b", b.len(), a.len())?;
-  if k == 0 || !a.len().is_multiple_of(k) {
-    return Err(CoreError::shape(
-      "a",
-      format!("a multiple of k = {k}"),
-      a.len(),
-    ));
-  }
-  let (values, reasons) = a
-    .chunks_exact(k)
-    .zip(b.chunks_exact(k))
-    .map(|(x, y)| {
-      let (r, why) = if rank { spearman(x, y) } else { pearson(x, y) };
-      (r, why as u8)
-    })
-    .unzip();
-  Ok((values, reasons))
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -512,18 +399,6 @@ mod tests {
         .code(),
       "INVALID_OPTION"
     );
-  }
-
-  #[test]
-  fn sparse_subsets_equal_the_full_shuffle() {
-    let (mut sparse, mut full) = (Vec::new(), Vec::new());
-    for (n, k) in [(1000, 3), (1000, 62), (100_000, 224), (50, 49), (17, 1)] {
-      for run in 0..20 {
-        subset(9, 4, run, n, k, &mut sparse);
-        Rng::keyed(9, 4, Purpose::Subset, run).subset(n, k, &mut full);
-        assert_eq!(sparse, full, "n {n}, k {k}, run {run}");
-      }
-    }
   }
 
   #[test]
@@ -602,27 +477,5 @@ mod tests {
     fill_quantus_monotonicity_rows(&src, 0.0, 1.0, 0, &[0, 0, 0, 1], &mut out).unwrap();
     let u = |m| group_uniform(0.0, 1.0, 0, 5, m);
     assert_eq!(out, [u(0), u(0), u(1), u(1), u(2), u(2), u(1), u(1)]);
-  }
-
-  #[test]
-  fn correlations() {
-    let (r, why) = pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 7.0]);
-    assert_eq!(why, Undefined::Defined);
-    assert!((r - 0.993_399_267_798_783).abs() < 1e-12);
-    assert_eq!(
-      pearson(&[1.0, 1.0], &[1.0, 2.0]).1,
-      Undefined::ConstantFirst
-    );
-    assert_eq!(
-      pearson(&[1.0, 2.0], &[3.0, 3.0]).1,
-      Undefined::ConstantSecond
-    );
-    assert_eq!(pearson(&[1.0], &[3.0]).1, Undefined::TooFew);
-    assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
-    let (rho, _) = spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]);
-    assert!((rho - 0.8).abs() < 1e-12);
-    let (v, w) = row_correlations(&[1.0, 2.0, 5.0, 5.0], &[1.0, 2.0, 1.0, 2.0], 2, false).unwrap();
-    assert!((v[0] - 1.0).abs() < 1e-12 && v[1].is_nan());
-    assert_eq!((w[0], w[1]), (0, 2));
   }
 }

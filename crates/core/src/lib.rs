@@ -10,6 +10,7 @@
 
 pub mod agreement;
 pub mod baseline;
+pub mod correlation;
 pub mod curve;
 pub mod error;
 pub mod explanation;

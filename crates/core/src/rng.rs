@@ -45,6 +45,30 @@ pub enum Purpose {
   Resample = 8,
 }
 
+/// `out.len()` uniforms in [0, 1) from the keyed stream `(seed, sample, purpose, step)`: for
+/// callers outside the core that need plain draws (e.g. the attribution modifications).
+pub fn keyed_uniforms(seed: u64, sample: u64, purpose: Purpose, step: u64, out: &mut [f64]) {
+  let mut rng = Rng::keyed(seed, sample, purpose, step);
+  out.iter_mut().for_each(|v| *v = rng.uniform());
+}
+
+impl Purpose {
+  /// The purpose by its lower-case name, for the binding.
+  pub fn from_name(name: &str) -> Option<Self> {
+    Some(match name {
+      "baseline" => Purpose::Baseline,
+      "imputation" => Purpose::Imputation,
+      "ties" => Purpose::Ties,
+      "subset" => Purpose::Subset,
+      "explanation" => Purpose::Explanation,
+      "perturbation" => Purpose::Perturbation,
+      "order" => Purpose::Order,
+      "resample" => Purpose::Resample,
+      _ => return None,
+    })
+  }
+}
+
 /// xoshiro256++ (Blackman & Vigna 2019).
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -86,16 +110,30 @@ impl Rng {
   }
 
   /// `k` distinct indices of `0..n`, in draw order, by a partial Fisher–Yates shuffle of the
-  /// identity: draw `i` swaps position `i` with `i + below(n − i)`. Needs `k ≤ n`; O(n) memory.
+  /// identity: draw `i` swaps position `i` with `i + below(n − i)`. Needs `k ≤ n`. A small subset
+  /// of many indices keeps only the displaced positions in a map: the same draws and result in
+  /// O(k) instead of O(n) time and memory.
   pub fn subset(&mut self, n: usize, k: usize, out: &mut Vec<u32>) {
     debug_assert!(k <= n);
     out.clear();
-    out.extend(0..n as u32);
+    if k.saturating_mul(16) >= n {
+      out.extend(0..n as u32);
+      for i in 0..k {
+        let j = i + self.below((n - i) as u64) as usize;
+        out.swap(i, j);
+      }
+      out.truncate(k);
+      return;
+    }
+    let mut moved = std::collections::HashMap::<usize, u32>::with_capacity(k);
     for i in 0..k {
       let j = i + self.below((n - i) as u64) as usize;
-      out.swap(i, j);
+      let at_i = moved.get(&i).copied().unwrap_or(i as u32);
+      let at_j = moved.get(&j).copied().unwrap_or(j as u32);
+      out.push(at_j);
+      // Position i is never drawn again (later draws are ≥ i + 1); j now holds i's value.
+      moved.insert(j, at_i);
     }
-    out.truncate(k);
   }
 
   pub fn next_u64(&mut self) -> u64 {
@@ -280,6 +318,31 @@ mod tests {
     // Pinned against scripts/keyed_rng.py.
     Rng::keyed(7, 3, Purpose::Subset, 2).subset(10, 4, &mut out);
     assert_eq!(out, [9, 4, 5, 1]);
+  }
+
+  #[test]
+  fn sparse_subsets_equal_the_full_shuffle() {
+    // The same draws as a full Fisher–Yates shuffle of 0..n, truncated to k.
+    let full = |mut rng: Rng, n: usize, k: usize| {
+      let mut v: Vec<u32> = (0..n as u32).collect();
+      for i in 0..k {
+        let j = i + rng.below((n - i) as u64) as usize;
+        v.swap(i, j);
+      }
+      v.truncate(k);
+      v
+    };
+    let mut out = Vec::new();
+    for (n, k) in [(1000, 3), (1000, 62), (100_000, 224), (50, 49), (17, 1)] {
+      for run in 0..20 {
+        Rng::keyed(9, 4, Purpose::Subset, run).subset(n, k, &mut out);
+        assert_eq!(
+          out,
+          full(Rng::keyed(9, 4, Purpose::Subset, run), n, k),
+          "n {n}, k {k}, run {run}"
+        );
+      }
+    }
   }
 
   #[test]

@@ -3,6 +3,7 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use xai_eval_core::correlation;
 use xai_eval_core::faithfulness::{self, GroupFill, Groups};
 use xai_eval_core::layout::Layout;
 
@@ -275,7 +276,7 @@ pub fn row_correlations(
 ) -> Result<AsyncTask<CoreTask>> {
   let k = convert::count("k", k)?;
   let job: Job = Box::new(move || {
-    let (mut values, reasons) = faithfulness::row_correlations(&a, &b, k, rank)?;
+    let (mut values, reasons) = correlation::row_correlations(&a, &b, k, rank)?;
     values.extend(reasons.into_iter().map(f64::from));
     Ok(values)
   });

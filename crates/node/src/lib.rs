@@ -19,6 +19,7 @@ pub mod layout;
 pub mod mask;
 pub mod order;
 pub mod region;
+pub mod rng;
 pub mod soco;
 pub mod stats;
 
