@@ -63,7 +63,15 @@ async function setups() {
         a: randomArray(n * 224 * 224, 2),
         aShape: [n, 1, 224, 224],
       }
-      out.push({ label: `ResNet-18 3×224×224, N ${n}`, path: RESNET, data, steps: { srg: 9408, del: 16 }, sizes: [1, 2, 4], pairs: 3, pools: [POOLS[0], POOLS[2]] })
+      out.push({
+        label: `ResNet-18 3×224×224, N ${n}`,
+        path: RESNET,
+        data,
+        steps: { srg: 9408, del: 16 },
+        sizes: [1, 2, 4],
+        pairs: 3,
+        pools: [POOLS[0], POOLS[2]],
+      })
     }
   }
   return out
