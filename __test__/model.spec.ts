@@ -242,7 +242,7 @@ test("maxBatchSize 'auto' climbs powers of two on the metric's own rows and give
   // Sizes start at 16 rows (64 kB of 1×28×28 inputs) and only double; only a plan's last batch is short.
   const odd = sizes.filter((s) => !(s >= 16 && Number.isInteger(Math.log2(s))))
   t.true(odd.length <= 1, `batches of ${sizes.join(', ')}`)
-  // The size asked for last (the climb may have moved on once that batch completed).
-  t.true(sizes.includes(a.batchSize!), `reported ${a.batchSize}`)
+  // The size asked for last: a step of the climb (the last batch may be short of it).
+  t.true(a.batchSize! >= 16 && Number.isInteger(Math.log2(a.batchSize!)), `reported ${a.batchSize}`)
   t.is(f.batchSize, 64)
 })
