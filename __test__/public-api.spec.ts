@@ -27,6 +27,8 @@ const model = (): Model =>
     { maxBatchSize: 8 },
   )
 
+const identity = api.named('identity', async (_m, xs) => xs.slice())
+
 const BAD: [string, unknown][] = [
   ['undefined', undefined],
   ['null', null],
@@ -80,7 +82,14 @@ async function fuzzFields(
 test('every registered metric: constructor options, map, evaluate and reduce arguments', async (t) => {
   for (const [id, cls] of registry) {
     const wraps = id === 'qge' || id === 'random-baseline-gap'
-    const make = (o: unknown) => (wraps ? new cls({ metric: new api.PixelFlipping(), ...(o as object) }) : new cls(o))
+    // Metrics that re-explain inputs get a cheap explainer (the input itself) unless the fuzz replaces it.
+    const explains = cls.meta.needs.includes('explainer')
+    const make = (o: unknown) =>
+      wraps
+        ? new cls({ metric: new api.PixelFlipping(), ...(o as object) })
+        : explains && (o === undefined || (o !== null && typeof o === 'object' && !('explainer' in o)))
+          ? new cls({ explainer: identity, ...(o as object) })
+          : new cls(o)
     await fuzz(t, `new ${cls.meta.name}`, [{}], (o) => make(o))
     // every option of the class's defaults, one at a time
     await fuzzFields(t, `${cls.meta.name} option`, { ...make(undefined).params }, (o) => make(o))
@@ -89,6 +98,11 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
       soundness: { noise: 0 },
       completeness: { noise: 0 },
       'faithfulness-correlation': { subsetSize: 16 },
+      'sensitivity-n': { nSamples: 2 },
+      'max-sensitivity': { nrSamples: 2 },
+      'avg-sensitivity': { nrSamples: 2 },
+      'local-lipschitz-estimate': { nrSamples: 2 },
+      'relative-input-stability': { nrSamples: 2 },
     }
     const metric = make(small[id] ?? {})
     const d = id === 'soundness' || id === 'completeness' ? { ...data, a: data.a.map(Math.abs) } : data
@@ -135,4 +149,29 @@ test('models, registry, serialisation and utilities', async (t) => {
   )
   await fuzz(t, 'minimalHausdorff', [{ a: { x: [0, 1], y: [0, 1] } }], (c) => api.minimalHausdorff(c as never))
   await fuzz(t, 'loadDemo', [undefined], (d) => api.loadDemo(d as never))
+})
+
+test('explainers: built-in options, checks, precomputed maps and the cache', async (t) => {
+  const shape = [N, C, H, W] as const
+  const targets = Int32Array.from(data.y as number[])
+  for (const [name, make, options] of [
+    ['occlusion', api.occlusion, { patch: 2, stride: 2, baseline: 0 }],
+    ['rise', api.rise, { masks: 3, cell: 2, p: 0.5, seed: 1, baseline: 'mean' }],
+    ['shapley', api.shapley, { patch: 4, permutations: 2, seed: 0, baseline: 0 }],
+  ] as const) {
+    await fuzzFields(t, `${name} option`, { ...options }, (o) => (make as (o: unknown) => unknown)(o))
+    const e = api.checkExplainer((make as (o: unknown) => api.NamedExplainer)(options))
+    await fuzz(t, `${name}.explain`, [model(), data.x, shape, targets], (m, x, s, tg) =>
+      e.explain(m as Model, x as Float32Array, s as api.Shape4, tg as Int32Array),
+    )
+  }
+  await fuzz(t, 'checkExplainer', [identity], (e) => api.checkExplainer(e).explain(model(), data.x, shape, targets))
+  await fuzz(t, 'named', ['x', identity.explain], (n, e) => api.named(n as string, e as api.Explainer))
+  await fuzz(t, 'precomputed', [data.a, [N, C, H, W], 'p'], (a, s, n) => api.precomputed(a as Float32Array, s as number[], n as string))
+  await fuzz(t, 'ExplanationCache', [1024], (b) => new api.ExplanationCache(b as number).wrap(identity))
+  await fuzz(t, 'mapAttributions', [identity, (a: Float32Array) => a], (e, f) =>
+    api
+      .checkExplainer(api.mapAttributions(e as api.Explainer, f as (a: Float32Array) => Float32Array))
+      .explain(model(), data.x, shape, targets),
+  )
 })

@@ -1,5 +1,6 @@
 // `npm run bench`: every bench in turn; results land in benches/results/*.json.
 import * as coreVsJs from './core-vs-js.js'
+import * as explainers from './explainers.js'
 import * as srgOverhead from './srg-overhead.js'
 import * as soundness from './soundness.js'
 import * as srgVsPerStep from './srg-vs-per-step.js'
@@ -9,7 +10,7 @@ import { machine } from './common.js'
 
 const only = process.argv[2]
 console.log(machine())
-for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, compare, peers]) {
+for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, explainers, compare, peers]) {
   if (only && bench.name !== only) continue
   if (bench === srgOverhead) {
     // Every core busy with inference (2 single-threaded sessions on 2 cores), then one core left

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'MODEL_OUTPUT'
   /** The model file or provider could not be loaded. */
   | 'MODEL_LOAD'
+  /** An explainer failed or answered something that is not attributions. */
+  | 'EXPLAINER'
   /** The caller's AbortSignal fired. */
   | 'ABORTED'
   /** No native addon loads on this platform: no prebuilt package and no local build. */
@@ -41,6 +43,7 @@ const CODES = new Set<string>([
   'EMPTY_INPUT',
   'MODEL_OUTPUT',
   'MODEL_LOAD',
+  'EXPLAINER',
   'ABORTED',
   'INTERNAL',
 ])

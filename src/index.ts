@@ -16,6 +16,50 @@ export {
 } from './metrics/protocol.js'
 export { registry, register, createMetric, metricClass, resultFromJSON, type MetricClass } from './registry.js'
 export { RowCache } from './row-cache.js'
+export {
+  checkExplainer,
+  DEFAULT_EXPLAIN_BATCH,
+  explainerName,
+  mapAttributions,
+  named,
+  precomputed,
+  type CheckedExplainer,
+  type Explained,
+  type ExplainOptions,
+  type Explainer,
+  type ExplainerLike,
+  type NamedExplainer,
+  type Shape4,
+} from './explainers/explainer.js'
+export { DEFAULT_CACHE_BYTES, ExplanationCache } from './explainers/cache.js'
+export {
+  MAX_MASK_VALUES,
+  occlusion,
+  rise,
+  shapley,
+  type OcclusionOptions,
+  type RiseOptions,
+  type ShapleyOptions,
+} from './explainers/builtin.js'
+export {
+  AvgSensitivity,
+  LocalLipschitzEstimate,
+  type LocalLipschitzEstimateOptions,
+  type LocalLipschitzEstimateParams,
+  type LocalLipschitzEstimateResult,
+  MaxSensitivity,
+  RelativeInputStability,
+  type RelativeInputStabilityOptions,
+  type RelativeInputStabilityParams,
+  type RelativeInputStabilityResult,
+  SensitivityN,
+  type SensitivityNOptions,
+  type SensitivityNParams,
+  type SensitivityNResult,
+  type YehSensitivityOptions,
+  type YehSensitivityParams,
+  type YehSensitivityResult,
+} from './metrics/sensitivity.js'
 
 // Models
 export type { Model, ModelStats, OutputKind } from './models/model.js'

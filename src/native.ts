@@ -112,6 +112,12 @@ export const agreement = typed(binding.agreement)
 export const randomBaselineGaps = typed(binding.randomBaselineGaps)
 export const infidelityRows = typed(binding.infidelityRows)
 export const sufficiencyScores = typed(binding.sufficiencyScores)
+export const occlusionMasks = typed(binding.occlusionMasks)
+export const riseMasks = typed(binding.riseMasks)
+export const shapleyMasks = typed(binding.shapleyMasks)
+export const fillMaskRows = typed(binding.fillMaskRows)
+export const maskSums = typed(binding.maskSums)
+export const noisyRows = typed(binding.noisyRows)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
 export const { SocoSoundnessStats, SocoCompletenessStats } = binding
 

@@ -17,6 +17,7 @@ import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
 import { Selectivity } from './metrics/selectivity.js'
+import { AvgSensitivity, LocalLipschitzEstimate, MaxSensitivity, RelativeInputStability, SensitivityN } from './metrics/sensitivity.js'
 import { Soundness } from './metrics/soundness.js'
 import { SymmetricRelevanceGain } from './metrics/srg.js'
 import { Sufficiency } from './metrics/sufficiency.js'
@@ -45,6 +46,12 @@ const classes: MetricClass[] = [
   // quality of a quality: against the inverse or random explanations
   QualityGapEstimator,
   RandomBaselineGap,
+  // robustness of explanations to input noise (re-explain with an explainer)
+  SensitivityN,
+  MaxSensitivity,
+  AvgSensitivity,
+  LocalLipschitzEstimate,
+  RelativeInputStability,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

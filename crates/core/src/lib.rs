@@ -13,6 +13,7 @@ pub mod baseline;
 pub mod correlation;
 pub mod curve;
 pub mod error;
+pub mod explainers;
 pub mod explanation;
 pub mod faithfulness;
 pub mod impute;

@@ -43,6 +43,9 @@ pub enum Purpose {
   Order = 7,
   /// Resampling with replacement (random baselines of the Quality Gap Estimator's paper, bootstrap).
   Resample = 8,
+  /// Masks shared by every sample (RISE masks, Shapley permutations): the sample slot holds the
+  /// mask or permutation index, so masks never depend on batches or shards.
+  Mask = 9,
 }
 
 /// `out.len()` uniforms in [0, 1) from the keyed stream `(seed, sample, purpose, step)`: for
@@ -64,6 +67,7 @@ impl Purpose {
       "perturbation" => Purpose::Perturbation,
       "order" => Purpose::Order,
       "resample" => Purpose::Resample,
+      "mask" => Purpose::Mask,
       _ => return None,
     })
   }

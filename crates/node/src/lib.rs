@@ -12,6 +12,7 @@ mod convert;
 pub mod correlation;
 pub mod curve;
 mod error;
+pub mod explainers;
 pub mod explanation;
 pub mod faithfulness;
 pub mod impute;

@@ -1,0 +1,557 @@
+// Robustness of explanations to input noise: SensitivityN (autotimm's `sensitivity_n`), and
+// MaxSensitivity / AvgSensitivity (Yeh et al. 2019, as Quantus 0.6.0 computes them). Each sample
+// gets `draws` noisy copies keyed by (seed, global sample, draw) in the Rust core; all noisy copies
+// of all samples are explained in a few large explainer calls (the explainer's batch size), and
+// each copy's explanation is compared with the sample's reference explanation, the data set's `a`.
+import { XaiEvalError } from '../errors.js'
+import {
+  type CheckedExplainer,
+  checkExplainer,
+  type ExplainerLike,
+  explainerName,
+  explainerOption,
+  explainRows,
+} from '../explainers/explainer.js'
+import type { Model } from '../models/model.js'
+import { needsSoftmax, type Plan, run } from '../engine.js'
+import { noisyRows } from '../native.js'
+import { seed, z } from '../options.js'
+import type { Checked } from '../validate.js'
+import type { UndefinedScore } from './correlation.js'
+import { type CheckedMapOptions, column, type Merged, Metric, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
+
+/** Noise of one family of draws. */
+type NoiseSpec = { kind: 'gaussian'; sigma: number; mean?: number } | { kind: 'uniform'; low: number; high: number }
+
+/** Per-draw statistic of a reference explanation `a`, a noisy one `b` (same length) and the draw's input statistic. */
+type Compare = (a: Float32Array, b: Float32Array, inputStat: number) => number
+
+/**
+ * Explains every noisy copy of every sample and compares it with the sample's reference:
+ * `[N, draws]` values of `compare`. Rows are (sample, draw) in sample-major order; explainer calls
+ * take `explainer.batchSize` rows each.
+ */
+async function noisyComparisons(
+  explainer: CheckedExplainer,
+  model: Model,
+  d: Checked,
+  o: CheckedMapOptions,
+  seedValue: number,
+  draws: number,
+  noise: NoiseSpec,
+  compare: Compare,
+  /** A statistic of each clean row and its noisy copy (e.g. the noise's norm), handed to `compare`. */
+  inputStat?: (x: Float32Array, noisy: Float32Array) => number,
+): Promise<Float64Array> {
+  const per = d.attrChannels * d.height * d.width
+  const out = new Float64Array(d.n * draws)
+  const [a, b] = noise.kind === 'gaussian' ? [noise.sigma, noise.mean ?? 0] : [noise.low, noise.high]
+  const len = d.channels * d.height * d.width
+  /** `inputStat` of every row, measured on the float32 rows the explainer gets. */
+  const inputStats = new Float64Array(d.n * draws)
+  await explainRows(
+    explainer,
+    model,
+    [d.channels, d.height, d.width],
+    d.n * draws,
+    async (start, end, x, targets) => {
+      const rows = new Uint32Array(2 * (end - start))
+      for (let r = start; r < end; r++) {
+        const s = Math.floor(r / draws)
+        rows[2 * (r - start)] = s
+        rows[2 * (r - start) + 1] = r % draws
+        targets[r - start] = d.y[s]!
+      }
+      await noisyRows(d.x, d.n, o.firstSample, seedValue, noise.kind, a, b, rows, x, o.signal)
+      if (inputStat) {
+        for (let r = start; r < end; r++) {
+          const s = Math.floor(r / draws)
+          inputStats[r] = inputStat(d.x.subarray(s * len, (s + 1) * len), x.subarray((r - start) * len, (r - start + 1) * len))
+        }
+      }
+      return undefined
+    },
+    (start, { a: explained, channels }) => {
+      if (channels !== d.attrChannels) {
+        throw new XaiEvalError(
+          'SHAPE_MISMATCH',
+          `explainer '${explainer.name}'`,
+          `returned ${channels}-channel maps, the data set's attributions have ${d.attrChannels} (aShape): compare like with like`,
+        )
+      }
+      const rows = explained.length / per
+      for (let i = 0; i < rows; i++) {
+        const r = start + i
+        const s = Math.floor(r / draws)
+        out[r] = compare(d.a.subarray(s * per, (s + 1) * per), explained.subarray(i * per, (i + 1) * per), inputStats[r]!)
+      }
+    },
+    o.signal,
+  )
+  return out
+}
+
+const explainerField = explainerOption.transform(explainerName)
+
+/** Keeps the explainer itself next to the params (which hold only its name). */
+function explainerOf(options: unknown): CheckedExplainer {
+  return checkExplainer((options as { explainer?: unknown } | undefined)?.explainer)
+}
+
+const sensitivityNSchema = z.strictObject({
+  /** The explainer that explains each noisy input (required; its name goes into the params). */
+  explainer: explainerField,
+  /** Noisy copies per sample (autotimm's `n_samples`, default 50). */
+  nSamples: z.int().min(1).max(10_000).default(50),
+  /** Standard deviation of the Gaussian noise added to every input entry (autotimm's `noise_level`, default 0.15). */
+  noiseLevel: z.number().min(0).max(1e6).default(0.15),
+  seed: seed.default(0),
+})
+
+export type SensitivityNOptions = z.input<typeof sensitivityNSchema> & { explainer: ExplainerLike }
+export type SensitivityNParams = z.output<typeof sensitivityNSchema>
+
+export interface SensitivityNResult extends MetricResult {
+  /** Per sample: the mean change (= `scores`; autotimm's `sensitivity`). */
+  sensitivity: Float64Array
+  /** Per sample: population std of the changes (autotimm's `std` of one image; the result's `std` is over samples). */
+  changeStd: Float64Array
+  /** Per sample: the largest change (autotimm's `max_change`). */
+  maxChange: Float64Array
+  /** `[N, nSamples]`: every change (autotimm's `changes`). */
+  changes: Float64Array
+}
+
+/**
+ * Sensitivity-N (autotimm `sensitivity_n`): for each of `nSamples` noisy copies `x + ε`,
+ * `ε ~ N(0, noiseLevel²)` i.i.d. per entry, the change is the mean absolute difference between the
+ * sample's attribution `a` (the data set's) and the explainer's attribution of the noisy copy, for
+ * the sample's label. Score: the mean change (lower = more stable). autotimm documents the fields
+ * but not the formula of a change; we use the mean absolute difference of the maps as given (no
+ * normalisation), and explain for the label, not the predicted class. Cost: `nSamples` explanations
+ * per sample (the explainer's forward passes are on the model's counters, not this result's).
+ */
+export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult> {
+  static readonly meta: MetricMeta = {
+    id: 'sensitivity-n',
+    name: 'SensitivityN',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nSamples explanations of noisy inputs per sample',
+    reference: 'autotimm ExplanationMetrics.sensitivity_n (docs); Yeh et al. 2019, On the (In)fidelity and Sensitivity of Explanations',
+  }
+
+  private readonly explainer: CheckedExplainer
+
+  constructor(options: SensitivityNOptions) {
+    super(sensitivityNSchema, options)
+    this.explainer = explainerOf(options)
+  }
+
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+    const p = this.params
+    const changes = await noisyComparisons(
+      this.explainer,
+      model,
+      d,
+      o,
+      p.seed,
+      p.nSamples,
+      { kind: 'gaussian', sigma: p.noiseLevel },
+      (a, b) => {
+        let s = 0
+        for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!)
+        return s / a.length
+      },
+    )
+    return this.shard(o.firstSample, d.n, { changes: { width: p.nSamples, values: changes } }, newCost())
+  }
+
+  protected finish(merged: Merged): SensitivityNResult {
+    const { width: k, values } = column(merged, 'changes')
+    const n = merged.samples
+    const sensitivity = new Float64Array(n)
+    const changeStd = new Float64Array(n)
+    const maxChange = new Float64Array(n)
+    for (let s = 0; s < n; s++) {
+      const row = values.subarray(s * k, (s + 1) * k)
+      let sum = 0
+      let max = Number.NEGATIVE_INFINITY
+      for (const v of row) {
+        sum += v
+        if (v > max) max = v
+      }
+      const mean = sum / k
+      let sq = 0
+      for (const v of row) sq += (v - mean) ** 2
+      sensitivity[s] = mean
+      changeStd[s] = Math.sqrt(sq / k)
+      maxChange[s] = max
+    }
+    return this.result(merged, sensitivity.slice(), { sensitivity, changeStd, maxChange, changes: values })
+  }
+}
+
+const yehSchema = z
+  .strictObject({
+    /** The explainer that explains each noisy input (required; its name goes into the params). */
+    explainer: explainerField,
+    /** Noisy copies per sample (Quantus's `nr_samples`, default 200). */
+    nrSamples: z.int().min(1).max(10_000).default(200),
+    /** Noise `U(−lowerBound, lowerBound)` per entry, or `U(lowerBound, upperBound)` when `upperBound` is set (Quantus's `uniform_noise`; default 0.2). */
+    lowerBound: z.number().min(-1e6).max(1e6).default(0.2),
+    upperBound: z.number().min(-1e6).max(1e6).optional(),
+    seed: seed.default(0),
+  })
+  .refine((p) => p.upperBound === undefined || p.upperBound >= p.lowerBound, {
+    message: 'expected upperBound ≥ lowerBound',
+    path: ['upperBound'],
+  })
+
+export type YehSensitivityOptions = z.input<typeof yehSchema> & { explainer: ExplainerLike }
+export type YehSensitivityParams = z.output<typeof yehSchema>
+
+export interface YehSensitivityResult extends MetricResult {
+  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / ‖a‖₂` of every draw. */
+  sensitivities: Float64Array
+  /** Every sample whose score is NaN, with the reason (its reference attribution is all zeros). */
+  undefinedScores: UndefinedScore[]
+}
+
+/** Shared by Max- and AvgSensitivity: the per-draw relative changes. */
+abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivityResult> {
+  private readonly explainer: CheckedExplainer
+
+  constructor(options: YehSensitivityOptions) {
+    super(yehSchema as unknown as z.ZodType<YehSensitivityParams>, options)
+    this.explainer = explainerOf(options)
+  }
+
+  protected abstract aggregate(values: Float64Array): number
+
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+    const p = this.params
+    const noise: NoiseSpec =
+      p.upperBound === undefined
+        ? { kind: 'uniform', low: -p.lowerBound, high: p.lowerBound }
+        : { kind: 'uniform', low: p.lowerBound, high: p.upperBound }
+    const values = await noisyComparisons(this.explainer, model, d, o, p.seed, p.nrSamples, noise, (a, b) => {
+      let num = 0
+      let den = 0
+      for (let i = 0; i < a.length; i++) {
+        num += (a[i]! - b[i]!) ** 2
+        den += a[i]! ** 2
+      }
+      return den === 0 ? Number.NaN : Math.sqrt(num) / Math.sqrt(den)
+    })
+    return this.shard(o.firstSample, d.n, { sensitivities: { width: p.nrSamples, values } }, newCost())
+  }
+
+  protected finish(merged: Merged): YehSensitivityResult {
+    const { width: k, values } = column(merged, 'sensitivities')
+    const scores = new Float64Array(merged.samples)
+    const undefinedScores: UndefinedScore[] = []
+    for (let s = 0; s < merged.samples; s++) {
+      const row = values.subarray(s * k, (s + 1) * k)
+      // A zero reference makes every draw NaN (0/0 or x/0): the score is undefined, with its reason.
+      scores[s] = Number.isNaN(row[0]!) ? Number.NaN : this.aggregate(row)
+      if (Number.isNaN(scores[s]!)) {
+        undefinedScores.push({
+          sample: merged.firstSample + s,
+          reason: 'the reference attribution is all zeros: a relative change is undefined',
+        })
+      }
+    }
+    return this.result(merged, scores, { sensitivities: values, undefinedScores })
+  }
+}
+
+/**
+ * Max-Sensitivity (Yeh et al. 2019) as Quantus 0.6.0 computes it: the largest relative change
+ * `‖a − ã_k‖₂ / ‖a‖₂` over `nrSamples` noisy copies `x + U(−0.2, 0.2)` (lower = more robust).
+ * Differences from Quantus: the noise is keyed by (seed, global sample, draw) instead of NumPy's
+ * global generator (so batches and shards never change numbers; the fixture hands Quantus our
+ * draws and agrees to 1e-5); a sample whose reference attribution is all zeros scores NaN, listed
+ * in `undefinedScores` (Quantus divides by zero). The paper takes the maximum over a ball of
+ * radius r of the unnormalised `‖Φ(x̃) − Φ(x)‖`; the relative form is Quantus's default.
+ */
+export class MaxSensitivity extends YehSensitivity {
+  static readonly meta: MetricMeta = {
+    id: 'max-sensitivity',
+    name: 'MaxSensitivity',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples explanations of noisy inputs per sample',
+    reference: 'Yeh et al. 2019, On the (In)fidelity and Sensitivity of Explanations; Quantus 0.6.0 MaxSensitivity',
+  }
+
+  protected aggregate(values: Float64Array): number {
+    return Math.max(...values)
+  }
+}
+
+/** Avg-Sensitivity: the mean of the same relative changes as {@link MaxSensitivity}, same differences from Quantus. */
+export class AvgSensitivity extends YehSensitivity {
+  static readonly meta: MetricMeta = {
+    id: 'avg-sensitivity',
+    name: 'AvgSensitivity',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples explanations of noisy inputs per sample',
+    reference: 'Yeh et al. 2019, On the (In)fidelity and Sensitivity of Explanations; Quantus 0.6.0 AvgSensitivity',
+  }
+
+  protected aggregate(values: Float64Array): number {
+    let s = 0
+    for (const v of values) s += v
+    return s / values.length
+  }
+}
+
+const lipschitzSchema = z
+  .strictObject({
+    /** The explainer that explains each noisy input (required; its name goes into the params). */
+    explainer: explainerField,
+    /** Noisy copies per sample (Quantus's `nr_samples`, default 200). */
+    nrSamples: z.int().min(1).max(10_000).default(200),
+    /** Gaussian noise `N(perturbMean, perturbStd²)` per entry (Quantus's defaults 0 and 0.1). */
+    perturbMean: z.number().min(-1e6).max(1e6).default(0),
+    perturbStd: z.number().min(0).max(1e6).default(0.1),
+    /** Uniform noise `U(low, high)` per entry instead of the Gaussian. */
+    uniform: z.tuple([z.number().min(-1e6).max(1e6), z.number().min(-1e6).max(1e6)]).optional(),
+    /** Divide each map (reference and noisy) by its own max |value| first (default true; all-zero maps stay). */
+    normalise: z.boolean().default(true),
+    seed: seed.default(0),
+  })
+  .refine((p) => p.uniform === undefined || p.uniform[0] <= p.uniform[1], {
+    message: 'expected uniform: [low, high] with low ≤ high',
+    path: ['uniform'],
+  })
+
+export type LocalLipschitzEstimateOptions = z.input<typeof lipschitzSchema> & { explainer: ExplainerLike }
+export type LocalLipschitzEstimateParams = z.output<typeof lipschitzSchema>
+
+export interface LocalLipschitzEstimateResult extends MetricResult {
+  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` of every draw. */
+  ratios: Float64Array
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0
+  for (const v of a) if (Math.abs(v) > m) m = Math.abs(v)
+  return m
+}
+
+/**
+ * Local Lipschitz Estimate (Alvarez-Melis & Jaakkola 2018) as Quantus 0.6.0 computes it: the
+ * largest `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` over `nrSamples` noisy copies `x̃_k = x + N(0, 0.1²)`
+ * (lower = more robust). Differences from Quantus: noise keyed by (seed, global sample, draw) and
+ * added in float32; `normalise` divides each map by its own max |value|, where Quantus divides the
+ * reference maps by the max over the whole data set and each noisy batch by the max over that batch
+ * (so its scores depend on the batch size); the fixture compares with `normalise: false`.
+ */
+export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams, LocalLipschitzEstimateResult> {
+  static readonly meta: MetricMeta = {
+    id: 'local-lipschitz-estimate',
+    name: 'LocalLipschitzEstimate',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples explanations of noisy inputs per sample',
+    reference: 'Alvarez-Melis & Jaakkola 2018, On the Robustness of Interpretability Methods; Quantus 0.6.0 LocalLipschitzEstimate',
+  }
+
+  private readonly explainer: CheckedExplainer
+
+  constructor(options: LocalLipschitzEstimateOptions) {
+    super(lipschitzSchema as unknown as z.ZodType<LocalLipschitzEstimateParams>, options)
+    this.explainer = explainerOf(options)
+  }
+
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+    const p = this.params
+    const noise: NoiseSpec = p.uniform
+      ? { kind: 'uniform', low: p.uniform[0], high: p.uniform[1] }
+      : { kind: 'gaussian', sigma: p.perturbStd, mean: p.perturbMean }
+    const values = await noisyComparisons(
+      this.explainer,
+      model,
+      d,
+      o,
+      p.seed,
+      p.nrSamples,
+      noise,
+      (a, b, noiseNorm) => {
+        const ma = p.normalise ? maxAbs(a) || 1 : 1
+        const mb = p.normalise ? maxAbs(b) || 1 : 1
+        let q = 0
+        for (let i = 0; i < a.length; i++) q += (a[i]! / ma - b[i]! / mb) ** 2
+        return Math.sqrt(q) / (noiseNorm + 1e-10)
+      },
+      (clean, noisy) => {
+        let q = 0
+        for (let i = 0; i < clean.length; i++) q += (noisy[i]! - clean[i]!) ** 2
+        return Math.sqrt(q)
+      },
+    )
+    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values } }, newCost())
+  }
+
+  protected finish(merged: Merged): LocalLipschitzEstimateResult {
+    const { width: k, values } = column(merged, 'ratios')
+    const scores = new Float64Array(merged.samples)
+    for (let s = 0; s < merged.samples; s++) scores[s] = Math.max(...values.subarray(s * k, (s + 1) * k))
+    return this.result(merged, scores, { ratios: values })
+  }
+}
+
+const risSchema = z
+  .strictObject({
+    /** The explainer that explains each noisy input (required; its name goes into the params). */
+    explainer: explainerField,
+    /** Noisy copies per sample (Quantus's `nr_samples`, default 200). */
+    nrSamples: z.int().min(1).max(10_000).default(200),
+    /** Noise `U(lowerBound, upperBound)` per entry (Quantus's defaults 0.02 and 0.2: positive noise only). */
+    lowerBound: z.number().min(-1e6).max(1e6).default(0.02),
+    upperBound: z.number().min(-1e6).max(1e6).default(0.2),
+    /** Replaces zeros in the divisions (Quantus's `eps_min`, default 1e-6). */
+    epsMin: z.number().gt(0).max(1).default(1e-6),
+    /** A draw whose noisy input changes the model's predicted class makes the sample NaN (Quantus's default true). */
+    nanWhenPredictionChanges: z.boolean().default(true),
+    seed: seed.default(0),
+  })
+  .refine((p) => p.upperBound > p.lowerBound, { message: 'expected upperBound > lowerBound', path: ['upperBound'] })
+
+export type RelativeInputStabilityOptions = z.input<typeof risSchema> & { explainer: ExplainerLike }
+export type RelativeInputStabilityParams = z.output<typeof risSchema>
+
+export interface RelativeInputStabilityResult extends MetricResult {
+  /** `[N, nrSamples]`: the RIS objective of every draw (NaN where the prediction changed). */
+  objectives: Float64Array
+  /** Every sample whose score is NaN, with the reason (a noisy copy changed the prediction). */
+  undefinedScores: UndefinedScore[]
+}
+
+/** `‖(u − v) / (u + [u = 0]·eps)‖₂` over all entries. */
+function relativeNorm(u: Float32Array, v: Float32Array, eps: number): number {
+  let q = 0
+  for (let i = 0; i < u.length; i++) {
+    const den = u[i]! === 0 ? eps : u[i]!
+    q += ((u[i]! - v[i]!) / den) ** 2
+  }
+  return Math.sqrt(q)
+}
+
+/**
+ * Relative Input Stability (Agarwal et al. 2022) as Quantus 0.6.0 computes it: over `nrSamples`
+ * noisy copies `x̃ = x + U(0.02, 0.2)` (Quantus's default noise, positive only), the largest
+ * `‖(e − ẽ)/e‖₂ / max(‖(x − x̃)/x‖₂, eps)` (zeros in `e` and `x` replaced by `epsMin`); with
+ * `nanWhenPredictionChanges` (default, as Quantus) a draw that changes the model's predicted class
+ * makes the sample NaN. Lower = more stable. Differences from Quantus: noise keyed by (seed, global
+ * sample, draw) and added in float32; computed in float64 (Quantus divides the float32 maps in
+ * float32). Cost: `nrSamples` explanations plus `1 + nrSamples` model rows per sample for the
+ * prediction check.
+ */
+export class RelativeInputStability extends Metric<RelativeInputStabilityParams, RelativeInputStabilityResult> {
+  static readonly meta: MetricMeta = {
+    id: 'relative-input-stability',
+    name: 'RelativeInputStability',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples explanations of noisy inputs per sample, and 1 + nrSamples rows for the prediction check',
+    reference: 'Agarwal et al. 2022, Rethinking Stability for Attribution-based Explanations; Quantus 0.6.0 RelativeInputStability',
+  }
+
+  private readonly explainer: CheckedExplainer
+
+  constructor(options: RelativeInputStabilityOptions) {
+    super(risSchema as unknown as z.ZodType<RelativeInputStabilityParams>, options)
+    this.explainer = explainerOf(options)
+  }
+
+  protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+    const p = this.params
+    const noise: NoiseSpec = { kind: 'uniform', low: p.lowerBound, high: p.upperBound }
+    const objectives = await noisyComparisons(
+      this.explainer,
+      model,
+      d,
+      o,
+      p.seed,
+      p.nrSamples,
+      noise,
+      (a, b, inputChange) => relativeNorm(a, b, p.epsMin) / (inputChange === 0 ? p.epsMin : inputChange),
+      (clean, noisy) => relativeNorm(clean, noisy, p.epsMin),
+    )
+    const cost = newCost()
+    if (p.nanWhenPredictionChanges) {
+      // The clean rows first, then every (sample, draw) noisy row: targets −1 score the argmax.
+      const k = p.nrSamples
+      const len = d.channels * d.height * d.width
+      const plan: Plan = {
+        rows: d.n * (1 + k),
+        async build(start, end, out, targets, signal) {
+          targets.fill(-1)
+          const noisy: number[] = []
+          for (let r = start; r < end; r++) {
+            if (r < d.n) out.set(d.x.subarray(r * len, (r + 1) * len), (r - start) * len)
+            else noisy.push(r)
+          }
+          if (noisy.length === 0) return
+          const rows = new Uint32Array(2 * noisy.length)
+          noisy.forEach((r, i) => {
+            rows[2 * i] = Math.floor((r - d.n) / k)
+            rows[2 * i + 1] = (r - d.n) % k
+          })
+          const first = noisy[0]! - start
+          await noisyRows(
+            d.x,
+            d.n,
+            o.firstSample,
+            p.seed,
+            'uniform',
+            p.lowerBound,
+            p.upperBound,
+            rows,
+            out.subarray(first * len, (first + noisy.length) * len),
+            signal,
+          )
+        },
+      }
+      const predicted = new Int32Array(plan.rows)
+      await run(
+        model,
+        [d.channels, d.height, d.width],
+        plan,
+        needsSoftmax(model),
+        ({ start, argmax }) => predicted.set(argmax, start),
+        o,
+        cost,
+      )
+      for (let r = 0; r < d.n * k; r++) if (predicted[d.n + r] !== predicted[Math.floor(r / k)]) objectives[r] = Number.NaN
+    }
+    return this.shard(o.firstSample, d.n, { objectives: { width: p.nrSamples, values: objectives } }, cost)
+  }
+
+  protected finish(merged: Merged): RelativeInputStabilityResult {
+    const { width: k, values } = column(merged, 'objectives')
+    const scores = new Float64Array(merged.samples)
+    const undefinedScores: UndefinedScore[] = []
+    for (let s = 0; s < merged.samples; s++) {
+      const row = values.subarray(s * k, (s + 1) * k)
+      // NaN-propagating max, as Quantus's np.max: one changed prediction makes the sample undefined.
+      scores[s] = row.some(Number.isNaN) ? Number.NaN : Math.max(...row)
+      if (Number.isNaN(scores[s]!)) {
+        undefinedScores.push({
+          sample: merged.firstSample + s,
+          reason: 'a noisy copy changed the predicted class (nanWhenPredictionChanges)',
+        })
+      }
+    }
+    return this.result(merged, scores, { objectives: values, undefinedScores })
+  }
+}
