@@ -1,6 +1,10 @@
 // No untyped error can escape the library: every public entry point is called with each argument
 // replaced by null, strings, numbers, wrong typed arrays, BigInt64Array, functions and symbols.
 // Whatever happens, a thrown error is an XaiEvalError with a code and the argument at fault.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+
 import test from 'ava'
 import * as api from 'xai-eval'
 import { type Dataset, FunctionModel, type Model, registry, XaiEvalError } from 'xai-eval'
@@ -15,6 +19,7 @@ const data: Dataset = {
   shape: [N, C, H, W],
   y: [0, 1, 2],
   a: Float32Array.from({ length: N * F }, () => rand()),
+  masks: Uint8Array.from({ length: N * H * W }, () => (rand() < 0.3 ? 1 : 0)),
 }
 const model = (): Model =>
   new FunctionModel(
@@ -26,6 +31,29 @@ const model = (): Model =>
     ),
     { maxBatchSize: 8 },
   )
+
+/** A linear ONNX model of the fuzz's input shape, written once. */
+let onnxPath: string | undefined
+function mprtOnnx(): string {
+  if (onnxPath) return onnxPath
+  onnxPath = join(mkdtempSync(join(tmpdir(), 'xai-eval-fuzz-')), 'linear.onnx')
+  writeFileSync(
+    onnxPath,
+    api.writeOnnx({
+      nodes: [
+        { op: 'Flatten', inputs: ['x'], outputs: ['flat'] },
+        { op: 'MatMul', inputs: ['flat', 'W'], outputs: ['logits'] },
+      ],
+      inputs: [{ name: 'x', dims: ['N', C, H, W] }],
+      outputs: [{ name: 'logits', dims: ['N', K] }],
+      initializers: [{ name: 'W', dims: [F, K], data: Float32Array.from({ length: F * K }, () => rand() - 0.5) }],
+    }),
+  )
+  return onnxPath
+}
+test.after.always(() => {
+  if (onnxPath) rmSync(dirname(onnxPath), { recursive: true, force: true })
+})
 
 const identity = api.named('identity', async (_m, xs) => xs.slice())
 
@@ -84,11 +112,16 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
     const wraps = id === 'qge' || id === 'random-baseline-gap'
     // Metrics that re-explain inputs get a cheap explainer (the input itself) unless the fuzz replaces it.
     const explains = cls.meta.needs.includes('explainer')
+    // MPRT also needs the model's ONNX file.
+    const extra =
+      id === 'model-parameter-randomization' || id === 'efficient-mprt'
+        ? { onnx: mprtOnnx(), modelOptions: { workers: 1, threads: 1 } }
+        : {}
     const make = (o: unknown) =>
       wraps
         ? new cls({ metric: new api.PixelFlipping(), ...(o as object) })
         : explains && (o === undefined || (o !== null && typeof o === 'object' && !('explainer' in o)))
-          ? new cls({ explainer: identity, ...(o as object) })
+          ? new cls({ explainer: identity, ...extra, ...(o as object) })
           : new cls(o)
     await fuzz(t, `new ${cls.meta.name}`, [{}], (o) => make(o))
     // every option of the class's defaults, one at a time
@@ -98,6 +131,7 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
       soundness: { noise: 0 },
       completeness: { noise: 0 },
       'faithfulness-correlation': { subsetSize: 16 },
+      'top-k-intersection': { k: 10 },
       'sensitivity-n': { nSamples: 2 },
       'max-sensitivity': { nrSamples: 2 },
       'avg-sensitivity': { nrSamples: 2 },
@@ -173,5 +207,30 @@ test('explainers: built-in options, checks, precomputed maps and the cache', asy
     api
       .checkExplainer(api.mapAttributions(e as api.Explainer, f as (a: Float32Array) => Float32Array))
       .explain(model(), data.x, shape, targets),
+  )
+})
+
+test('distributed entry points: evaluateDistributed, startWorker, cancelRun, hashFile, hashReference', async (t) => {
+  // Every variant fails before Redis is reached: the model file does not exist (its hash is computed
+  // first), the worker's URL is not a redis:// URL, the run id is malformed.
+  const run = {
+    connection: 'redis://127.0.0.1:1',
+    model: { path: '/nonexistent.onnx' },
+    data: { reference: { demo: true }, hash: 'a'.repeat(64), samples: 4 },
+    metrics: [{ id: 'deletion' }],
+    methods: ['gradient'],
+    shardSize: 2,
+  }
+  await fuzz(t, 'evaluateDistributed', [run], (o) => api.evaluateDistributed(o as never))
+  await fuzzFields(t, 'evaluateDistributed', run, (o) => api.evaluateDistributed(o as never))
+  const worker = { connection: 'not-a-url', concurrency: 1, lockDuration: 1000 }
+  await fuzz(t, 'startWorker', [worker], (o) => api.startWorker(o as never))
+  await fuzzFields(t, 'startWorker', { concurrency: 1, lockDuration: 1000, providers: ['cpu'] }, (o) =>
+    api.startWorker({ connection: 'not-a-url', ...(o as object) } as never),
+  )
+  await fuzz(t, 'cancelRun', [{ connection: 'redis://127.0.0.1:1', runId: 'no' }], (o) => api.cancelRun(o as never))
+  await fuzz(t, 'hashFile', ['/nonexistent'], (p) => api.hashFile(p as never))
+  await fuzz(t, 'hashReference', [{ x: '/nonexistent.npy', y: '/n.npy', attributions: { a: '/a.npy' } }], (r) =>
+    api.hashReference(r as never),
   )
 })

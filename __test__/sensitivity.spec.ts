@@ -321,11 +321,15 @@ test('metrics sharing one cached explainer explain each (input, target) once', a
   })
   const cache = new ExplanationCache()
   const shared = cache.wrap(counting)
-  const max = await new MaxSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(model(), gxiData)
+  // One model: the cache keys explanations by model too (another model explains afresh).
+  const m = model()
+  const max = await new MaxSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(m, gxiData)
   t.is(rows, N * 3)
   // Same seed and noise: AvgSensitivity's noisy inputs are MaxSensitivity's, all answered by the cache.
-  const avg = await new AvgSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(model(), gxiData)
+  const avg = await new AvgSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(m, gxiData)
   t.is(rows, N * 3)
   t.is(cache.hits, N * 3)
+  await new AvgSensitivity({ explainer: shared, nrSamples: 3, seed: 1 }).evaluate(model(), gxiData)
+  t.is(rows, 2 * N * 3)
   t.deepEqual(avg.sensitivities, max.sensitivities)
 })

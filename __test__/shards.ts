@@ -22,6 +22,8 @@ export function slice(data: Dataset, s0: number, s1: number): Dataset {
     a: data.a.slice(s0 * aRow, s1 * aRow),
     ...(data.aShape ? { aShape: [s1 - s0, ...data.aShape.slice(1)] } : {}),
     ...(data.segments ? { segments: data.segments.slice(s0 * h * w, s1 * h * w) } : {}),
+    ...(data.masks ? { masks: data.masks.slice(s0 * h * w, s1 * h * w) } : {}),
+    ...(data.boxes ? { boxes: Array.from(data.boxes).slice(4 * s0, 4 * s1) } : {}),
   }
 }
 

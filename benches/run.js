@@ -1,16 +1,18 @@
 // `npm run bench`: every bench in turn; results land in benches/results/*.json.
 import * as coreVsJs from './core-vs-js.js'
 import * as explainers from './explainers.js'
+import * as localisation from './localisation.js'
 import * as srgOverhead from './srg-overhead.js'
 import * as soundness from './soundness.js'
 import * as srgVsPerStep from './srg-vs-per-step.js'
+import * as distributed from './distributed.js'
 import * as compare from './compare.js'
 import * as peers from './peers.js'
 import { machine } from './common.js'
 
 const only = process.argv[2]
 console.log(machine())
-for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, explainers, compare, peers]) {
+for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, explainers, localisation, distributed, compare, peers]) {
   if (only && bench.name !== only) continue
   if (bench === srgOverhead) {
     // Every core busy with inference (2 single-threaded sessions on 2 cores), then one core left

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util'
 
 import { loadDemo, type Dataset } from './data.js'
+import { DISTRIBUTED_USAGE, distributedCli } from './distributed/cli.js'
 import { XaiEvalError } from './errors.js'
 import { readNpy } from './io/npy.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
@@ -59,7 +60,10 @@ Options:
   --batch N|auto           rows per forward call (default auto: measured)
   --workers N              ONNX Runtime sessions (default 2 on CPU)
   --providers LIST         execution providers in order of preference, e.g. cuda,cpu
-  --json                   machine-readable output (per-sample scores included for evaluate)`
+  --json                   machine-readable output (per-sample scores included for evaluate)
+
+Distributed runs (BullMQ over Redis):
+${DISTRIBUTED_USAGE}`
 
 /** Runs every column on `dataset` and times the whole. */
 async function evaluateAll(model: OnnxModel, dataset: Dataset, cols: Column[]) {
@@ -193,6 +197,7 @@ async function evaluate(args: CommonArgs & { model?: string; x?: string; y?: str
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (await distributedCli(argv)) return
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -20,6 +20,16 @@ export interface Dataset {
    * Ignored by the other metrics.
    */
   segments?: Uint32Array | Int32Array
+  /**
+   * Ground-truth object masks `[N, H, W]` (nonzero = inside the object), for the localisation
+   * metrics. Ignored by the others.
+   */
+  masks?: Uint8Array
+  /**
+   * Ground-truth bounding boxes `[N, 4]` as `x0, y0, x1, y1` pixel indices, half-open
+   * (`x0 ≤ column < x1`, `y0 ≤ row < y1`), for the localisation metrics (instead of `masks`).
+   */
+  boxes?: ArrayLike<number>
 }
 
 /** The embedded demo: a small shape classifier, 64 held-out samples and five attribution methods. */

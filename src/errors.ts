@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'ABORTED'
   /** No native addon loads on this platform: no prebuilt package and no local build. */
   | 'NATIVE_LOAD'
+  /** The job queue (Redis) of a distributed run lost or failed work. */
+  | 'QUEUE'
   /** A bug in xai-eval (a Rust panic is reported this way, never as a crash). */
   | 'INTERNAL'
 
@@ -45,6 +47,7 @@ const CODES = new Set<string>([
   'MODEL_LOAD',
   'EXPLAINER',
   'ABORTED',
+  'QUEUE',
   'INTERNAL',
 ])
 

@@ -123,8 +123,81 @@ export { FaithfulnessEstimate, type FaithfulnessEstimateOptions } from './metric
 export { Monotonicity, type MonotonicityOptions } from './metrics/monotonicity.js'
 export { MonotonicityCorrelation, type MonotonicityCorrelationOptions } from './metrics/monotonicity-correlation.js'
 
+// Metrics: localisation against object masks or boxes
+export {
+  PointingGame,
+  RelevanceMassAccuracy,
+  RelevanceRankAccuracy,
+  TopKIntersection,
+  AttributionLocalisation,
+  AUC,
+  type LocalisationResult,
+  type PointingGameOptions,
+  type PointingGameParams,
+  type PointingGameResult,
+  type RelevanceMassAccuracyOptions,
+  type RelevanceMassAccuracyParams,
+  type RelevanceRankAccuracyOptions,
+  type RelevanceRankAccuracyParams,
+  type TopKIntersectionOptions,
+  type TopKIntersectionParams,
+  type AttributionLocalisationOptions,
+  type AttributionLocalisationParams,
+  type AUCOptions,
+  type AUCParams,
+} from './metrics/localisation.js'
+
+// Metrics: randomization sanity checks
+export {
+  RandomLogit,
+  DataRandomization,
+  ModelParameterRandomization,
+  EfficientMPRT,
+  type EfficientMPRTOptions,
+  type ClassRandomizationResult,
+  type DataRandomizationOptions,
+  type DataRandomizationParams,
+  type DataRandomizationResult,
+  type ModelParameterRandomizationOptions,
+  type ModelParameterRandomizationParams,
+  type ModelParameterRandomizationResult,
+  type RandomizedLayer,
+  type RandomLogitOptions,
+  type RandomLogitParams,
+  type SimilarityKind,
+} from './metrics/randomization.js'
+export { onnxLayers, randomizeLayers, type OnnxLayer } from './models/onnx-edit.js'
+
+// The facade: several methods × the autotimm suite, and the comparison table
+export {
+  ExplanationMetrics,
+  FACADE_METRICS,
+  type ComparisonCell,
+  type ComparisonTable,
+  type CompareMethodsOptions,
+  type EvaluateAllOptions,
+  type ExplanationMetricsOptions,
+  type FacadeData,
+  type FacadeMetric,
+  type Method,
+  type MethodResults,
+  type Unavailable,
+} from './facade.js'
+
 // Utilities
 export * as impute from './impute.js'
 export * as modify from './modify.js'
 export type { ModificationKind, ModifyOptions } from './modify.js'
 export { hausdorff, minimalHausdorff, type CurvePoints, type MinimalHausdorff } from './hausdorff.js'
+
+// Distributed evaluation (BullMQ over Redis)
+export {
+  evaluateDistributed,
+  cancelRun,
+  type DistributedOptions,
+  type DistributedProgress,
+  type DistributedResult,
+} from './distributed/evaluate.js'
+export { startWorker, type ShardWorker, type ShardWorkerOptions } from './distributed/worker.js'
+export { hashFile, hashReference, type DataReference } from './distributed/reference.js'
+export type { Connection } from './distributed/connection.js'

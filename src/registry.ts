@@ -4,6 +4,14 @@
 import { XaiEvalError } from './errors.js'
 import { Completeness } from './metrics/completeness.js'
 import { Irof } from './metrics/irof.js'
+import {
+  AttributionLocalisation,
+  AUC,
+  PointingGame,
+  RelevanceMassAccuracy,
+  RelevanceRankAccuracy,
+  TopKIntersection,
+} from './metrics/localisation.js'
 import { Deletion, Insertion } from './metrics/deletion-insertion.js'
 import { FaithfulnessCorrelation } from './metrics/faithfulness-correlation.js'
 import { FaithfulnessEstimate } from './metrics/faithfulness-estimate.js'
@@ -13,6 +21,7 @@ import { MonotonicityCorrelation } from './metrics/monotonicity-correlation.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { createMetric, fromJSON, type MetricClass, type MetricResult, metricClass, registry } from './metrics/protocol.js'
 import { QualityGapEstimator } from './metrics/qge.js'
+import { DataRandomization, EfficientMPRT, ModelParameterRandomization, RandomLogit } from './metrics/randomization.js'
 import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
@@ -46,12 +55,24 @@ const classes: MetricClass[] = [
   // quality of a quality: against the inverse or random explanations
   QualityGapEstimator,
   RandomBaselineGap,
+  // localisation against object masks or boxes (no forward passes)
+  PointingGame,
+  RelevanceMassAccuracy,
+  RelevanceRankAccuracy,
+  TopKIntersection,
+  AttributionLocalisation,
+  AUC,
   // robustness of explanations to input noise (re-explain with an explainer)
   SensitivityN,
   MaxSensitivity,
   AvgSensitivity,
   LocalLipschitzEstimate,
   RelativeInputStability,
+  // randomization sanity checks
+  RandomLogit,
+  DataRandomization,
+  ModelParameterRandomization,
+  EfficientMPRT,
 ]
 for (const c of classes) registry.set(c.meta.id, c)
 

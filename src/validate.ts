@@ -17,6 +17,10 @@ export interface Checked {
   y: Int32Array
   /** Superpixel labels `[N, H·W]`, when given (IROF). */
   segments?: Uint32Array
+  /** Object masks `[N, H·W]`, nonzero inside (given as `masks`, or drawn from `boxes`). */
+  masks?: Uint8Array
+  /** The boxes `[N, 4]` the masks were drawn from, when given as boxes. */
+  boxes?: Int32Array
 }
 
 const describe = (s: readonly number[]): string => `[${s.join(', ')}]`
@@ -79,7 +83,8 @@ export function checkDataset(data: Dataset): Checked {
   }
   const labels = y instanceof Int32Array ? y : Int32Array.from(y)
   const segments = checkSegments(data.segments, n, height, width)
-  return { x, a, n, channels, height, width, attrChannels, y: labels, ...(segments ? { segments } : {}) }
+  const regions = checkRegions(data.masks, data.boxes, n, height, width)
+  return { x, a, n, channels, height, width, attrChannels, y: labels, ...(segments ? { segments } : {}), ...regions }
 }
 
 /** Superpixel labels `[N, H, W]` as Uint32Array (a view of an Int32Array), checked for shape and sign. */
@@ -97,6 +102,55 @@ function checkSegments(segments: unknown, n: number, height: number, width: numb
     throw new XaiEvalError('INVALID_OPTION', 'segments', `label ${segments[i]} of sample ${Math.floor(i / (height * width))} is negative`)
   }
   return new Uint32Array(segments.buffer, segments.byteOffset, segments.length)
+}
+
+/**
+ * Object masks `[N, H, W]` (Uint8Array), or boxes `[N, 4]` (integers `x0, y0, x1, y1`, half-open,
+ * inside the image and non-empty) drawn into masks. Not both.
+ */
+function checkRegions(
+  masks: unknown,
+  boxes: unknown,
+  n: number,
+  height: number,
+  width: number,
+): { masks?: Uint8Array; boxes?: Int32Array } {
+  if (masks !== undefined && boxes !== undefined) {
+    throw new XaiEvalError('INVALID_OPTION', 'boxes', 'give object masks or bounding boxes, not both')
+  }
+  if (masks !== undefined) {
+    if (!(masks instanceof Uint8Array)) throw new XaiEvalError('INVALID_OPTION', 'masks', 'expected object masks [N, H, W] as a Uint8Array')
+    if (masks.length !== n * height * width) {
+      throw new XaiEvalError('SHAPE_MISMATCH', 'masks', `expected [${n}, ${height}, ${width}] values, got ${masks.length}`)
+    }
+    return { masks }
+  }
+  if (boxes === undefined) return {}
+  const b = boxes as ArrayLike<unknown> | null
+  if (b === null || typeof b !== 'object' || typeof b.length !== 'number' || b instanceof BigInt64Array || b instanceof BigUint64Array) {
+    throw new XaiEvalError('INVALID_OPTION', 'boxes', 'expected boxes [N, 4] (x0, y0, x1, y1 per sample) as an array of numbers')
+  }
+  if (b.length !== 4 * n) throw new XaiEvalError('SHAPE_MISMATCH', 'boxes', `expected ${4 * n} numbers (4 per sample), got ${b.length}`)
+  const out = new Int32Array(4 * n)
+  const drawn = new Uint8Array(n * height * width)
+  for (let i = 0; i < n; i++) {
+    const [x0, y0, x1, y1] = [0, 1, 2, 3].map((k) => b[4 * i + k])
+    const box = `[${[x0, y0, x1, y1].map(String).join(', ')}]`
+    if (![x0, y0, x1, y1].every((v) => typeof v === 'number' && Number.isInteger(v))) {
+      throw new XaiEvalError('INVALID_OPTION', 'boxes', `box ${box} of sample ${i} is not four integer pixel indices`)
+    }
+    const [c0, r0, c1, r1] = [x0, y0, x1, y1] as number[]
+    if (!(c0! >= 0 && r0! >= 0 && c1! <= width && r1! <= height && c0! < c1! && r0! < r1!)) {
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'boxes',
+        `box ${box} of sample ${i} is empty or outside the ${width}×${height} image (need 0 ≤ x0 < x1 ≤ ${width}, 0 ≤ y0 < y1 ≤ ${height})`,
+      )
+    }
+    out.set([c0!, r0!, c1!, r1!], 4 * i)
+    for (let r = r0!; r < r1!; r++) drawn.fill(1, (i * height + r) * width + c0!, (i * height + r) * width + c1!)
+  }
+  return { masks: drawn, boxes: out }
 }
 
 /** Shape of one input row, `[C, H, W]`. */
@@ -125,5 +179,6 @@ export function datasetOf(d: Checked, a: Float32Array = d.a): Dataset {
     a,
     aShape: [d.n, d.attrChannels, d.height, d.width],
     ...(d.segments ? { segments: d.segments } : {}),
+    ...(d.boxes ? { boxes: d.boxes } : d.masks ? { masks: d.masks } : {}),
   }
 }

@@ -47,7 +47,7 @@ export class ExplanationCache {
   }
 
   /**
-   * `e` with this cache in front: only rows (input bytes, target) it has not answered before reach
+   * `e` with this cache in front: only rows (model, input bytes, target) it has not answered before reach
    * `e`, in one call. Rows answered from the cache keep the channel count they were computed with.
    */
   wrap(e: ExplainerLike): NamedExplainer {
@@ -57,8 +57,15 @@ export class ExplanationCache {
       id = nextId++
       this.ids.set(inner.source, id)
     }
-    const prefix = `${id}|`
     const explain: Explainer = async (model, x, shape, targets, options) => {
+      // Keyed by the model too: the same input on another model (e.g. a weight-randomized copy
+      // in the parameter randomization test) is another explanation.
+      let modelId = this.ids.get(model)
+      if (modelId === undefined) {
+        modelId = nextId++
+        this.ids.set(model, modelId)
+      }
+      const prefix = `${id}|${modelId}|`
       const [n, c, h, w] = shape
       const len = c * h * w
       const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength)

@@ -10,6 +10,7 @@
 
 pub mod agreement;
 pub mod baseline;
+pub mod compare;
 pub mod correlation;
 pub mod curve;
 pub mod error;
@@ -20,9 +21,11 @@ pub mod impute;
 pub mod imputed;
 pub mod infidelity;
 pub mod layout;
+pub mod localisation;
 pub mod maps;
 pub mod mask;
 pub mod order;
+pub mod randomization;
 pub mod region;
 pub mod rng;
 pub mod slic;

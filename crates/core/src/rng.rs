@@ -46,6 +46,10 @@ pub enum Purpose {
   /// Masks shared by every sample (RISE masks, Shapley permutations): the sample slot holds the
   /// mask or permutation index, so masks never depend on batches or shards.
   Mask = 9,
+  /// Random other classes (RandomLogit, DataRandomization): one draw per sample.
+  Class = 10,
+  /// Randomized model weights (MPRT): the sample slot holds the layer index, the step the tensor.
+  Weights = 11,
 }
 
 /// `out.len()` uniforms in [0, 1) from the keyed stream `(seed, sample, purpose, step)`: for

@@ -10,7 +10,7 @@ use xai_eval_core::layout::Layout;
 use crate::layout::LayoutSpec;
 use crate::{convert, guarded, js_error};
 
-type Job = Box<dyn FnOnce() -> xai_eval_core::Result<Vec<f64>> + Send>;
+pub(crate) type Job = Box<dyn FnOnce() -> xai_eval_core::Result<Vec<f64>> + Send>;
 
 /// One core call off the JS thread, resolving to its `f64` results (empty for row builders).
 pub struct CoreTask {
@@ -34,7 +34,7 @@ impl Task for CoreTask {
   }
 }
 
-fn task(job: Job, signal: Option<AbortSignal>) -> AsyncTask<CoreTask> {
+pub(crate) fn task(job: Job, signal: Option<AbortSignal>) -> AsyncTask<CoreTask> {
   AsyncTask::with_optional_signal(CoreTask { job: Some(job) }, signal)
 }
 

@@ -8,6 +8,7 @@
 
 pub mod agreement;
 pub mod baseline;
+pub mod compare;
 mod convert;
 pub mod correlation;
 pub mod curve;
@@ -17,8 +18,10 @@ pub mod explanation;
 pub mod faithfulness;
 pub mod impute;
 pub mod layout;
+pub mod localisation;
 pub mod mask;
 pub mod order;
+pub mod randomization;
 pub mod region;
 pub mod rng;
 pub mod soco;

@@ -1,0 +1,509 @@
+// `ExplanationMetrics`: autotimm's facade over the suite, for several explanation methods at once
+// and whole data sets. Each method's explanations of the data set are computed once (and held in
+// an explanation cache, so re-explaining the same rows is free) and shared by every metric;
+// `compareMethods` answers "which method is best, and is that real?" with a methods × metrics
+// table: means, seeded bootstrap intervals, ranks by each metric's direction, and paired tests
+// against the best method.
+import { XaiEvalError } from './errors.js'
+import { DEFAULT_CACHE_BYTES, ExplanationCache } from './explainers/cache.js'
+import { checkExplainer, type ExplainerLike, explainRows, isExplainer, type NamedExplainer, precomputed } from './explainers/explainer.js'
+import { Deletion, type DeletionInsertionOptions, Insertion } from './metrics/deletion-insertion.js'
+import { PointingGame, type PointingGameOptions } from './metrics/localisation.js'
+import { checkModel, type MetricResult } from './metrics/protocol.js'
+import {
+  DataRandomization,
+  type DataRandomizationOptions,
+  ModelParameterRandomization,
+  type ModelParameterRandomizationOptions,
+} from './metrics/randomization.js'
+import { SensitivityN, type SensitivityNOptions } from './metrics/sensitivity.js'
+import type { Model } from './models/model.js'
+import { bootstrapCi, pairedPermutationP } from './native.js'
+import { parseOptions, seed, z } from './options.js'
+import { checkDataset } from './validate.js'
+
+/** An explanation method: an explainer, or precomputed maps `[N, C|1, H, W]` of the data set it is used with. */
+export type Method = ExplainerLike | Float32Array
+
+const constructorSchema = z.strictObject({
+  /** Methods by name. */
+  explainers: z
+    .record(
+      z.string().min(1).max(100),
+      z.custom<Method>((v) => v instanceof Float32Array || isExplainer(v), 'expected an explainer or precomputed maps (a Float32Array)'),
+    )
+    .refine((r) => Object.keys(r).length > 0, 'expected at least one method'),
+  /** The model's ONNX file, for `modelParameterRandomizationTest` (which rewrites copies of it). */
+  onnx: z.string().min(1).optional(),
+  /** Options to load the randomized copies with. */
+  modelOptions: z.record(z.string(), z.unknown()).optional(),
+  /** Seed of every random draw the facade makes (noise, random classes, weights, bootstrap). */
+  seed: seed.default(0),
+  /** Memory bound of the explanation cache, in bytes (default 256 MiB). */
+  cacheBytes: z
+    .int()
+    .min(0)
+    .max(2 ** 40)
+    .default(DEFAULT_CACHE_BYTES),
+})
+
+export type ExplanationMetricsOptions = z.input<typeof constructorSchema>
+
+/** A data set (or one image: `shape` `[C, H, W]`, `y` a number), with optional object masks or boxes. */
+export interface FacadeData {
+  x: Float32Array
+  shape: readonly number[]
+  y: ArrayLike<number> | number
+  masks?: Uint8Array
+  boxes?: ArrayLike<number>
+}
+
+/** The metrics of `evaluateAll` / `compareMethods`, by autotimm's names (camelCase). */
+export const FACADE_METRICS = ['deletion', 'insertion', 'sensitivity', 'paramRandomization', 'dataRandomization', 'pointingGame'] as const
+export type FacadeMetric = (typeof FACADE_METRICS)[number]
+
+/** A metric a method could not be scored by, and why (e.g. precomputed maps cannot explain noisy inputs). */
+export interface Unavailable {
+  error: string
+}
+
+export type MethodResults<R> = Record<string, R>
+
+const allOptions = z.strictObject({
+  /** Which metrics (default: all that apply — pointing game with masks or boxes, parameter randomization with `onnx`). */
+  metrics: z.array(z.enum(FACADE_METRICS)).min(1).optional(),
+  masks: z.instanceof(Uint8Array).optional(),
+  boxes: z
+    .custom<ArrayLike<number>>((v) => v !== null && typeof v === 'object' && typeof (v as ArrayLike<number>).length === 'number')
+    .optional(),
+  /** Options of each metric. */
+  deletion: z.record(z.string(), z.unknown()).optional(),
+  insertion: z.record(z.string(), z.unknown()).optional(),
+  sensitivity: z.record(z.string(), z.unknown()).optional(),
+  paramRandomization: z.record(z.string(), z.unknown()).optional(),
+  dataRandomization: z.record(z.string(), z.unknown()).optional(),
+  pointingGame: z.record(z.string(), z.unknown()).optional(),
+})
+
+export type EvaluateAllOptions = z.input<typeof allOptions>
+
+const compareOptions = allOptions.extend({
+  /** Confidence level of the bootstrap intervals (default 0.95). */
+  confidence: z.number().gt(0).lt(1).default(0.95),
+  /** Bootstrap resamples and permutation-test flips (default 2000). */
+  resamples: z.int().min(10).max(1_000_000).default(2000),
+  /** Significance level of the paired tests against the best method (default 0.05). */
+  alpha: z.number().gt(0).lt(1).default(0.05),
+})
+
+export type CompareMethodsOptions = z.input<typeof compareOptions>
+
+/** One cell of the comparison table. */
+export interface ComparisonCell {
+  method: string
+  metric: FacadeMetric
+  /** Mean over the samples with a defined score. */
+  mean: number
+  /** Bootstrap confidence interval of the mean. */
+  ci: [number, number]
+  /** Samples with a defined score. */
+  n: number
+  /** 1 = best by the metric's direction; NaN when unavailable. */
+  rank: number
+  /** Two-sided p-value of the paired sign-flip permutation test against the best method (NaN for the best itself). */
+  pValue: number
+  /** Whether this method differs significantly from the best one (`pValue < alpha`; false for the best itself). */
+  significant: boolean
+  /** Why this method has no score for this metric. */
+  error?: string
+}
+
+export interface ComparisonTable {
+  methods: string[]
+  metrics: { id: FacadeMetric; higherIsBetter: boolean }[]
+  cells: ComparisonCell[]
+  confidence: number
+  alpha: number
+  /** Explainer rows answered from the explanation cache vs computed, over the whole comparison. */
+  explanations: { computed: number; reused: number }
+  /** A text table: `mean [lo, hi] #rank`, `=` where not significantly different from the best. */
+  toString(): string
+}
+
+/** FNV-1a of a string, as a 48-bit key of a comparison's random stream. */
+function keyOf(s: string): number {
+  let h = 0xcbf29ce484222325n
+  for (const c of new TextEncoder().encode(s)) h = BigInt.asUintN(64, (h ^ BigInt(c)) * 0x100000001b3n)
+  return Number(h >> 16n)
+}
+
+/**
+ * autotimm's `ExplanationMetrics` for several methods and whole data sets:
+ * `new ExplanationMetrics(model, { explainers: { occlusion: occlusion(), ig: igMaps } })`.
+ * Every method returns one result per method name; single images are accepted.
+ */
+export class ExplanationMetrics {
+  private readonly options: z.output<typeof constructorSchema>
+  private readonly cache: ExplanationCache
+  private readonly methods: Map<string, Method>
+  /** The explainers without the cache: the cache keys rows by input and target, not by model, so a randomized model must bypass it. */
+  private readonly uncached = new Map<string, NamedExplainer>()
+  private readonly explained = new WeakMap<Float32Array, Map<string, { a: Float32Array; channels: number }>>()
+
+  constructor(
+    private readonly model: Model,
+    options: ExplanationMetricsOptions,
+  ) {
+    checkModel(model)
+    this.options = parseOptions(constructorSchema, options)
+    this.cache = new ExplanationCache(this.options.cacheBytes)
+    this.methods = new Map<string, Method>()
+    for (const [name, m] of Object.entries(this.options.explainers)) {
+      if (m instanceof Float32Array) {
+        this.methods.set(name, m)
+        continue
+      }
+      // Named by the method (the checks and cache keys use the function the user gave).
+      const e = checkExplainer(m, `explainers.${name}`)
+      const own = { name, explain: e.source, batchSize: e.batchSize }
+      this.uncached.set(name, own)
+      this.methods.set(name, this.cache.wrap(own))
+    }
+  }
+
+  /** Method names, in the order given. */
+  get methodNames(): string[] {
+    return [...this.methods.keys()]
+  }
+
+  /** The data set as a checked `[N, C, H, W]` set, without attributions yet. */
+  private dataOf(data: FacadeData, masks?: Uint8Array, boxes?: ArrayLike<number>) {
+    if (data === null || typeof data !== 'object')
+      throw new XaiEvalError('INVALID_OPTION', 'data', 'expected { x, shape, y, masks?, boxes? }')
+    const single = Array.isArray(data.shape) && data.shape.length === 3
+    const shape = (single ? [1, ...data.shape] : data.shape) as [number, number, number, number]
+    const y = typeof data.y === 'number' ? [data.y] : data.y
+    const m = masks ?? data.masks
+    const b = boxes ?? data.boxes
+    const d = {
+      x: data.x,
+      shape,
+      y,
+      a: new Float32Array(0),
+      aShape: shape,
+      ...(m ? { masks: m } : {}),
+      ...(b ? { boxes: b } : {}),
+    }
+    // Check everything but the attributions (not computed yet).
+    const n = Array.isArray(shape) ? (shape[0] ?? 0) : 0
+    const per = Array.isArray(shape) && shape.length === 4 ? shape[2]! * shape[3]! : 0
+    checkDataset({ ...d, a: new Float32Array(n * per), aShape: [n, 1, shape[2]!, shape[3]!] })
+    return d
+  }
+
+  /** The method's attributions of the data set's own inputs for their labels, computed once. */
+  private async attributions(name: string, d: ReturnType<ExplanationMetrics['dataOf']>): Promise<{ a: Float32Array; channels: number }> {
+    let byMethod = this.explained.get(d.x)
+    if (!byMethod) {
+      byMethod = new Map()
+      this.explained.set(d.x, byMethod)
+    }
+    const known = byMethod.get(name)
+    if (known) return known
+    const method = this.methods.get(name)!
+    const [n, c, h, w] = d.shape
+    let out: { a: Float32Array; channels: number }
+    if (method instanceof Float32Array) {
+      const channels = method.length === n * c * h * w ? c : method.length === n * h * w ? 1 : -1
+      if (channels < 0) {
+        throw new XaiEvalError(
+          'SHAPE_MISMATCH',
+          `explainers.${name}`,
+          `${method.length} values are not maps [${n}, ${c}|1, ${h}, ${w}] of this data set`,
+        )
+      }
+      out = { a: method, channels }
+    } else {
+      const e = checkExplainer(method)
+      const len = c * h * w
+      const parts: Float32Array[] = []
+      let channels = 1
+      const y = Int32Array.from(d.y as ArrayLike<number>)
+      await explainRows(
+        e,
+        this.model,
+        [c, h, w],
+        n,
+        (start, end, x, targets) => {
+          x.set(d.x.subarray(start * len, end * len))
+          targets.set(y.subarray(start, end))
+          return Int32Array.from({ length: end - start }, (_, i) => start + i)
+        },
+        (_start, r) => {
+          parts.push(r.a)
+          channels = r.channels
+        },
+      )
+      const a = new Float32Array(parts.reduce((s, p) => s + p.length, 0))
+      let off = 0
+      for (const p of parts) {
+        a.set(p, off)
+        off += p.length
+      }
+      out = { a, channels }
+    }
+    byMethod.set(name, out)
+    return out
+  }
+
+  /** The explainer the re-explaining metrics use for a method (precomputed maps answer only their own rows). */
+  private explainerOf(name: string, n: number, shape: readonly number[], cached = true): NamedExplainer {
+    if (!cached && this.uncached.has(name)) return this.uncached.get(name)!
+    const m = this.methods.get(name)!
+    if (m instanceof Float32Array) {
+      const [, c, h, w] = shape as [number, number, number, number]
+      return precomputed(m, [n, m.length === n * c * h * w ? c : 1, h, w], name)
+    }
+    return m as NamedExplainer
+  }
+
+  private async each<R extends MetricResult>(
+    data: FacadeData,
+    run: (d: Parameters<typeof checkDataset>[0], explainer: NamedExplainer) => Promise<R>,
+    masks?: Uint8Array,
+    boxes?: ArrayLike<number>,
+    cached = true,
+  ): Promise<MethodResults<R>> {
+    const d = this.dataOf(data, masks, boxes)
+    const out: MethodResults<R> = {}
+    for (const name of this.methods.keys()) {
+      const { a, channels } = await this.attributions(name, d)
+      const [n, , h, w] = d.shape
+      out[name] = await run({ ...d, a, aShape: [n, channels, h, w] }, this.explainerOf(name, n, d.shape, cached))
+    }
+    return out
+  }
+
+  /** Deletion (autotimm `deletion`): one result per method. */
+  async deletion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
+    const metric = new Deletion(options)
+    return this.each(data, (d) => metric.evaluate(this.model, d))
+  }
+
+  /** Insertion (autotimm `insertion`). */
+  async insertion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
+    const metric = new Insertion(options)
+    return this.each(data, (d) => metric.evaluate(this.model, d))
+  }
+
+  /** Sensitivity-N (autotimm `sensitivity_n`); precomputed maps cannot explain noisy inputs (typed error). */
+  async sensitivityN(data: FacadeData, options?: Omit<SensitivityNOptions, 'explainer'>): Promise<MethodResults<MetricResult>> {
+    return this.each(data, (d, explainer) => new SensitivityN({ seed: this.options.seed, ...options, explainer }).evaluate(this.model, d))
+  }
+
+  /** Model parameter randomization (autotimm `model_parameter_randomization_test`); needs `onnx`. */
+  async modelParameterRandomizationTest(
+    data: FacadeData,
+    options?: Omit<ModelParameterRandomizationOptions, 'explainer' | 'onnx'>,
+  ): Promise<MethodResults<MetricResult>> {
+    const onnx = this.options.onnx
+    if (!onnx)
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'onnx',
+        'the parameter randomization test needs the model’s ONNX file: new ExplanationMetrics(model, { onnx })',
+      )
+    const modelOptions = this.options.modelOptions ?? {}
+    return this.each(
+      data,
+      (d, explainer) =>
+        new ModelParameterRandomization({ seed: this.options.seed, modelOptions, ...options, explainer, onnx }).evaluate(this.model, d),
+      undefined,
+      undefined,
+      false,
+    )
+  }
+
+  /** Data randomization (autotimm `data_randomization_test`). */
+  async dataRandomizationTest(
+    data: FacadeData,
+    options?: Omit<DataRandomizationOptions, 'explainer'>,
+  ): Promise<MethodResults<MetricResult>> {
+    return this.each(data, (d, explainer) =>
+      new DataRandomization({ seed: this.options.seed, ...options, explainer }).evaluate(this.model, d),
+    )
+  }
+
+  /** Pointing game (autotimm `pointing_game`): masks or boxes in the data (or given here). */
+  async pointingGame(
+    data: FacadeData,
+    options?: PointingGameOptions & { masks?: Uint8Array; boxes?: ArrayLike<number> },
+  ): Promise<MethodResults<MetricResult>> {
+    const { masks, boxes, ...rest } = options ?? {}
+    const metric = new PointingGame(rest)
+    return this.each(data, (d) => metric.evaluate(this.model, d), masks, boxes)
+  }
+
+  /**
+   * Every applicable metric for every method (autotimm `evaluate_all`): explanations computed once
+   * per method and shared. A metric a method cannot be scored by (precomputed maps asked to explain
+   * a noisy input) is `{ error }`, not a failure of the whole run.
+   */
+  async evaluateAll(
+    data: FacadeData,
+    options?: EvaluateAllOptions,
+  ): Promise<MethodResults<Partial<Record<FacadeMetric, MetricResult | Unavailable>>>> {
+    const o = parseOptions(allOptions, options)
+    const hasRegions = !!(o.masks ?? o.boxes ?? data?.masks ?? data?.boxes)
+    const metrics =
+      o.metrics ??
+      FACADE_METRICS.filter((m) => (m === 'pointingGame' ? hasRegions : m === 'paramRandomization' ? !!this.options.onnx : true))
+    const out: MethodResults<Partial<Record<FacadeMetric, MetricResult | Unavailable>>> = Object.fromEntries(
+      this.methodNames.map((n) => [n, {}]),
+    )
+    const runs: Record<FacadeMetric, () => Promise<MethodResults<MetricResult>>> = {
+      deletion: () => this.deletion(data, o.deletion as DeletionInsertionOptions),
+      insertion: () => this.insertion(data, o.insertion as DeletionInsertionOptions),
+      sensitivity: () =>
+        this.eachSafe(data, (d, e) =>
+          new SensitivityN({ seed: this.options.seed, ...o.sensitivity, explainer: e }).evaluate(this.model, d),
+        ),
+      paramRandomization: () =>
+        this.eachSafe(
+          data,
+          (d, e) => {
+            if (!this.options.onnx)
+              throw new XaiEvalError('INVALID_OPTION', 'onnx', 'the parameter randomization test needs the model’s ONNX file')
+            return new ModelParameterRandomization({
+              seed: this.options.seed,
+              modelOptions: this.options.modelOptions ?? {},
+              ...o.paramRandomization,
+              explainer: e,
+              onnx: this.options.onnx,
+            }).evaluate(this.model, d)
+          },
+          false,
+        ),
+      dataRandomization: () =>
+        this.eachSafe(data, (d, e) =>
+          new DataRandomization({ seed: this.options.seed, ...o.dataRandomization, explainer: e }).evaluate(this.model, d),
+        ),
+      pointingGame: () =>
+        this.pointingGame(data, {
+          ...(o.pointingGame as PointingGameOptions),
+          ...(o.masks ? { masks: o.masks } : {}),
+          ...(o.boxes ? { boxes: o.boxes } : {}),
+        }),
+    }
+    for (const m of metrics) {
+      const r = await runs[m]()
+      for (const [name, v] of Object.entries(r)) out[name]![m] = v
+    }
+    return out
+  }
+
+  /** {@link each}, with a method's explainer error kept as `{ error }` for that method. */
+  private async eachSafe(
+    data: FacadeData,
+    run: (d: Parameters<typeof checkDataset>[0], explainer: NamedExplainer) => Promise<MetricResult>,
+    cached = true,
+  ): Promise<MethodResults<MetricResult>> {
+    return this.each(
+      data,
+      async (d, e) => {
+        try {
+          return await run(d, e)
+        } catch (err) {
+          if (err instanceof XaiEvalError && err.code === 'EXPLAINER') return { error: err.message } as unknown as MetricResult
+          throw err
+        }
+      },
+      undefined,
+      undefined,
+      cached,
+    )
+  }
+
+  /**
+   * The methods × metrics table: per cell the mean, a seeded percentile bootstrap interval, the
+   * rank by the metric's direction (`higherIsBetter` of its result), and a paired sign-flip
+   * permutation test of each method against the best one on the samples both scored. No
+   * correction for multiple comparisons is applied: read `pValue` with the number of cells in mind.
+   */
+  async compareMethods(data: FacadeData, options?: CompareMethodsOptions): Promise<ComparisonTable> {
+    const o = parseOptions(compareOptions, options)
+    const { confidence, resamples, alpha, ...rest } = o
+    const before = { hits: this.cache.hits, misses: this.cache.misses }
+    const all = await this.evaluateAll(data, rest)
+    const methods = this.methodNames
+    const metricIds = FACADE_METRICS.filter((m) => methods.some((n) => all[n]![m] !== undefined))
+    const metrics: ComparisonTable['metrics'] = []
+    const cells: ComparisonCell[] = []
+    const seedValue = this.options.seed
+    for (const id of metricIds) {
+      const results = methods.map((n) => all[n]![id] as MetricResult | Unavailable | undefined)
+      const scored = results.find((r): r is MetricResult => !!r && !('error' in r))
+      const higher = scored?.higherIsBetter ?? true
+      metrics.push({ id, higherIsBetter: higher })
+      const means = results.map((r) => (r && !('error' in r) ? r.mean : Number.NaN))
+      const order = methods
+        .map((_, i) => i)
+        .filter((i) => !Number.isNaN(means[i]!))
+        .sort((i, j) => (higher ? means[j]! - means[i]! : means[i]! - means[j]!))
+      const best = order[0]
+      methods.forEach((method, i) => {
+        const r = results[i]
+        if (!r || 'error' in r) {
+          cells.push({
+            method,
+            metric: id,
+            mean: Number.NaN,
+            ci: [Number.NaN, Number.NaN],
+            n: 0,
+            rank: Number.NaN,
+            pValue: Number.NaN,
+            significant: false,
+            error: r && 'error' in r ? r.error : 'not evaluated',
+          })
+          return
+        }
+        const key = keyOf(`${method}|${id}`)
+        const [lo, hi] = bootstrapCi(r.scores, resamples, confidence, seedValue, key)
+        const rank = order.indexOf(i) + 1 || Number.NaN
+        const pValue =
+          best === undefined || best === i
+            ? Number.NaN
+            : pairedPermutationP(r.scores, (results[best] as MetricResult).scores, resamples, seedValue, key)
+        cells.push({
+          method,
+          metric: id,
+          mean: r.mean,
+          ci: [lo!, hi!],
+          n: r.samples - r.skipped,
+          rank,
+          pValue,
+          significant: pValue < alpha,
+        })
+      })
+    }
+    const explanations = { computed: this.cache.misses - before.misses, reused: this.cache.hits - before.hits }
+    return { methods, metrics, cells, confidence, alpha, explanations, toString: () => formatTable(methods, metrics, cells) }
+  }
+}
+
+const fmt = (v: number) => (Number.isNaN(v) ? 'NaN' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3))
+
+function formatTable(methods: string[], metrics: ComparisonTable['metrics'], cells: ComparisonCell[]): string {
+  const head = ['method', ...metrics.map((m) => `${m.id} ${m.higherIsBetter ? '↑' : '↓'}`)]
+  const rows = methods.map((method) => [
+    method,
+    ...metrics.map((m) => {
+      const c = cells.find((x) => x.method === method && x.metric === m.id)!
+      if (c.error) return 'n/a'
+      return `${fmt(c.mean)} [${fmt(c.ci[0])}, ${fmt(c.ci[1])}] #${c.rank}${c.rank === 1 || c.significant ? ' ' : '='}`
+    }),
+  ])
+  const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)))
+  const line = (r: string[]) => r.map((v, j) => (j === 0 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!))).join('  ')
+  return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
