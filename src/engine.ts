@@ -2,7 +2,7 @@
 // batches of the model's size, each batch is built natively off the JS thread while earlier
 // batches run inference, and nothing but the scores is kept.
 import type { Checked } from './validate.js'
-import { throwIfAborted, XaiEvalError } from './errors.js'
+import { abortedBy, throwIfAborted, unlessAborted, XaiEvalError } from './errors.js'
 import type { Cost } from './metrics/protocol.js'
 import type { Model } from './models/model.js'
 import type { RowCache } from './row-cache.js'
@@ -156,7 +156,9 @@ export async function run(
     const x = model.buffer?.(n * rowLen) ?? new Float32Array(n * rowLen)
     await plan.build(start, start + n, x, targets, signal)
     throwIfAborted(signal)
-    const out = await forward(x, n)
+    // A model call that never settles is abandoned when the signal fires (its late result is
+    // dropped), so an abort is honoured within one batch's time whatever the backend does.
+    const out = await unlessAborted(forward(x, n), signal, () => abortedBy(signal))
     const classes = out.length / n
     if (!Number.isInteger(classes) || classes < 1) {
       throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${n}, classes] outputs, got ${out.length} values for ${n} rows`)

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'EXPLAINER'
   /** The caller's AbortSignal fired. */
   | 'ABORTED'
+  /** The model was closed: before the call, or while the call waited on it. */
+  | 'CLOSED'
   /** No native addon loads on this platform: no prebuilt package and no local build. */
   | 'NATIVE_LOAD'
   /** The job queue (Redis) of a distributed run lost or failed work. */
@@ -47,6 +49,7 @@ const CODES = new Set<string>([
   'MODEL_LOAD',
   'EXPLAINER',
   'ABORTED',
+  'CLOSED',
   'QUEUE',
   'INTERNAL',
 ])
@@ -67,5 +70,37 @@ export function fromNative(err: unknown): unknown {
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new XaiEvalError('ABORTED', 'signal', 'the evaluation was aborted', { cause: signal.reason })
+  if (signal?.aborted) throw abortedBy(signal)
+}
+
+/**
+ * `work`, or a rejection with `reason()` as soon as `signal` fires, whichever comes first. Work
+ * that never settles (a model call that hangs) is abandoned there: its late result or failure is
+ * dropped, never reported.
+ */
+export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, reason: () => XaiEvalError): Promise<T> {
+  if (!signal) return work
+  if (signal.aborted) {
+    work.catch(() => {})
+    return Promise.reject(reason())
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(reason())
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
+}
+
+/** The ABORTED error of `signal`. */
+export function abortedBy(signal: AbortSignal | undefined): XaiEvalError {
+  return new XaiEvalError('ABORTED', 'signal', 'the evaluation was aborted', { cause: signal?.reason })
 }

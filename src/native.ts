@@ -5,7 +5,7 @@
 // a typed XaiEvalError that names the platform, what was looked for and how to build from source.
 import { createRequire } from 'node:module'
 
-import { fromNative, XaiEvalError } from './errors.js'
+import { abortedBy, fromNative, unlessAborted, XaiEvalError } from './errors.js'
 import type * as Binding from '../native/binding.cjs'
 
 /** The platforms with a prebuilt package: package.json's `napi.targets`, in napi-rs's naming. */
@@ -69,12 +69,21 @@ const binding = loadBinding()
 
 export type { BaselineSpec, GroupFillSpec, GroupSpec, LayoutSpec, RowScores } from '../native/binding.cjs'
 
-/** Calls a binding function, rethrowing its `"CODE|arg|message"` errors as typed XaiEvalErrors. */
+/**
+ * Calls a binding function, rethrowing its `"CODE|arg|message"` errors as typed XaiEvalErrors. An
+ * async call whose last argument is an AbortSignal rejects with ABORTED as soon as it fires: napi-rs
+ * cancels only work not yet started, and not every core loop polls the signal's stop flag.
+ */
 function typed<A extends unknown[], R>(f: (...args: A) => R): (...args: A) => R {
   return (...args: A): R => {
     try {
       const out = f(...args)
-      if (out instanceof Promise) return out.catch((e: unknown) => Promise.reject(fromNative(e))) as R
+      if (out instanceof Promise) {
+        const last = args.at(-1)
+        const signal = last instanceof AbortSignal ? last : undefined
+        const settled = out.catch((e: unknown) => Promise.reject(fromNative(e)))
+        return unlessAborted(settled, signal, () => abortedBy(signal)) as R
+      }
       return out
     } catch (e) {
       throw fromNative(e)

@@ -1,5 +1,6 @@
 import { XaiEvalError } from '../errors.js'
 import { parseOptions, z } from '../options.js'
+import { Lifecycle } from './lifecycle.js'
 import type { Model, ModelStats, OutputKind } from './model.js'
 
 const optionsSchema = z.strictObject({
@@ -26,6 +27,7 @@ export class FunctionModel implements Model {
   readonly maxBatchSize: number
   readonly concurrency: number
   readonly stats: ModelStats = { forwardPasses: 0, rows: 0 }
+  private readonly life = new Lifecycle()
 
   constructor(
     private readonly fn: (x: Float32Array, shape: number[]) => Promise<Float32Array> | Float32Array,
@@ -40,14 +42,13 @@ export class FunctionModel implements Model {
   }
 
   async forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
+    this.life.check()
     this.stats.forwardPasses++
     this.stats.rows += rows
-    let out: unknown
-    try {
-      out = await this.fn(x, [rows, ...rowShape])
-    } catch (e) {
+    const call = (async () => this.fn(x, [rows, ...rowShape]))().catch((e: unknown) => {
       throw new XaiEvalError('MODEL_OUTPUT', 'model', `the model function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e })
-    }
+    })
+    const out: unknown = await this.life.guard(call)
     if (!(out instanceof Float32Array)) {
       throw new XaiEvalError(
         'MODEL_OUTPUT',
@@ -58,5 +59,8 @@ export class FunctionModel implements Model {
     return out
   }
 
-  async close(): Promise<void> {}
+  /** Refuses further calls with CLOSED; calls still waiting on `fn` reject with CLOSED at once. */
+  async close(): Promise<void> {
+    this.life.close()
+  }
 }

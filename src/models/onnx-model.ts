@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
 
 import { XaiEvalError } from '../errors.js'
+import { closedError, Lifecycle } from './lifecycle.js'
 import { parseOptions, z } from '../options.js'
 import type { Model, ModelStats, OutputKind } from './model.js'
 import { producerOf } from './onnx-graph.js'
@@ -164,9 +165,15 @@ export class OnnxModel implements Model {
   /** Input buffers handed back by the workers, for the next batches of the same length. */
   private readonly spare: Float32Array[] = []
   private last: Climb | undefined
+  private readonly life = new Lifecycle()
+  /** Forward passes handed to the pool and not yet finished there (whoever still waits on them). */
+  private readonly inPool = new Set<Promise<unknown>>()
+  private closing: Promise<void> | undefined
 
   private constructor(
     private readonly pool: Piscina,
+    /** Shared with the workers: set to 1 on close, so batches still queued are refused, not run. */
+    private readonly stop: Int32Array,
     /** The execution provider that actually runs the model. */
     readonly provider: string,
     readonly output: OutputKind,
@@ -190,6 +197,13 @@ export class OnnxModel implements Model {
   static async load(path: string, opts?: OnnxModelOptions): Promise<OnnxModel> {
     if (typeof path !== 'string') throw new XaiEvalError('INVALID_OPTION', 'path', 'expected a path to an .onnx file')
     const options = parseOptions(optionsSchema, opts)
+    if ((options.workers ?? 1) * (options.threads ?? 1) > MAX_THREADS) {
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        'threads',
+        `expected workers × threads ≤ ${MAX_THREADS} (4 × cores), got ${options.workers} × ${options.threads}`,
+      )
+    }
     const { output, maxBatchSize: batch, tuning } = options
     let bytes: Uint8Array
     try {
@@ -207,7 +221,8 @@ export class OnnxModel implements Model {
       const workers = options.workers ?? (gpu ? 1 : Math.min(2, cores))
       const threads = options.threads ?? Math.max(1, Math.floor(cores / workers))
       const spin = options.spin ?? workers === 1
-      const config: WorkerConfig = { path, provider: p.name, deviceId: p.deviceId ?? 0, threads, spin }
+      const stop = new Int32Array(new SharedArrayBuffer(4))
+      const config: WorkerConfig = { path, provider: p.name, deviceId: p.deviceId ?? 0, threads, spin, stop }
       const pool = new Piscina({
         filename: new URL('./onnx-worker.js', import.meta.url).href,
         workerData: config,
@@ -229,6 +244,7 @@ export class OnnxModel implements Model {
         const key = `${path}|${bytes.length}|${p.name}:${p.deviceId ?? 0}|${workers}×${threads}${spin ? ' spin' : ''}`
         return new OnnxModel(
           pool,
+          stop,
           p.name,
           output,
           rawOutput,
@@ -288,6 +304,7 @@ export class OnnxModel implements Model {
   }
 
   async forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
+    this.life.check()
     this.checkRowShape(rowShape)
     this.stats.forwardPasses++
     this.stats.rows += rows
@@ -304,12 +321,17 @@ export class OnnxModel implements Model {
     }
     const owned = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength
     const req: ForwardRequest = { kind: 'forward', inputName: this.inputName, outputName: this.outputName, x, dims: [batch, ...rowShape] }
-    let out: ForwardResult
-    try {
-      out = await this.pool.run(req, owned ? { transferList: [x.buffer as ArrayBuffer] } : {})
-    } catch (e) {
+    this.life.check()
+    const task = this.pool.run(req, owned ? { transferList: [x.buffer as ArrayBuffer] } : {}).catch((e: unknown) => {
+      if (this.life.closed) throw closedError()
       throw new XaiEvalError('MODEL_OUTPUT', 'model', `forward pass failed: ${(e as Error).message}`, { cause: e })
-    }
+    }) as Promise<ForwardResult>
+    this.inPool.add(task)
+    task.then(
+      () => this.inPool.delete(task),
+      () => this.inPool.delete(task),
+    )
+    const out = await this.life.guard(task)
     if (out.dims.length !== 2 || out.dims[0] !== batch) {
       throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${batch}, classes], got [${out.dims.join(', ')}]`)
     }
@@ -330,8 +352,18 @@ export class OnnxModel implements Model {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.destroy()
+  /**
+   * Refuses further calls with CLOSED and rejects the calls waiting on the model with CLOSED at
+   * once; batches still queued are refused by the workers, and the pool is torn down only after
+   * the batches already inside onnxruntime finish (at most one batch's time): terminating a worker
+   * in the middle of `session.run` aborts the whole process. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.life.close()) {
+      Atomics.store(this.stop, 0, 1)
+      this.closing = Promise.allSettled(this.inPool).then(() => this.pool.destroy())
+    }
+    return this.closing!
   }
 }
 

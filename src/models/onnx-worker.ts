@@ -12,6 +12,8 @@ export interface WorkerConfig {
   threads: number
   /** Whether ORT's intra-op threads may spin-wait between runs (only when one session owns its cores). */
   spin: boolean
+  /** Set to 1 by `OnnxModel.close()`: requests still queued are refused instead of run. */
+  stop: Int32Array
 }
 
 export interface ForwardRequest {
@@ -68,6 +70,7 @@ function meta(s: ort.InferenceSession): SessionMeta {
 }
 
 export default async function run(req: ForwardRequest | MetaRequest): Promise<SessionMeta | ForwardResult> {
+  if (Atomics.load(config.stop, 0) !== 0) throw new Error('CLOSED|model|the model is closed')
   const s = await open()
   if (req.kind === 'meta') return meta(s)
   const start = performance.now()

@@ -6,6 +6,7 @@
 
 use crate::error::{check_finite, check_sample_range, expect_len, CoreError, Result};
 use crate::rng::{Purpose, Rng};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Largest blur σ accepted. The kernel has `2·⌈3σ⌉ + 1` taps, allocated and applied per pixel:
 /// an unbounded σ would exhaust memory (an abort, not an error) long before it changed the
@@ -109,6 +110,19 @@ pub fn batch(
   baseline: &Baseline,
   first_sample: u64,
 ) -> Result<Vec<f32>> {
+  batch_until(x, shape, baseline, first_sample, &AtomicBool::new(false))
+}
+
+/// [`batch`] that checks `stop` before each channel of each sample and returns `ABORTED` once it
+/// is raised: a wide blur costs `O(σ)` per pixel, tens of milliseconds per channel at the largest
+/// σ, so an abort is honoured within one channel's time instead of the whole data set's.
+pub fn batch_until(
+  x: &[f32],
+  shape: [usize; 4],
+  baseline: &Baseline,
+  first_sample: u64,
+  stop: &AtomicBool,
+) -> Result<Vec<f32>> {
   let [n, c, h, w] = shape;
   let total = [n, c, h, w]
     .iter()
@@ -129,8 +143,22 @@ pub fn batch(
   if row == 0 {
     return Ok(out);
   }
+  let stopped = || stop.load(Ordering::Relaxed);
   for (i, (xs, os)) in x.chunks(row).zip(out.chunks_mut(row)).enumerate() {
-    baseline.fill(xs, c, h, w, first_sample + i as u64, os);
+    if stopped() {
+      return Err(CoreError::Aborted);
+    }
+    if let Baseline::Blur { sigma } = *baseline {
+      let kernel = gaussian_kernel(sigma);
+      for (xc, oc) in xs.chunks(h * w).zip(os.chunks_mut(h * w)) {
+        if stopped() {
+          return Err(CoreError::Aborted);
+        }
+        blur_channel(xc, h, w, &kernel, oc);
+      }
+    } else {
+      baseline.fill(xs, c, h, w, first_sample + i as u64, os);
+    }
   }
   Ok(out)
 }
@@ -181,6 +209,22 @@ mod tests {
 
   fn one(b: Baseline, x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
     batch(x, [1, c, h, w], &b, 0).unwrap()
+  }
+
+  #[test]
+  fn a_raised_stop_flag_ends_a_blur_with_aborted() {
+    let x = vec![0.5f32; 2 * 3 * 8 * 8];
+    let b = Baseline::Blur { sigma: 64.0 };
+    let stop = AtomicBool::new(true);
+    assert_eq!(
+      batch_until(&x, [2, 3, 8, 8], &b, 0, &stop),
+      Err(CoreError::Aborted)
+    );
+    stop.store(false, Ordering::Relaxed);
+    assert_eq!(
+      batch_until(&x, [2, 3, 8, 8], &b, 0, &stop),
+      batch(&x, [2, 3, 8, 8], &b, 0)
+    );
   }
 
   #[test]

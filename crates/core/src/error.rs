@@ -18,6 +18,8 @@ pub enum CoreError {
   NonFinite { arg: &'static str, index: usize },
   /// The input is empty where at least one element is needed.
   EmptyInput { arg: &'static str },
+  /// The caller's stop flag was raised (an `AbortSignal` on the JS side) while the call ran.
+  Aborted,
 }
 
 impl CoreError {
@@ -28,6 +30,7 @@ impl CoreError {
       CoreError::InvalidParam { .. } => "INVALID_OPTION",
       CoreError::NonFinite { .. } => "NON_FINITE",
       CoreError::EmptyInput { .. } => "EMPTY_INPUT",
+      CoreError::Aborted => "ABORTED",
     }
   }
 
@@ -38,6 +41,7 @@ impl CoreError {
       | CoreError::NonFinite { arg, .. }
       | CoreError::EmptyInput { arg } => arg,
       CoreError::InvalidParam { name, .. } => name,
+      CoreError::Aborted => "signal",
     }
   }
 
@@ -75,6 +79,7 @@ impl fmt::Display for CoreError {
         )
       }
       CoreError::EmptyInput { arg } => write!(f, "`{arg}` is empty"),
+      CoreError::Aborted => write!(f, "the evaluation was aborted"),
     }
   }
 }

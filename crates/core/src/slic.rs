@@ -19,6 +19,8 @@
 //! inputs are **not** converted to CIELAB (inputs here are model tensors, not sRGB images in [0, 1]),
 //! and no Gaussian pre-smoothing is applied (skimage's default `sigma = 0`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 use crate::error::{check_finite, expect_len, CoreError, Result};
@@ -110,6 +112,19 @@ pub fn slic_one(
   width: usize,
   p: &SlicParams,
 ) -> (Vec<u32>, usize) {
+  // Nothing raises this flag, so the result is always there.
+  slic_one_until(x, channels, height, width, p, &AtomicBool::new(false)).unwrap_or_default()
+}
+
+/// [`slic_one`], or `None` once `stop` is raised (checked before each of the `maxIter` rounds).
+fn slic_one_until(
+  x: &[f32],
+  channels: usize,
+  height: usize,
+  width: usize,
+  p: &SlicParams,
+  stop: &AtomicBool,
+) -> Option<(Vec<u32>, usize)> {
   let pixels = height * width;
   let grid = regular_grid([1, height, width], p.n_segments);
   let (y0, sy) = grid[1];
@@ -140,6 +155,9 @@ pub fn slic_one(
   let mut members = vec![0usize; n_seeds];
   let mut alive = vec![true; n_seeds];
   for _ in 0..p.max_iter {
+    if stop.load(Ordering::Relaxed) {
+      return None;
+    }
     let mut change = false;
     distance.fill(f64::MAX);
     for k in 0..n_seeds {
@@ -205,7 +223,7 @@ pub fn slic_one(
   let segment_size = pixels as f64 / n_seeds as f64;
   let min_size = (p.min_size_factor * segment_size) as usize;
   let max_size = ((p.max_size_factor * segment_size) as usize).max(1);
-  connect(&nearest, height, width, min_size, max_size)
+  Some(connect(&nearest, height, width, min_size, max_size))
 }
 
 /// skimage's `_enforce_label_connectivity_cython` in 2-D with `start_label = 0`.
@@ -268,6 +286,17 @@ fn connect(
 /// # Errors
 /// `SHAPE_MISMATCH`, `NON_FINITE` for NaN/Inf in `x`, `INVALID_OPTION` for bad parameters.
 pub fn slic_batch(x: &[f32], shape: [usize; 4], p: &SlicParams) -> Result<(Vec<u32>, Vec<u32>)> {
+  slic_batch_until(x, shape, p, &AtomicBool::new(false))
+}
+
+/// [`slic_batch`] that checks `stop` before each round of each image and returns `ABORTED` once
+/// it is raised (an image costs up to `maxIter` passes over its pixels).
+pub fn slic_batch_until(
+  x: &[f32],
+  shape: [usize; 4],
+  p: &SlicParams,
+  stop: &AtomicBool,
+) -> Result<(Vec<u32>, Vec<u32>)> {
   let [n, c, h, w] = shape;
   expect_len("x", x.len(), n * c * h * w)?;
   check_finite("x", x)?;
@@ -277,10 +306,11 @@ pub fn slic_batch(x: &[f32], shape: [usize; 4], p: &SlicParams) -> Result<(Vec<u
     return Ok((Vec::new(), vec![0; n]));
   }
   // Images are independent: segmented in parallel on rayon's pool, results in image order.
-  let each: Vec<(Vec<u32>, usize)> = x
+  let each: Option<Vec<(Vec<u32>, usize)>> = x
     .par_chunks(row)
-    .map(|img| slic_one(img, c, h, w, p))
+    .map(|img| slic_one_until(img, c, h, w, p, stop))
     .collect();
+  let each = each.ok_or(CoreError::Aborted)?;
   let mut labels = Vec::with_capacity(n * h * w);
   let mut counts = Vec::with_capacity(n);
   for (l, k) in each {
@@ -293,6 +323,28 @@ pub fn slic_batch(x: &[f32], shape: [usize; 4], p: &SlicParams) -> Result<(Vec<u
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_raised_stop_flag_ends_slic_with_aborted() {
+    let x = vec![0.5f32; 2 * 3 * 8 * 8];
+    let p = SlicParams {
+      n_segments: 4,
+      compactness: 10.0,
+      max_iter: 10,
+      min_size_factor: 0.5,
+      max_size_factor: 3.0,
+    };
+    let stop = AtomicBool::new(true);
+    assert_eq!(
+      slic_batch_until(&x, [2, 3, 8, 8], &p, &stop),
+      Err(CoreError::Aborted)
+    );
+    stop.store(false, Ordering::Relaxed);
+    assert_eq!(
+      slic_batch_until(&x, [2, 3, 8, 8], &p, &stop),
+      slic_batch(&x, [2, 3, 8, 8], &p)
+    );
+  }
 
   #[test]
   fn grid_of_28_by_28_for_100_segments_has_81_seeds() {

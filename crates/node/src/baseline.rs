@@ -1,12 +1,15 @@
 //! Baselines (`baseline::Baseline`): the spec from JS, and the snapshot of a data set's
 //! baselines off the JS thread.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use xai_eval_core::baseline::{self, Baseline};
 use xai_eval_core::CoreError;
 
-use crate::{convert, guarded, js_error};
+use crate::{convert, guarded, js_error, stop_flag};
 
 /// A baseline, mirrored from `baseline::Baseline`.
 #[napi(object)]
@@ -61,6 +64,9 @@ pub struct BaselineTask {
   shape: [usize; 4],
   baseline: Baseline,
   first_sample: u64,
+  /// Raised by the signal's abort: napi-rs can only cancel work that has not started, so a
+  /// running blur polls this instead.
+  stop: Arc<AtomicBool>,
 }
 
 #[napi]
@@ -69,7 +75,15 @@ impl Task for BaselineTask {
   type JsValue = Float32Array;
 
   fn compute(&mut self) -> Result<Self::Output> {
-    guarded(|| baseline::batch(&self.x, self.shape, &self.baseline, self.first_sample))
+    guarded(|| {
+      baseline::batch_until(
+        &self.x,
+        self.shape,
+        &self.baseline,
+        self.first_sample,
+        &self.stop,
+      )
+    })
   }
 
   fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -92,6 +106,7 @@ pub fn compute_baselines(
     shape: convert::shape4(&shape)?,
     baseline: baseline.parse()?,
     first_sample: convert::index("firstSample", first_sample)?,
+    stop: stop_flag(signal.as_ref()),
   };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }

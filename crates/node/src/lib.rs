@@ -26,5 +26,7 @@ pub mod region;
 pub mod rng;
 pub mod soco;
 pub mod stats;
+mod stop;
 
 pub(crate) use error::{guarded, js_error};
+pub(crate) use stop::stop_flag;

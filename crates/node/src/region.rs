@@ -1,6 +1,9 @@
 //! Region perturbation (`region::*`: patch grids, region orders, rows replacing whole regions)
 //! and superpixels (`slic::slic_batch`): conversion only.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use xai_eval_core::region::{self, Reduce, RegionOrder, RegionSource, Regions};
@@ -8,7 +11,7 @@ use xai_eval_core::slic::{self, SlicParams};
 use xai_eval_core::CoreError;
 
 use crate::layout::LayoutSpec;
-use crate::{convert, guarded, js_error};
+use crate::{convert, guarded, js_error, stop_flag};
 
 #[napi(object)]
 pub struct PatchGridResult {
@@ -234,6 +237,8 @@ pub struct SlicTask {
   x: Float32Array,
   shape: [usize; 4],
   params: SlicParams,
+  /// Raised by the signal: images not yet segmented are skipped (`ABORTED`).
+  stop: Arc<AtomicBool>,
 }
 
 #[napi]
@@ -242,7 +247,7 @@ impl Task for SlicTask {
   type JsValue = SlicResult;
 
   fn compute(&mut self) -> Result<Self::Output> {
-    guarded(|| slic::slic_batch(&self.x, self.shape, &self.params))
+    guarded(|| slic::slic_batch_until(&self.x, self.shape, &self.params, &self.stop))
   }
 
   fn resolve(&mut self, _env: Env, (labels, counts): Self::Output) -> Result<Self::JsValue> {
@@ -276,6 +281,7 @@ pub fn slic_segments(
       min_size_factor,
       max_size_factor,
     },
+    stop: stop_flag(signal.as_ref()),
   };
   Ok(AsyncTask::with_optional_signal(task, signal))
 }
