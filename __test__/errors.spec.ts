@@ -309,7 +309,7 @@ test('OnnxModel with the wrong input shape → SHAPE_MISMATCH (x)', async (t) =>
   t.is(model.stats.rows, 0)
 })
 
-// Regression: with the default maxBatchSize 'auto', tune() must check the row shape before it
+// Regression: with the default maxBatchSize 'auto', the batch sizing must check the row shape before it
 // feeds rows to onnxruntime (it used to surface as MODEL_OUTPUT from inside the session).
 test("OnnxModel with the wrong input shape and maxBatchSize 'auto' → SHAPE_MISMATCH (x)", async (t) => {
   const model = await OnnxModel.load((await demo).modelPath)

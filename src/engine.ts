@@ -90,6 +90,9 @@ export function needsSoftmax(model: Model, wantProbabilities = model.output === 
   return wantProbabilities && model.rawOutput === 'logits'
 }
 
+/** Input bytes under which a batch is small enough for twice the lanes (see {@link run}). */
+const SMALL_BATCH = 1 << 20
+
 /** Evaluates every row of `plan` (inputs of `rowShape`) and hands each batch's scores to `sink`, in any order. */
 export async function run(
   model: Model,
@@ -103,9 +106,6 @@ export async function run(
 ): Promise<void> {
   const { signal, onProgress } = options
   const rowLen = rowShape.reduce((p, d) => p * d, 1)
-  await model.tune?.(rowShape)
-  const size = model.maxBatchSize
-  const batches = Math.ceil(plan.rows / size)
   let next = 0
   let done = 0
   let failed = false
@@ -150,11 +150,10 @@ export async function run(
     return out
   }
 
-  const one = async (b: number): Promise<void> => {
-    const start = b * size
-    const n = Math.min(size, plan.rows - start)
+  /** Builds, runs and scores rows `[start, start + n)`. */
+  const one = async (start: number, n: number): Promise<void> => {
     const targets = new Int32Array(n)
-    const x = new Float32Array(n * rowLen)
+    const x = model.buffer?.(n * rowLen) ?? new Float32Array(n * rowLen)
     await plan.build(start, start + n, x, targets, signal)
     throwIfAborted(signal)
     // A model call that never settles is abandoned when the signal fires (its late result is
@@ -171,17 +170,25 @@ export async function run(
   }
 
   // One more lane than the model can run at once, so the next batch is being filled natively
-  // while the model works on the current ones; memory stays at `lanes` batches. On a failure or
-  // an abort no lane starts another batch, and we return only once every started one has settled
-  // or been abandoned to the abort: the caller may close the model right away (a model's close
-  // waits for what its backend still runs).
-  const lanes = Math.min(batches, model.concurrency + 1)
+  // while the model works on the current ones; memory stays at `lanes` batches. Small batches
+  // (under SMALL_BATCH bytes) get as many lanes again: their forward pass is as short as the
+  // hand-off between threads, which more batches in flight hide. Batch sizes are asked for batch
+  // by batch (an 'auto' model climbs on these very rows). On a failure or an abort no lane starts
+  // another batch, and we return only once every started one has settled: the caller may close
+  // the model right away.
+  const lanes = model.concurrency + 1
   const settled = await Promise.allSettled(
-    Array.from({ length: lanes }, async () => {
-      while (next < batches && !failed) {
+    Array.from({ length: 2 * lanes }, async (_, lane) => {
+      while (next < plan.rows && !failed) {
         try {
           throwIfAborted(signal)
-          await one(next++)
+          const size = model.batchSize?.(rowShape) ?? model.maxBatchSize
+          if (lane >= lanes && size * rowLen * 4 > SMALL_BATCH) return
+          const start = next
+          const n = Math.min(size, plan.rows - start)
+          next += n
+          cost.batchSize = size
+          await one(start, n)
         } catch (e) {
           failed = true
           throw e

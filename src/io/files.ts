@@ -89,7 +89,7 @@ export function channelsLastModel(inner: Model): Model {
       return inner.stats
     },
     forward: (x, rows, [c, h, w]) => inner.forward(transpose(x, rows, [c!, h!, w!], false), rows, [h!, w!, c!]),
-    tune: inner.tune ? ([c, h, w]) => inner.tune!([h!, w!, c!]) : undefined,
+    batchSize: inner.batchSize ? ([c, h, w]) => inner.batchSize!([h!, w!, c!]) : undefined,
     close: () => inner.close(),
   }
 }

@@ -39,6 +39,8 @@ export interface MetricMeta {
 export interface Cost {
   forwardPasses: number
   batches: number
+  /** Rows per model call at the end of the run: the settled size with `'auto'` (absent when no rows ran). */
+  batchSize?: number
 }
 
 export const newCost = (): Cost => ({ forwardPasses: 0, batches: 0 })
@@ -66,6 +68,7 @@ export interface Shard {
   parts?: Record<string, Shard>
   forwardPasses: number
   batches: number
+  batchSize?: number
 }
 
 const shardSchema = z.looseObject({
@@ -80,6 +83,7 @@ const shardSchema = z.looseObject({
   parts: z.record(z.string(), z.unknown()).optional(),
   forwardPasses: z.int().min(0),
   batches: z.int().min(0),
+  batchSize: z.int().min(1).optional(),
 })
 
 /** Shards merged in global order: every column concatenated, every shard's `stats` kept in order. */
@@ -119,6 +123,8 @@ export interface MetricResult {
   forwardPasses: number
   /** Model calls this evaluation made. */
   batches: number
+  /** Largest rows per model call (the settled size with `maxBatchSize: 'auto'`); absent when no rows ran. */
+  batchSize?: number
 }
 
 /** Options of `map` and `evaluate`. */
@@ -374,9 +380,16 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
       cost: {
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
+        ...batchSizeOf(sorted),
       },
     }
   }
+}
+
+/** The largest batch size of the shards that ran rows, as `{ batchSize }`, or nothing. */
+function batchSizeOf(shards: readonly Shard[]): { batchSize?: number } {
+  const sizes = shards.map((s) => (s as { batchSize?: unknown }).batchSize).filter((b): b is number => typeof b === 'number')
+  return sizes.length > 0 ? { batchSize: Math.max(...sizes) } : {}
 }
 
 /** A metric class: constructible from its options, with its meta. */

@@ -25,8 +25,13 @@ export interface Model {
    * `rows` ≤ {@link maxBatchSize}.
    */
   forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array>
-  /** Settles {@link maxBatchSize} for inputs of `rowShape`, e.g. by measuring; called before the first batch. */
-  tune?(rowShape: readonly number[]): Promise<number>
+  /**
+   * Rows of the next batch of inputs `rowShape` (default {@link maxBatchSize}), asked before each
+   * batch: a model may change it as it measures (see OnnxModel's `maxBatchSize: 'auto'`).
+   */
+  batchSize?(rowShape: readonly number[]): number
+  /** A buffer of `length` floats for the next batch's inputs, possibly reused and not zeroed. */
+  buffer?(length: number): Float32Array
   /** Releases workers and sessions. */
   close(): Promise<void>
 }

@@ -3,12 +3,15 @@
 import { workerData } from 'node:worker_threads'
 
 import * as ort from 'onnxruntime-node'
+import { move, transferableSymbol, valueSymbol } from 'piscina'
 
 export interface WorkerConfig {
   path: string
   provider: string
   deviceId: number
   threads: number
+  /** Whether ORT's intra-op threads may spin-wait between runs (only when one session owns its cores). */
+  spin: boolean
   /** Set to 1 by `OnnxModel.close()`: requests still queued are refused instead of run. */
   stop: Int32Array
 }
@@ -23,6 +26,15 @@ export interface ForwardRequest {
 
 export interface MetaRequest {
   kind: 'meta'
+}
+
+/** A forward pass's outputs, the input's buffer handed back for reuse, and the time the session took. */
+export interface ForwardResult {
+  data: Float32Array
+  dims: number[]
+  x: Float32Array
+  /** Milliseconds inside this worker, from the request to the outputs: what batch sizing measures. */
+  ms: number
 }
 
 export interface SessionMeta {
@@ -41,8 +53,9 @@ function open(): Promise<ort.InferenceSession> {
     executionProviders: [provider] as ort.InferenceSession.ExecutionProviderConfig[],
     intraOpNumThreads: config.threads,
     graphOptimizationLevel: 'all',
-    // Several sessions share the cores: spin-waiting threads would steal them from each other.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    // Several sessions sharing the cores must not spin: waiting threads would steal them from each
+    // other. One session alone on its cores may (faster hand-offs between its threads).
+    extra: { session: { intra_op: { allow_spinning: config.spin ? '1' : '0' } } },
   })
   return session
 }
@@ -56,14 +69,19 @@ function meta(s: ort.InferenceSession): SessionMeta {
   return { inputNames: [...s.inputNames], outputNames: [...s.outputNames], inputShapes }
 }
 
-export default async function run(req: ForwardRequest | MetaRequest): Promise<SessionMeta | { data: Float32Array; dims: number[] }> {
+export default async function run(req: ForwardRequest | MetaRequest): Promise<SessionMeta | ForwardResult> {
   if (Atomics.load(config.stop, 0) !== 0) throw new Error('CLOSED|model|the model is closed')
   const s = await open()
   if (req.kind === 'meta') return meta(s)
+  const start = performance.now()
   const feeds = { [req.inputName]: new ort.Tensor('float32', req.x, req.dims) }
   const out = (await s.run(feeds, [req.outputName]))[req.outputName]
   if (out?.type !== 'float32') {
     throw new Error(`MODEL_OUTPUT|model.output|output '${req.outputName}' is ${out?.type ?? 'missing'}, expected float32`)
   }
-  return { data: out.data as Float32Array, dims: [...out.dims] }
+  const data = out.data as Float32Array
+  const result: ForwardResult = { data, dims: [...out.dims], x: req.x, ms: performance.now() - start }
+  // Both buffers move back instead of being copied: the outputs, and the input for the next batch.
+  const buffers = new Set([data.buffer, req.x.buffer])
+  return move({ [transferableSymbol]: [...buffers], [valueSymbol]: result } as never) as never
 }
