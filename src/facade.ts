@@ -18,7 +18,7 @@ import {
 } from './metrics/randomization.js'
 import { SensitivityN, type SensitivityNOptions } from './metrics/sensitivity.js'
 import type { Model } from './models/model.js'
-import { bootstrapCi, pairedPermutationP } from './native.js'
+import { compareMethods as compareScores } from './compare.js'
 import { parseOptions, seed, z } from './options.js'
 import { checkDataset } from './validate.js'
 
@@ -88,11 +88,9 @@ const allOptions = z.strictObject({
 export type EvaluateAllOptions = z.input<typeof allOptions>
 
 const compareOptions = allOptions.extend({
-  /** Confidence level of the bootstrap intervals (default 0.95). */
-  confidence: z.number().gt(0).lt(1).default(0.95),
-  /** Bootstrap resamples and permutation-test flips (default 2000). */
-  resamples: z.int().min(10).max(1_000_000).default(2000),
-  /** Significance level of the paired tests against the best method (default 0.05). */
+  /** Paired bootstrap resamples (default 2000). */
+  resamples: z.int().min(100).max(1_000_000).default(2000),
+  /** Level of the tests against the best method; the intervals are at 1 − alpha (default 0.05: 95 %). */
   alpha: z.number().gt(0).lt(1).default(0.05),
 })
 
@@ -102,17 +100,17 @@ export type CompareMethodsOptions = z.input<typeof compareOptions>
 export interface ComparisonCell {
   method: string
   metric: FacadeMetric
-  /** Mean over the samples with a defined score. */
+  /** Mean over the paired samples (every compared method has a defined score). */
   mean: number
-  /** Bootstrap confidence interval of the mean. */
+  /** Paired percentile bootstrap interval of the mean at 1 − alpha. */
   ci: [number, number]
-  /** Samples with a defined score. */
+  /** Paired samples compared. */
   n: number
   /** 1 = best by the metric's direction; NaN when unavailable. */
   rank: number
-  /** Two-sided p-value of the paired sign-flip permutation test against the best method (NaN for the best itself). */
+  /** Two-sided paired bootstrap p-value of the difference to the best method (NaN for the best itself). */
   pValue: number
-  /** Whether this method differs significantly from the best one (`pValue < alpha`; false for the best itself). */
+  /** Whether the bootstrap interval of the difference to the best excludes 0 (false for the best itself). */
   significant: boolean
   /** Why this method has no score for this metric. */
   error?: string
@@ -128,13 +126,6 @@ export interface ComparisonTable {
   explanations: { computed: number; reused: number }
   /** A text table: `mean [lo, hi] #rank`, `=` where not significantly different from the best. */
   toString(): string
-}
-
-/** FNV-1a of a string, as a 48-bit key of a comparison's random stream. */
-function keyOf(s: string): number {
-  let h = 0xcbf29ce484222325n
-  for (const c of new TextEncoder().encode(s)) h = BigInt.asUintN(64, (h ^ BigInt(c)) * 0x100000001b3n)
-  return Number(h >> 16n)
 }
 
 /**
@@ -425,35 +416,43 @@ export class ExplanationMetrics {
   }
 
   /**
-   * The methods × metrics table: per cell the mean, a seeded percentile bootstrap interval, the
-   * rank by the metric's direction (`higherIsBetter` of its result), and a paired sign-flip
-   * permutation test of each method against the best one on the samples both scored. No
-   * correction for multiple comparisons is applied: read `pValue` with the number of cells in mind.
+   * The methods × metrics table, with the statistics of the CLI and the report
+   * (`compareMethods` of `compare.ts`): per cell the mean over the samples every method scored,
+   * its paired percentile bootstrap interval (seeded), the rank by the metric's direction
+   * (`higherIsBetter` of its result), and whether the difference to the best method is
+   * significant. No correction for multiple comparisons is applied: read `pValue` with the number
+   * of cells in mind.
    */
   async compareMethods(data: FacadeData, options?: CompareMethodsOptions): Promise<ComparisonTable> {
     const o = parseOptions(compareOptions, options)
-    const { confidence, resamples, alpha, ...rest } = o
+    const { resamples, alpha, ...rest } = o
     const before = { hits: this.cache.hits, misses: this.cache.misses }
     const all = await this.evaluateAll(data, rest)
     const methods = this.methodNames
     const metricIds = FACADE_METRICS.filter((m) => methods.some((n) => all[n]![m] !== undefined))
     const metrics: ComparisonTable['metrics'] = []
     const cells: ComparisonCell[] = []
-    const seedValue = this.options.seed
     for (const id of metricIds) {
       const results = methods.map((n) => all[n]![id] as MetricResult | Unavailable | undefined)
-      const scored = results.find((r): r is MetricResult => !!r && !('error' in r))
-      const higher = scored?.higherIsBetter ?? true
+      const scored = methods.flatMap((n, i) => {
+        const r = results[i]
+        return r && !('error' in r) ? [[n, r] as const] : []
+      })
+      const higher = scored[0]?.[1].higherIsBetter ?? true
       metrics.push({ id, higherIsBetter: higher })
-      const means = results.map((r) => (r && !('error' in r) ? r.mean : Number.NaN))
-      const order = methods
-        .map((_, i) => i)
-        .filter((i) => !Number.isNaN(means[i]!))
-        .sort((i, j) => (higher ? means[j]! - means[i]! : means[i]! - means[j]!))
-      const best = order[0]
+      // The statistics of the CLI and the report, on the methods that have scores.
+      const comparison =
+        scored.length > 0
+          ? compareScores(id, higher, Object.fromEntries(scored.map(([n, r]) => [n, r.scores])), {
+              reps: resamples,
+              seed: this.options.seed,
+              alpha,
+            })
+          : undefined
       methods.forEach((method, i) => {
         const r = results[i]
-        if (!r || 'error' in r) {
+        const c = comparison?.methods.find((m) => m.method === method)
+        if (!r || 'error' in r || !c) {
           cells.push({
             method,
             metric: id,
@@ -467,27 +466,20 @@ export class ExplanationMetrics {
           })
           return
         }
-        const key = keyOf(`${method}|${id}`)
-        const [lo, hi] = bootstrapCi(r.scores, resamples, confidence, seedValue, key)
-        const rank = order.indexOf(i) + 1 || Number.NaN
-        const pValue =
-          best === undefined || best === i
-            ? Number.NaN
-            : pairedPermutationP(r.scores, (results[best] as MetricResult).scores, resamples, seedValue, key)
         cells.push({
           method,
           metric: id,
-          mean: r.mean,
-          ci: [lo!, hi!],
-          n: r.samples - r.skipped,
-          rank,
-          pValue,
-          significant: pValue < alpha,
+          mean: c.mean,
+          ci: c.ci,
+          n: comparison!.pairedSamples,
+          rank: c.rank,
+          pValue: c.best ? Number.NaN : c.p,
+          significant: c.significant,
         })
       })
     }
     const explanations = { computed: this.cache.misses - before.misses, reused: this.cache.hits - before.hits }
-    return { methods, metrics, cells, confidence, alpha, explanations, toString: () => formatTable(methods, metrics, cells) }
+    return { methods, metrics, cells, confidence: 1 - alpha, alpha, explanations, toString: () => formatTable(methods, metrics, cells) }
   }
 }
 

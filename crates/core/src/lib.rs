@@ -10,7 +10,6 @@
 
 pub mod agreement;
 pub mod baseline;
-pub mod compare;
 pub mod correlation;
 pub mod curve;
 pub mod error;

@@ -8,7 +8,6 @@
 
 pub mod agreement;
 pub mod baseline;
-pub mod compare;
 mod convert;
 pub mod correlation;
 pub mod curve;
