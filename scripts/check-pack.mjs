@@ -13,8 +13,9 @@ import { readFileSync } from 'node:fs'
 
 const MiB = 1024 * 1024
 const BUDGET = {
-  // Today: ~1.0 MiB packed, ~1.4 MiB unpacked, most of it the demo's float32 data (data/demo).
-  main: { packed: 1.25 * MiB, unpacked: 2 * MiB },
+  // Today: ~1.2 MiB packed, ~2.0 MiB unpacked: the demo's float32 data (data/demo, 1.2 MiB), the
+  // compiled TypeScript of 33 metrics, the CLI and report, and the README (0.1 MiB).
+  main: { packed: 1.5 * MiB, unpacked: 3 * MiB },
   // Today: the stripped linux-x64-gnu addon, ~1 MiB unpacked, ~0.4 MiB packed.
   platform: { packed: 1.5 * MiB, unpacked: 4 * MiB },
 }
