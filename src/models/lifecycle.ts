@@ -1,10 +1,17 @@
 // A model's open/closed state, shared by the backends: once closed, a model refuses new calls
 // with CLOSED and the calls still waiting on it reject with CLOSED at once, instead of hanging or
 // starting the backend again.
+import { setMaxListeners } from 'node:events'
+
 import { unlessAborted, XaiEvalError } from '../errors.js'
 
 export class Lifecycle {
   private readonly gate = new AbortController()
+
+  constructor() {
+    // One listener per call in flight, from every evaluation sharing the model: not a leak.
+    setMaxListeners(1024, this.gate.signal)
+  }
 
   get closed(): boolean {
     return this.gate.signal.aborted
