@@ -40,7 +40,9 @@ const table = await metrics.compareMethods(
   },
   { resamples, sensitivity: { nSamples: 10 }, deletion: { steps: 20 }, insertion: { steps: 20 } },
 )
-console.log(`xai-eval compare: ${samples} demo samples, 95 % paired bootstrap intervals over ${resamples} resamples, differences to the best tested by the same bootstrap`)
+console.log(
+  `xai-eval compare: ${samples} demo samples, 95 % paired bootstrap intervals over ${resamples} resamples, differences to the best tested by the same bootstrap`,
+)
 console.log("'#k' = rank by the metric's direction; '=' = not significantly different from the best (p ≥ 0.05)\n")
 console.log(table.toString())
 console.log(
