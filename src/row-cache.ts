@@ -6,6 +6,18 @@ import { createHash } from 'node:crypto'
 
 import { XaiEvalError } from './errors.js'
 
+/** A 128-bit hash (base64) of the exact bytes of each of the `rows` rows of `x`: a row's identity. */
+export function rowKeys(x: Float32Array, rows: number): string[] {
+  const len = x.length / rows
+  const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength)
+  return Array.from({ length: rows }, (_, r) =>
+    createHash('sha256')
+      .update(bytes.subarray(r * len * 4, (r + 1) * len * 4))
+      .digest('base64')
+      .slice(0, 22),
+  )
+}
+
 /** Model outputs by row content, for the evaluations that share this cache. */
 export class RowCache {
   private readonly outputs = new Map<string, Float32Array>()
@@ -25,14 +37,7 @@ export class RowCache {
 
   /** The key of each of the `rows` rows of `x`. */
   keys(x: Float32Array, rows: number): string[] {
-    const len = x.length / rows
-    const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength)
-    return Array.from({ length: rows }, (_, r) =>
-      createHash('sha256')
-        .update(bytes.subarray(r * len * 4, (r + 1) * len * 4))
-        .digest('base64')
-        .slice(0, 22),
-    )
+    return rowKeys(x, rows)
   }
 
   get(key: string): Float32Array | undefined {

@@ -2,10 +2,10 @@
 // metric that re-explains the data set's inputs (the facade's sensitivity, randomization and
 // localization metrics) gets the first answer back. A row is recognised by a 128-bit hash of its
 // exact bytes, so a hit is the very attribution the explainer gave for those bytes and that class.
-import { createHash } from 'node:crypto'
 
 import { XaiEvalError } from '../errors.js'
 import { describeValue } from '../options.js'
+import { rowKeys } from '../row-cache.js'
 import { checkExplainer, type Explainer, type ExplainerLike, type NamedExplainer } from './explainer.js'
 
 /** Default memory bound: 256 MiB of attributions. */
@@ -68,17 +68,7 @@ export class ExplanationCache {
       const prefix = `${id}|${modelId}|`
       const [n, c, h, w] = shape
       const len = c * h * w
-      const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength)
-      const keys = Array.from(
-        { length: n },
-        (_, r) =>
-          prefix +
-          createHash('sha256')
-            .update(bytes.subarray(r * len * 4, (r + 1) * len * 4))
-            .digest('base64')
-            .slice(0, 22) +
-          `|${targets[r]}`,
-      )
+      const keys = rowKeys(x, n).map((key, r) => `${prefix}${key}|${targets[r]}`)
       const known = keys.map((k) => this.get(k))
       const missing = known.flatMap((v, i) => (v ? [] : [i]))
       if (missing.length > 0) {
