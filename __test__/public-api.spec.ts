@@ -114,7 +114,7 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
     const explains = cls.meta.needs.includes('explainer')
     // MPRT also needs the model's ONNX file.
     const extra =
-      id === 'model-parameter-randomization' || id === 'efficient-mprt'
+      id === 'model-parameter-randomization' || id === 'efficient-mprt' || id === 'smooth-mprt'
         ? { onnx: mprtOnnx(), modelOptions: { workers: 1, threads: 1 } }
         : {}
     const make = (o: unknown) =>
@@ -137,6 +137,7 @@ test('every registered metric: constructor options, map, evaluate and reduce arg
       'avg-sensitivity': { nrSamples: 2 },
       'local-lipschitz-estimate': { nrSamples: 2 },
       'relative-input-stability': { nrSamples: 2 },
+      'smooth-mprt': { nrSamples: 2 },
     }
     const metric = make(small[id] ?? {})
     const d = id === 'soundness' || id === 'completeness' ? { ...data, a: data.a.map(Math.abs) } : data

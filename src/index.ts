@@ -18,6 +18,7 @@ export { registry, register, createMetric, metricClass, resultFromJSON, type Met
 export { RowCache } from './row-cache.js'
 export {
   checkExplainer,
+  countingModel,
   DEFAULT_EXPLAIN_BATCH,
   explainerName,
   mapAttributions,
@@ -167,6 +168,10 @@ export {
   ModelParameterRandomization,
   EfficientMPRT,
   type EfficientMPRTOptions,
+  SmoothMPRT,
+  type SmoothMPRTOptions,
+  type SmoothMPRTParams,
+  type ReferenceKind,
   type ClassRandomizationResult,
   type DataRandomizationOptions,
   type DataRandomizationParams,

@@ -21,7 +21,7 @@ import { MonotonicityCorrelation } from './metrics/monotonicity-correlation.js'
 import { PixelFlipping } from './metrics/pixel-flipping.js'
 import { createMetric, fromJSON, type MetricClass, type MetricResult, metricClass, registry } from './metrics/protocol.js'
 import { QualityGapEstimator } from './metrics/qge.js'
-import { DataRandomization, EfficientMPRT, ModelParameterRandomization, RandomLogit } from './metrics/randomization.js'
+import { DataRandomization, EfficientMPRT, ModelParameterRandomization, RandomLogit, SmoothMPRT } from './metrics/randomization.js'
 import { RandomBaselineGap } from './metrics/random-baseline.js'
 import { RegionPerturbation } from './metrics/region-perturbation.js'
 import { Road } from './metrics/road.js'
@@ -72,6 +72,7 @@ const classes: MetricClass[] = [
   RandomLogit,
   DataRandomization,
   ModelParameterRandomization,
+  SmoothMPRT,
   EfficientMPRT,
 ]
 for (const c of classes) registry.set(c.meta.id, c)

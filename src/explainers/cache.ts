@@ -6,7 +6,7 @@
 import { XaiEvalError } from '../errors.js'
 import { describeValue } from '../options.js'
 import { rowKeys } from '../row-cache.js'
-import { checkExplainer, type Explainer, type ExplainerLike, type NamedExplainer } from './explainer.js'
+import { checkExplainer, type Explainer, type ExplainerLike, type NamedExplainer, underlyingModel } from './explainer.js'
 
 /** Default memory bound: 256 MiB of attributions. */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
@@ -60,10 +60,12 @@ export class ExplanationCache {
     const explain: Explainer = async (model, x, shape, targets, options) => {
       // Keyed by the model too: the same input on another model (e.g. a weight-randomized copy
       // in the parameter randomization test) is another explanation.
-      let modelId = this.ids.get(model)
+      // A metric's counting wrapper (countingModel) is keyed as the model it counts for.
+      const key = underlyingModel(model)
+      let modelId = this.ids.get(key)
       if (modelId === undefined) {
         modelId = nextId++
-        this.ids.set(model, modelId)
+        this.ids.set(key, modelId)
       }
       const prefix = `${id}|${modelId}|`
       const [n, c, h, w] = shape

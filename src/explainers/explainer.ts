@@ -3,7 +3,7 @@
 // checks, the facade) call it through `checkExplainer`, which names it in every error and refuses
 // attributions of the wrong length or with NaN/±Inf before any metric reads them.
 import { throwIfAborted, XaiEvalError } from '../errors.js'
-import { checkModel } from '../metrics/protocol.js'
+import { type Cost, checkModel } from '../metrics/protocol.js'
 import type { Model } from '../models/model.js'
 import { describeValue, z } from '../options.js'
 
@@ -254,6 +254,49 @@ export function mapAttributions(e: ExplainerLike, f: (a: Float32Array, channels:
   return Object.freeze({ name: name ?? inner.name, explain, batchSize: inner.batchSize })
 }
 
+const UNDERLYING = Symbol('xai-eval.counted-model')
+
+/**
+ * `model` with every forward call it serves added to `cost` (rows and calls): what a metric hands
+ * its explainer, so that the forward passes the explainer makes count in the metric's own cost —
+ * re-explaining is what these metrics cost. Calls the explainer makes outside the model (a remote
+ * service) are not seen. Closing it does not close `model`.
+ */
+export function countingModel(model: Model, cost: Cost): Model {
+  const counted: Model & { [UNDERLYING]: Model } = {
+    [UNDERLYING]: underlyingModel(model),
+    get output() {
+      return model.output
+    },
+    get rawOutput() {
+      return model.rawOutput
+    },
+    get maxBatchSize() {
+      return model.maxBatchSize
+    },
+    get concurrency() {
+      return model.concurrency
+    },
+    get stats() {
+      return model.stats
+    },
+    forward(x, rows, rowShape) {
+      cost.forwardPasses += rows
+      cost.batches++
+      return model.forward(x, rows, rowShape)
+    },
+    ...(model.batchSize ? { batchSize: (rowShape: readonly number[]) => model.batchSize!(rowShape) } : {}),
+    ...(model.buffer ? { buffer: (length: number) => model.buffer!(length) } : {}),
+    close: async () => {},
+  }
+  return counted
+}
+
+/** The model a {@link countingModel} counts for (the model itself otherwise): what caches key by. */
+export function underlyingModel(model: Model): Model {
+  return (model as Partial<{ [UNDERLYING]: Model }>)[UNDERLYING] ?? model
+}
+
 /**
  * Explains `rows` inputs built by `build` in calls of at most `e.batchSize` rows and hands each
  * chunk's attributions to `sink`: metrics explain all their inputs (every sample, every noise draw)
@@ -267,8 +310,11 @@ export async function explainRows(
   build: (start: number, end: number, out: Float32Array, targets: Int32Array) => Int32Array | undefined | Promise<Int32Array | undefined>,
   sink: (start: number, a: Explained) => void,
   signal?: AbortSignal,
+  /** When given, the explainer's forward passes on `model` are added here (see {@link countingModel}). */
+  cost?: Cost,
 ): Promise<void> {
   const len = rowShape[0] * rowShape[1] * rowShape[2]
+  const m = cost ? countingModel(model, cost) : model
   for (let start = 0; start < rows; start += e.batchSize) {
     throwIfAborted(signal)
     const n = Math.min(e.batchSize, rows - start)
@@ -276,6 +322,6 @@ export async function explainRows(
     const targets = new Int32Array(n)
     const samples = await build(start, start + n, x, targets)
     const shape: Shape4 = [n, rowShape[0], rowShape[1], rowShape[2]]
-    sink(start, await e.explain(model, x, shape, targets, { ...(signal ? { signal } : {}), ...(samples ? { samples } : {}) }))
+    sink(start, await e.explain(m, x, shape, targets, { ...(signal ? { signal } : {}), ...(samples ? { samples } : {}) }))
   }
 }

@@ -1,8 +1,10 @@
 // Randomization sanity checks (Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018):
 // an explanation should change when the class it explains is random (RandomLogit, Quantus;
-// DataRandomization, autotimm) or when the model's weights are (ModelParameterRandomization).
-// Each compares the data set's attribution `a` — the explainer's answer for the label on the
-// trained model — with the explainer's answer after the randomization, per sample, in the core.
+// DataRandomization, autotimm) or when the model's weights are (ModelParameterRandomization,
+// SmoothMPRT, EfficientMPRT). Each compares the reference explanation — by default the same
+// explainer's answer for the label on the trained model (`reference: 'explainer'`), or the data
+// set's `a` (`reference: 'attributions'`) — with the explainer's answer after the randomization,
+// per sample, in the core. The explainer's forward passes count in each result's cost.
 import { readFile, rm, writeFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +13,7 @@ import { throwIfAborted, XaiEvalError } from '../errors.js'
 import {
   type CheckedExplainer,
   checkExplainer,
+  type Explained,
   type ExplainerLike,
   explainerName,
   explainerOption,
@@ -19,7 +22,7 @@ import {
 import type { Model } from '../models/model.js'
 import { onnxLayers, randomizeLayers } from '../models/onnx-edit.js'
 import { OnnxModel } from '../models/onnx-model.js'
-import { compareExplanations, otherClasses } from '../native.js'
+import { compareExplanations, otherClasses, smoothRows } from '../native.js'
 import { seed, z } from '../options.js'
 import type { Checked } from '../validate.js'
 import type { UndefinedScore } from './correlation.js'
@@ -46,10 +49,43 @@ function explainerOf(options: unknown): CheckedExplainer {
 }
 
 /**
+ * What the randomized explanations are compared with: `'explainer'` (default) re-explains every
+ * sample for its label on the trained model with the same explainer (so a gradient `a` is never
+ * compared with occlusion maps of a randomized model; explanations the explainer already gave,
+ * e.g. through an {@link ExplanationCache}, are reused); `'attributions'` takes the data set's `a`
+ * as that explanation (cheaper; right only when `a` came from this explainer).
+ */
+const reference = z.enum(['explainer', 'attributions'])
+export type ReferenceKind = z.infer<typeof reference>
+
+/** `compat: 'quantus'`: reproduce quantus 0.6.0 (see each class for what that changes). */
+const compat = z.literal('quantus').optional()
+
+/** Fills in `reference`: Quantus compares the user's `a` where the metric says so (`quantusUsesA`). */
+function withReference<T extends { reference?: ReferenceKind | undefined; compat?: 'quantus' | undefined }>(
+  o: T,
+  quantusUsesA: boolean,
+): T & { reference: ReferenceKind } {
+  return { ...o, reference: o.reference ?? (o.compat === 'quantus' && quantusUsesA ? 'attributions' : 'explainer') }
+}
+
+/** The per-sample maps of `ex` must have `channels` channels (those of what they are compared with). */
+function sameChannels(e: CheckedExplainer, got: number, want: number, what: string): void {
+  if (got !== want) {
+    throw new XaiEvalError(
+      'SHAPE_MISMATCH',
+      `explainer '${e.name}'`,
+      `returned ${got}-channel maps, ${what} ${want}: compare like with like`,
+    )
+  }
+}
+
+/**
  * The explainer's attributions of the rows `rows` of `d` (global order kept) for `targets` on
- * `model`, `[rows.length, attrChannels·H·W]`. `own` marks the data set's own question (its inputs,
- * its labels, the trained model): only then are sample indices passed, so precomputed maps answer
- * exactly that and refuse everything else.
+ * `model`, `[rows.length, channels·H·W]`; its forward passes are added to `cost`. `own` marks the
+ * data set's own question (its inputs, its labels, the trained model): only then are sample
+ * indices passed, so precomputed maps answer exactly that and refuse everything else. `channels`,
+ * when given, is what the maps must have (those of the explanations they are compared with).
  */
 async function explainSamples(
   e: CheckedExplainer,
@@ -59,10 +95,13 @@ async function explainSamples(
   rows: Int32Array,
   targets: Int32Array,
   own: boolean,
-): Promise<Float32Array> {
+  cost: Cost,
+  channels?: number,
+): Promise<Explained> {
   const len = d.channels * d.height * d.width
-  const per = d.attrChannels * d.height * d.width
-  const out = new Float32Array(rows.length * per)
+  const pixels = d.height * d.width
+  let out: Float32Array | undefined
+  let got = channels
   await explainRows(
     e,
     model,
@@ -76,31 +115,42 @@ async function explainSamples(
       }
       return own ? Int32Array.from(rows.subarray(start, end), (s) => s + o.firstSample) : undefined
     },
-    (start, { a, channels }) => {
-      if (channels !== d.attrChannels) {
-        throw new XaiEvalError(
-          'SHAPE_MISMATCH',
-          `explainer '${e.name}'`,
-          `returned ${channels}-channel maps, the data set's attributions have ${d.attrChannels} (aShape): compare like with like`,
-        )
-      }
-      out.set(a, start * per)
+    (start, { a, channels: c }) => {
+      if (got === undefined) got = c
+      sameChannels(e, c, got, channels === undefined ? 'its earlier maps had' : 'the reference explanations have')
+      out ??= new Float32Array(rows.length * got * pixels)
+      out.set(a, start * got * pixels)
     },
     o.signal,
+    cost,
   )
-  return out
+  return { a: out ?? new Float32Array(0), channels: got ?? d.attrChannels }
 }
 
-/** Attributions of the given rows of `d.a`. */
-function rowsOf(d: Checked, rows: Int32Array): Float32Array {
-  const per = d.attrChannels * d.height * d.width
-  if (rows.length === d.n) return d.a
+/** Rows `rows` of per-sample maps `a` (`per` values each). */
+function rowsOf(a: Float32Array, per: number, rows: Int32Array): Float32Array {
+  if (rows.length * per === a.length) return a
   const out = new Float32Array(rows.length * per)
   rows.forEach((s, r) => {
-    out.set(d.a.subarray(s * per, (s + 1) * per), r * per)
+    out.set(a.subarray(s * per, (s + 1) * per), r * per)
   })
   return out
 }
+
+/** The reference explanations of every sample of `d` (see {@link reference}). */
+async function referenceOf(
+  kind: ReferenceKind,
+  e: CheckedExplainer,
+  model: Model,
+  d: Checked,
+  o: CheckedMapOptions,
+  cost: Cost,
+): Promise<Explained> {
+  if (kind === 'attributions') return { a: d.a, channels: d.attrChannels }
+  return explainSamples(e, model, d, o, allRows(d.n), d.y, true, cost)
+}
+
+const allRows = (n: number) => Int32Array.from({ length: n }, (_, i) => i)
 
 /** The model's class count: `numClasses`, or the width of one forward pass on the first sample. */
 async function classCount(model: Model, d: Checked, numClasses: number | undefined, cost: Cost): Promise<number> {
@@ -142,6 +192,8 @@ const classSchema = (defaultSimilarity: SimilarityKind) =>
     abs: z.boolean().default(false),
     /** Divide each map by its own max |a| before comparing (default true). */
     normalise: z.boolean().default(true),
+    /** What the explanation of the random class is compared with (see {@link reference}). */
+    reference: reference.optional(),
     seed: seed.default(0),
   })
 
@@ -154,10 +206,10 @@ export interface ClassRandomizationResult extends MetricResult {
   undefinedScores: UndefinedScore[]
 }
 
-abstract class ClassRandomization<P extends z.output<ReturnType<typeof classSchema>>, R extends ClassRandomizationResult> extends Metric<
-  P,
-  R
-> {
+abstract class ClassRandomization<
+  P extends z.output<ReturnType<typeof classSchema>> & { reference: ReferenceKind },
+  R extends ClassRandomizationResult,
+> extends Metric<P, R> {
   protected readonly explainer: CheckedExplainer
 
   constructor(schema: z.ZodType<P>, options: unknown) {
@@ -170,9 +222,9 @@ abstract class ClassRandomization<P extends z.output<ReturnType<typeof classSche
     const cost = newCost()
     const k = await classCount(model, d, p.numClasses, cost)
     const targets = otherClasses(d.y, k, p.seed, o.firstSample)
-    const rows = Int32Array.from({ length: d.n }, (_, i) => i)
-    const b = await explainSamples(this.explainer, model, d, o, rows, targets, false)
-    const cmp = await compareExplanations(d.a, b, d.n, p.similarity, p.abs, p.normalise, o.signal)
+    const ref = await referenceOf(p.reference, this.explainer, model, d, o, cost)
+    const b = await explainSamples(this.explainer, model, d, o, allRows(d.n), targets, false, cost, ref.channels)
+    const cmp = await compareExplanations(ref.a, b.a, d.n, p.similarity, p.abs, p.normalise, o.signal)
     const score = new Float64Array(d.n)
     const change = new Float64Array(d.n)
     for (let i = 0; i < d.n; i++) [score[i], change[i]] = [cmp[2 * i]!, cmp[2 * i + 1]!]
@@ -202,24 +254,40 @@ abstract class ClassRandomization<P extends z.output<ReturnType<typeof classSche
 }
 
 const randomLogitSchema = classSchema('ssim')
+  .extend({
+    /**
+     * `'quantus'`: reproduce quantus.RandomLogit 0.6.0: the random class's explanation is compared
+     * with the data set's `a` (`reference` defaults to `'attributions'`).
+     */
+    compat,
+  })
+  .transform((o) => withReference(o, true))
 export type RandomLogitOptions = z.input<typeof randomLogitSchema> & { explainer: ExplainerLike }
 export type RandomLogitParams = z.output<typeof randomLogitSchema>
 
 /**
  * Random logit (Sixt et al., "When explanations lie", ICML 2020; quantus.RandomLogit 0.6): the
- * similarity between the explanation for the label (`a`) and the explainer's explanation of the
- * same input for a random other class. Lower is better (an explanation that ignores the class
- * scores 1). The other class is uniform over the `numClasses − 1` others, keyed by (seed, global
- * sample).
+ * similarity between the explanation for the label and the explainer's explanation of the same
+ * input for a random other class. Lower is better (an explanation that ignores the class scores
+ * 1). The explanation for the label is the explainer's on the trained model (`reference:
+ * 'explainer'`, default) or the data set's `a` (`'attributions'`). The other class is uniform over
+ * the `numClasses − 1` others: `others[k]`, `k = below(numClasses − 1)` of the keyed stream
+ * (seed, global sample, Class, 0).
  *
- * Deviations from Quantus 0.6: Quantus draws `randint(0, num_classes − 1)` into the list of other
- * classes, so the last other class is never chosen (an off-by-one; fixed here); it re-seeds
- * numpy's global RNG per batch of 64 (ours: keyed per sample, shard-independent); its default
- * `num_classes = 1000` silently assumes ImageNet (ours: read from the model); it normalises by
- * the max |a| of the whole batch (ours: of each map, `normalise`). SSIM is scikit-image's on the
- * flattened maps (window 7, sample covariance, data range = max − min of both), in float64.
+ * `compat: 'quantus'`: compares with the data set's `a`, as Quantus does. Remaining deviations
+ * from Quantus 0.6 (the fixture hands Quantus ours): Quantus re-seeds numpy's global RNG with
+ * `seed` at every batch of 64 and draws `randint(0, num_classes − 1)` per position in the batch,
+ * so a sample's class depends on its batch position (ours: the same index into the other classes,
+ * keyed per sample, shard-independent — Quantus's draw picks uniformly among all other classes
+ * too: there is no off-by-one in 0.6.0); its default `num_classes = 1000` silently assumes
+ * ImageNet (ours: read from the model); it normalises `a` by the max |a| of the whole data set and
+ * each explanation by the max of its batch (ours: each map by its own max, `normalise`; this
+ * changes nothing for Spearman/Pearson, and makes SSIM independent of the batch). SSIM is
+ * scikit-image's on the flattened maps (window 7, sample covariance, data range = max − min of
+ * both), in float64 (Quantus: float32).
  *
- * Cost: one explanation per sample (plus one forward pass when `numClasses` is not given).
+ * Cost: two explanations per sample (one with `reference: 'attributions'`), plus one forward pass
+ * when `numClasses` is not given; `forwardPasses` counts the explainer's forward passes on the model.
  */
 export class RandomLogit extends ClassRandomization<RandomLogitParams, ClassRandomizationResult> {
   static readonly meta: MetricMeta = {
@@ -227,8 +295,8 @@ export class RandomLogit extends ClassRandomization<RandomLogitParams, ClassRand
     name: 'RandomLogit',
     higherIsBetter: false,
     needs: ['attributions', 'explainer'],
-    version: 1,
-    cost: '1 explanation per sample',
+    version: 2,
+    cost: '2 explanations per sample (1 with reference: attributions)',
     reference: 'Sixt et al., ICML 2020; quantus.RandomLogit 0.6',
   }
 
@@ -242,10 +310,12 @@ export class RandomLogit extends ClassRandomization<RandomLogitParams, ClassRand
   }
 }
 
-const dataRandomizationSchema = classSchema('pearson').extend({
-  /** `passes` when the correlation is below this (autotimm: 0.5). */
-  threshold: z.number().min(-1).max(1).default(0.5),
-})
+const dataRandomizationSchema = classSchema('pearson')
+  .extend({
+    /** `passes` when the correlation is below this (autotimm: 0.5). */
+    threshold: z.number().min(-1).max(1).default(0.5),
+  })
+  .transform((o) => withReference(o, false))
 export type DataRandomizationOptions = z.input<typeof dataRandomizationSchema> & { explainer: ExplainerLike }
 export type DataRandomizationParams = z.output<typeof dataRandomizationSchema>
 
@@ -264,9 +334,12 @@ export interface DataRandomizationResult extends ClassRandomizationResult {
  * fields `correlation`, `change` (mean absolute difference) and `passes` (correlation below
  * `threshold`, 0.5 as autotimm — an option, not a verdict). Lower is better. autotimm does not
  * document which correlation: Pearson by default, `similarity` to choose. It explains one image at
- * a time for the predicted class; here every sample, batched, for its label.
+ * a time for the predicted class; here every sample, batched, for its label. The explanation for
+ * the label is the explainer's on the trained model (default) or the data set's `a`
+ * (`reference: 'attributions'`).
  *
- * Cost: one explanation per sample.
+ * Cost: two explanations per sample (one with `reference: 'attributions'`); `forwardPasses`
+ * counts the explainer's forward passes on the model.
  */
 export class DataRandomization extends ClassRandomization<DataRandomizationParams, DataRandomizationResult> {
   static readonly meta: MetricMeta = {
@@ -274,8 +347,8 @@ export class DataRandomization extends ClassRandomization<DataRandomizationParam
     name: 'DataRandomization',
     higherIsBetter: false,
     needs: ['attributions', 'explainer'],
-    version: 1,
-    cost: '1 explanation per sample',
+    version: 2,
+    cost: '2 explanations per sample (1 with reference: attributions)',
     reference: 'autotimm ExplanationMetrics.data_randomization_test (docs); Adebayo et al., NeurIPS 2018',
   }
 
@@ -295,7 +368,7 @@ export class DataRandomization extends ClassRandomization<DataRandomizationParam
 // ---------------------------------------------------------------------------------------------
 // Model parameter randomization.
 
-const mprtSchema = z.strictObject({
+const mprtFields = {
   /** The explainer that explains each input on each randomized model (required; its name goes into the params). */
   explainer: explainerField,
   /** Path of the model's ONNX file (read, never written). */
@@ -315,8 +388,17 @@ const mprtSchema = z.strictObject({
   normalise: z.boolean().default(true),
   /** `passes` when the last stage's mean similarity is below this (autotimm: 0.5). */
   threshold: z.number().min(-1).max(1).default(0.5),
+  /** What the randomized explanations are compared with (see {@link reference}). */
+  reference: reference.optional(),
+  /**
+   * `'quantus'`: reproduce quantus.MPRT 0.6.0: compare with the data set's `a` (`reference`
+   * defaults to `'attributions'`) and report `original`, the similarity of `a` to the explainer's
+   * answer on the trained model.
+   */
+  compat,
   seed: seed.default(0),
-})
+}
+const mprtSchema = z.strictObject(mprtFields).transform((o) => withReference(o, true))
 
 export type ModelParameterRandomizationOptions = z.input<typeof mprtSchema> & { explainer: ExplainerLike }
 export type ModelParameterRandomizationParams = z.output<typeof mprtSchema>
@@ -349,6 +431,11 @@ export interface ModelParameterRandomizationResult extends MetricResult {
   correlation: number
   change: number
   passes: boolean
+  /**
+   * With `compat: 'quantus'` and `reference: 'attributions'`: per sample, the similarity of `a`
+   * to the explainer's answer on the trained model (Quantus's `"original"` entry).
+   */
+  original?: Float64Array
   undefinedScores: UndefinedScore[]
 }
 
@@ -358,25 +445,35 @@ const NON_FINITE = 'the randomized model outputs NaN/±Inf for this input (rando
  * Model parameter randomization test (Adebayo et al., NeurIPS 2018; quantus.MPRT 0.6; autotimm's
  * `model_parameter_randomization_test`): the explainer explains every sample again on copies of
  * the model whose weights are randomized layer by layer, and each explanation is compared with
- * the trained model's (`a`). Scores: the per-sample similarity at the last stage (lower is better:
- * an explanation that survives randomization does not explain the model); `layers` holds every
- * stage, `correlation` / `change` / `passes` autotimm's fields for the last one.
+ * the trained model's: by default the same explainer's answer on the trained model (`reference:
+ * 'explainer'`), or the data set's `a` (`'attributions'`). Scores: the per-sample similarity at
+ * the last stage (lower is better: an explanation that survives randomization does not explain
+ * the model); `layers` holds every stage, `correlation` / `change` / `passes` autotimm's fields
+ * for the last one.
  *
  * Layers are the graph's nodes that read float weight tensors (initializers or `Constant` nodes),
  * in graph order. The ONNX file is read once, never written: each stage is re-encoded from it with
  * the randomized tensors replaced (onnx-buf on @bufbuild/protobuf), loaded from a temporary file
- * into its own session pool, and released after its explanations. A layer's weights are U(−b, b)
- * with b = 1/√fan_in (PyTorch's default init range), keyed by (seed, layer, tensor), so a layer's
- * random weights are the same in every order and every shard. Randomized normalisation layers can
- * make outputs NaN (negative variances): such samples are reported per stage (`nonFinite`,
- * `reason`) and get NaN, never a crash.
+ * into its own session pool, and released after its explanations. Tensor `t` (in the node's input
+ * order) of layer `l` becomes U(−b, b), b = 1/√fan_in (PyTorch's default init range), the uniforms
+ * of `Rng::keyed(seed, l, Weights, t)` in row-major order, so a layer's random weights are the
+ * same in every order and every shard (and a script can reproduce them: see
+ * scripts/make_quantus_randomisation_fixture.py). Randomized normalisation layers can make outputs
+ * NaN (negative variances): such samples are reported per stage (`nonFinite`, `reason`) and get
+ * NaN, never a crash.
  *
- * Deviations from Quantus 0.6: Quantus re-initialises torch modules with `reset_parameters()`
- * (BatchNorm back to identity statistics; ours: every float weight tensor drawn uniformly, so
- * BatchNorm's failure mode is tested); it seeds torch's global RNG with seed + 1 for every layer;
- * it reports `original` (the similarity of `a` to a fresh explanation of the trained model) as
- * the first entry — here `a` is taken as that explanation; it normalises by the max |a| of the
- * whole batch (ours: per map). Cost: `layers` explanations per sample, each stage's model loaded once.
+ * `compat: 'quantus'`: compares with the data set's `a` and reports `original`. Remaining
+ * deviations from Quantus 0.6 (the fixture hands Quantus ours): Quantus re-initialises torch
+ * modules with `reset_parameters()` after `torch.manual_seed(seed + 1)` (BatchNorm back to identity
+ * statistics; ours: the keyed uniform weights above, every float tensor, so BatchNorm's failure
+ * mode is tested); it normalises `a` by the max |a| of the data set and each explanation by the max
+ * of its batch (ours: per map; Spearman and Pearson do not change, SSIM no longer depends on the
+ * batch); `return_average_correlation` (the mean over the stages and `original`) is not offered —
+ * `similarity` and `original` hold its parts.
+ *
+ * Cost: `1 + layers` explanations per sample (`layers` with `reference: 'attributions'`, one
+ * more with compat's `original`), plus one forward pass per sample per stage (the NaN check);
+ * `forwardPasses` counts the explainer's forward passes; each stage's model is loaded once.
  */
 export class ModelParameterRandomization<P extends ModelParameterRandomizationParams = ModelParameterRandomizationParams> extends Metric<
   P,
@@ -387,24 +484,24 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
     name: 'ModelParameterRandomization',
     higherIsBetter: false,
     needs: ['attributions', 'explainer'],
-    version: 1,
-    cost: '1 explanation per sample per layer, plus 1 forward pass per sample per layer (the NaN check)',
+    version: 2,
+    cost: '1 + layers explanations per sample, plus 1 forward pass per sample per layer (the NaN check)',
     reference: 'Adebayo et al., NeurIPS 2018; quantus.MPRT 0.6; autotimm model_parameter_randomization_test (docs)',
   }
 
-  private readonly explainer: CheckedExplainer
+  protected readonly explainer: CheckedExplainer
 
   constructor(options: ModelParameterRandomizationOptions, schema: z.ZodType<P> = mprtSchema as unknown as z.ZodType<P>) {
     super(schema, options)
     this.explainer = explainerOf(options)
   }
 
-  /** Stages: the set of randomized layer indices of each, in order. */
   /** What the core compares per sample. */
   protected get comparison(): Comparison {
     return this.params.similarity
   }
 
+  /** Stages: the set of randomized layer indices of each, in order. */
   protected stages(count: number): number[][] {
     const order = Array.from({ length: count }, (_, i) => i)
     if (this.params.layerOrder === 'top-down') order.reverse()
@@ -412,7 +509,16 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
     return order.map((_, k) => order.slice(0, k + 1))
   }
 
-  protected async shardOf(_model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
+  /**
+   * The explanations of samples `rows` for their labels on `model` (the trained one when `own`):
+   * one explanation per sample here; SmoothMPRT averages noisy copies.
+   */
+  protected explainOn(model: Model, d: Checked, o: CheckedMapOptions, rows: Int32Array, own: boolean, cost: Cost, channels?: number) {
+    const labels = rows.length === d.n ? d.y : Int32Array.from(rows, (i) => d.y[i]!)
+    return explainSamples(this.explainer, model, d, o, rows, labels, own, cost, channels)
+  }
+
+  protected async shardOf(trained: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const p = this.params
     let bytes: Uint8Array
     try {
@@ -429,6 +535,15 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
     const change = new Float64Array(d.n * width).fill(Number.NaN)
     const bad = new Float64Array(d.n * width)
     const cost = newCost()
+    const all = allRows(d.n)
+    const ref = p.reference === 'attributions' ? { a: d.a, channels: d.attrChannels } : await this.explainOn(trained, d, o, all, true, cost)
+    const per = ref.channels * d.height * d.width
+    const columns: Record<string, { width: number; values: Float64Array }> = {}
+    if (p.compat === 'quantus' && p.reference === 'attributions') {
+      const fresh = await this.explainOn(trained, d, o, all, true, cost, ref.channels)
+      const cmp = await compareExplanations(ref.a, fresh.a, d.n, this.comparison, p.abs, p.normalise, o.signal)
+      columns.original = { width: 1, values: Float64Array.from({ length: d.n }, (_, i) => cmp[2 * i]!) }
+    }
     const dir = await mkdtemp(join(tmpdir(), 'xai-eval-mprt-'))
     const rowShape = [d.channels, d.height, d.width]
     try {
@@ -454,16 +569,8 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
           }
           if (finite.length === 0) continue
           const rows = Int32Array.from(finite)
-          const b = await explainSamples(
-            this.explainer,
-            model,
-            d,
-            o,
-            rows,
-            d.y.length === rows.length ? d.y : Int32Array.from(finite, (i) => d.y[i]!),
-            false,
-          )
-          const cmp = await compareExplanations(rowsOf(d, rows), b, rows.length, this.comparison, p.abs, p.normalise, o.signal)
+          const b = await this.explainOn(model, d, o, rows, false, cost, ref.channels)
+          const cmp = await compareExplanations(rowsOf(ref.a, per, rows), b.a, rows.length, this.comparison, p.abs, p.normalise, o.signal)
           rows.forEach((s, r) => {
             sim[s * width + k] = cmp[2 * r]!
             change[s * width + k] = cmp[2 * r + 1]!
@@ -479,7 +586,7 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
     return this.shard(
       o.firstSample,
       d.n,
-      { similarity: { width, values: sim }, change: { width, values: change }, nonFinite: { width, values: bad } },
+      { similarity: { width, values: sim }, change: { width, values: change }, nonFinite: { width, values: bad }, ...columns },
       cost,
       { layers: names.map((l) => `${l.op}:${l.name}`) },
     )
@@ -542,19 +649,133 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
       correlation: final.correlation,
       change: final.change,
       passes: final.passes,
+      ...(m.columns.original ? { original: m.columns.original.values } : {}),
       undefinedScores,
     })
   }
 }
 
-const emprtSchema = mprtSchema.omit({ layerOrder: true, threshold: true }).extend({
-  /** Compare |a| (default false, as Quantus's eMPRT). */
-  abs: z.boolean().default(false),
-  /** Divide each map by its own max |a| (default false, as Quantus's eMPRT; the entropy of a histogram over the map's own range ignores it). */
-  normalise: z.boolean().default(false),
-  /** Unused by eMPRT (kept so that the stages are MPRT's). */
-  similarity: similarity.default('spearman'),
-})
+const smoothSchema = z
+  .strictObject({
+    ...mprtFields,
+    /** `'bottom-up'` (default, as Hedström et al. and Quantus), `'top-down'` or `'independent'`. */
+    layerOrder: z.enum(['top-down', 'bottom-up', 'independent']).default('bottom-up'),
+    /** Explanations averaged per sample and model (Quantus's `nr_samples`, default 50). */
+    nrSamples: z.int().min(1).max(10_000).default(50),
+    /** Noise σ of sample n = `noiseMagnitude`·(max x_n − min x_n) (default 0.1, as Quantus). */
+    noiseMagnitude: z.number().min(0).max(1e3).default(0.1),
+    /**
+     * `'quantus'`: reproduce quantus.SmoothMPRT 0.6.0: the last of the `nrSamples` copies is the
+     * clean input (ε = 0); `original` as in MPRT's compat when `reference: 'attributions'`.
+     */
+    compat,
+  })
+  .transform((o) => withReference(o, false))
+
+export type SmoothMPRTOptions = z.input<typeof smoothSchema> & { explainer: ExplainerLike }
+export type SmoothMPRTParams = z.output<typeof smoothSchema>
+
+/**
+ * Smooth MPRT (sMPRT; Hedström et al., "Sanity checks revisited: an exploration to repair the
+ * model parameter randomisation test", TMLR 2024; quantus.SmoothMPRT 0.6): MPRT whose
+ * explanations are denoised — every explanation, of the trained model and of each randomized
+ * stage, is the mean of the explainer's answers on `nrSamples` noisy copies `x + ε_k`,
+ * `ε_k ~ N(0, σ_n²)` per entry, `σ_n = noiseMagnitude·(max x_n − min x_n)` — then compared layer
+ * by layer as in {@link ModelParameterRandomization} (same stages, keyed weights, NaN guard).
+ * Lower is better. Draw `k` of sample `n` is keyed by (seed, global sample n, Perturbation, k)
+ * and is the same on every model (common random numbers: differences between stages come from
+ * the weights, not the noise); all copies of all samples go through the explainer in batched
+ * calls. Defaults: bottom-up, Spearman, `abs`, reference = the smoothed explanation of the
+ * trained model.
+ *
+ * `compat: 'quantus'`: the last copy is the clean input (Quantus's ε = 0, so that `nrSamples = 1`
+ * is MPRT). Remaining deviations from Quantus 0.6 (the fixture hands Quantus ours): Quantus draws
+ * the noise from numpy's global, unseeded RNG, fresh for every model (ours: keyed, shared by the
+ * models); it explains with `quantus.explain` (captum/zennit methods), ignoring the `explain_func`
+ * it is given (ours: the given explainer); it normalises by the root of the average second moment
+ * over the whole batch (ours: each map by its max; Spearman and Pearson do not change); it
+ * averages in float32 (ours: float64); the randomization is `reset_parameters()` (see MPRT).
+ *
+ * Cost: `nrSamples·(1 + layers)` explanations per sample plus one forward pass per sample per
+ * stage; `forwardPasses` counts the explainer's forward passes.
+ */
+export class SmoothMPRT extends ModelParameterRandomization<SmoothMPRTParams> {
+  static override readonly meta: MetricMeta = {
+    id: 'smooth-mprt',
+    name: 'SmoothMPRT',
+    higherIsBetter: false,
+    needs: ['attributions', 'explainer'],
+    version: 1,
+    cost: 'nrSamples·(1 + layers) explanations per sample, plus 1 forward pass per sample per layer',
+    reference: 'Hedström et al., TMLR 2024 (sMPRT); quantus.SmoothMPRT 0.6',
+  }
+
+  constructor(options: SmoothMPRTOptions) {
+    super(options as never, smoothSchema)
+  }
+
+  protected override async explainOn(
+    model: Model,
+    d: Checked,
+    o: CheckedMapOptions,
+    rows: Int32Array,
+    _own: boolean,
+    cost: Cost,
+    channels?: number,
+  ): Promise<Explained> {
+    const p = this.params
+    const draws = p.nrSamples
+    const pixels = d.height * d.width
+    let got = channels
+    let sums: Float64Array | undefined
+    await explainRows(
+      this.explainer,
+      model,
+      [d.channels, d.height, d.width],
+      rows.length * draws,
+      async (start, end, x, targets) => {
+        const pairs = new Uint32Array(2 * (end - start))
+        for (let r = start; r < end; r++) {
+          const s = rows[Math.floor(r / draws)]!
+          pairs[2 * (r - start)] = s
+          pairs[2 * (r - start) + 1] = r % draws
+          targets[r - start] = d.y[s]!
+        }
+        const clean = p.compat === 'quantus' ? draws - 1 : -1
+        await smoothRows(d.x, d.n, o.firstSample, p.seed, p.noiseMagnitude, clean, pairs, x, o.signal)
+        return undefined
+      },
+      (start, { a, channels: c }) => {
+        if (got === undefined) got = c
+        sameChannels(this.explainer, c, got, 'the reference explanations have')
+        const per = got * pixels
+        sums ??= new Float64Array(rows.length * per)
+        for (let i = 0; i < a.length / per; i++) {
+          const base = Math.floor((start + i) / draws) * per
+          for (let j = 0; j < per; j++) sums[base + j]! += a[i * per + j]!
+        }
+      },
+      o.signal,
+      cost,
+    )
+    return { a: Float32Array.from(sums ?? [], (v) => v / draws), channels: got ?? d.attrChannels }
+  }
+}
+
+const emprtSchema = z
+  .strictObject({
+    ...mprtFields,
+    /** Compare |a| (default false, as Quantus's eMPRT). */
+    abs: z.boolean().default(false),
+    /** Divide each map by its own max |a| (default false, as Quantus's eMPRT; the entropy of a histogram over the map's own range ignores it). */
+    normalise: z.boolean().default(false),
+    /** Unused by eMPRT (kept so that the stages are MPRT's). */
+    similarity: similarity.default('spearman'),
+    /** `'quantus'`: quantus.EfficientMPRT 0.6.0 (the same numbers as the default; accepted for symmetry). */
+    compat,
+  })
+  .omit({ layerOrder: true, threshold: true })
+  .transform((o) => ({ ...withReference(o, false), layerOrder: 'bottom-up' as const, threshold: 0 }))
 
 export type EfficientMPRTOptions = z.input<typeof emprtSchema> & { explainer: ExplainerLike }
 
@@ -563,17 +784,19 @@ export type EfficientMPRTOptions = z.input<typeof emprtSchema> & { explainer: Ex
  * 0.6): the relative rise in explanation complexity when every layer of the model is randomized,
  * (H(a_random) − H(a)) / H(a), with H the discrete entropy (natural log) of a 100-bin histogram of
  * the map over its own range (`scipy.stats.entropy(np.histogram(a, 100)[0])`). Higher is better
- * (an explanation of a random model should be noisier). One stage: every layer randomized (the
- * end of a bottom-up cascade, Quantus's `skip_layers=True`), loaded, NaN-checked and explained as
- * in {@link ModelParameterRandomization} (same keyed weights). `layers[0].correlation` holds the
- * mean rise; `passes` is not meaningful here.
+ * (an explanation of a random model should be noisier). `a` is the explainer's explanation of the
+ * trained model (as Quantus: recomputed; `reference: 'attributions'` takes the data set's `a`).
+ * One stage: every layer randomized (the end of a bottom-up cascade, Quantus's
+ * `skip_layers=True`), loaded, NaN-checked and explained as in {@link ModelParameterRandomization}
+ * (same keyed weights). `layers[0].correlation` holds the mean rise; `passes` is not meaningful here.
  *
- * Deviations from Quantus 0.6: Quantus recomputes the explanation of the trained model (ours: `a`);
- * its randomization is torch's `reset_parameters` (ours: keyed uniform weights, every float tensor);
- * its extra scores (`compute_extra_scores`) are not offered. A constant map of the trained model
- * (H = 0) gives NaN with its reason.
+ * `compat: 'quantus'` gives the same numbers as the default. Deviations from Quantus 0.6: its
+ * randomization is torch's `reset_parameters` (ours: keyed uniform weights, every float tensor;
+ * the fixture hands Quantus ours); its extra scores (`compute_extra_scores`) are not offered. A
+ * constant map of the trained model (H = 0) gives NaN with its reason.
  *
- * Cost: one explanation and one forward pass per sample, one model loaded.
+ * Cost: two explanations per sample (one with `reference: 'attributions'`) and one forward pass
+ * per sample on the fully randomized model, one model loaded.
  */
 export class EfficientMPRT extends ModelParameterRandomization {
   static override readonly meta: MetricMeta = {
@@ -581,13 +804,13 @@ export class EfficientMPRT extends ModelParameterRandomization {
     name: 'EfficientMPRT',
     higherIsBetter: true,
     needs: ['attributions', 'explainer'],
-    version: 1,
-    cost: '1 explanation and 1 forward pass per sample on the fully randomized model',
+    version: 2,
+    cost: '2 explanations per sample, and 1 forward pass per sample on the fully randomized model',
     reference: 'Hedström et al., TMLR 2024 (eMPRT); quantus.EfficientMPRT 0.6',
   }
 
   constructor(options: EfficientMPRTOptions) {
-    super(options as never, emprtSchema.transform((o) => ({ ...o, layerOrder: 'bottom-up' as const, threshold: 0 })) as never)
+    super(options as never, emprtSchema as never)
   }
 
   protected override get comparison(): Comparison {

@@ -18,7 +18,17 @@ import { noisyRows } from '../native.js'
 import { seed, z } from '../options.js'
 import type { Checked } from '../validate.js'
 import type { UndefinedScore } from './correlation.js'
-import { type CheckedMapOptions, column, type Merged, Metric, type MetricMeta, type MetricResult, newCost, type Shard } from './protocol.js'
+import {
+  type CheckedMapOptions,
+  type Cost,
+  column,
+  type Merged,
+  Metric,
+  type MetricMeta,
+  type MetricResult,
+  newCost,
+  type Shard,
+} from './protocol.js'
 
 /** Noise of one family of draws. */
 type NoiseSpec = { kind: 'gaussian'; sigma: number; mean?: number } | { kind: 'uniform'; low: number; high: number }
@@ -36,6 +46,8 @@ async function noisyComparisons(
   model: Model,
   d: Checked,
   o: CheckedMapOptions,
+  /** The explainer's forward passes are added here: re-explaining is this metric's cost. */
+  cost: Cost,
   seedValue: number,
   draws: number,
   noise: NoiseSpec,
@@ -87,6 +99,7 @@ async function noisyComparisons(
       }
     },
     o.signal,
+    cost,
   )
   return out
 }
@@ -129,7 +142,7 @@ export interface SensitivityNResult extends MetricResult {
  * the sample's label. Score: the mean change (lower = more stable). autotimm documents the fields
  * but not the formula of a change; we use the mean absolute difference of the maps as given (no
  * normalisation), and explain for the label, not the predicted class. Cost: `nSamples` explanations
- * per sample (the explainer's forward passes are on the model's counters, not this result's).
+ * per sample (the result's `forwardPasses` counts the explainer's forward passes on the model).
  */
 export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult> {
   static readonly meta: MetricMeta = {
@@ -151,11 +164,13 @@ export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult>
 
   protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const p = this.params
+    const cost = newCost()
     const changes = await noisyComparisons(
       this.explainer,
       model,
       d,
       o,
+      cost,
       p.seed,
       p.nSamples,
       { kind: 'gaussian', sigma: p.noiseLevel },
@@ -165,7 +180,7 @@ export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult>
         return s / a.length
       },
     )
-    return this.shard(o.firstSample, d.n, { changes: { width: p.nSamples, values: changes } }, newCost())
+    return this.shard(o.firstSample, d.n, { changes: { width: p.nSamples, values: changes } }, cost)
   }
 
   protected finish(merged: Merged): SensitivityNResult {
@@ -236,7 +251,8 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
       p.upperBound === undefined
         ? { kind: 'uniform', low: -p.lowerBound, high: p.lowerBound }
         : { kind: 'uniform', low: p.lowerBound, high: p.upperBound }
-    const values = await noisyComparisons(this.explainer, model, d, o, p.seed, p.nrSamples, noise, (a, b) => {
+    const cost = newCost()
+    const values = await noisyComparisons(this.explainer, model, d, o, cost, p.seed, p.nrSamples, noise, (a, b) => {
       let num = 0
       let den = 0
       for (let i = 0; i < a.length; i++) {
@@ -245,7 +261,7 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
       }
       return den === 0 ? Number.NaN : Math.sqrt(num) / Math.sqrt(den)
     })
-    return this.shard(o.firstSample, d.n, { sensitivities: { width: p.nrSamples, values } }, newCost())
+    return this.shard(o.firstSample, d.n, { sensitivities: { width: p.nrSamples, values } }, cost)
   }
 
   protected finish(merged: Merged): YehSensitivityResult {
@@ -376,11 +392,13 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
     const noise: NoiseSpec = p.uniform
       ? { kind: 'uniform', low: p.uniform[0], high: p.uniform[1] }
       : { kind: 'gaussian', sigma: p.perturbStd, mean: p.perturbMean }
+    const cost = newCost()
     const values = await noisyComparisons(
       this.explainer,
       model,
       d,
       o,
+      cost,
       p.seed,
       p.nrSamples,
       noise,
@@ -397,7 +415,7 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
         return Math.sqrt(q)
       },
     )
-    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values } }, newCost())
+    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values } }, cost)
   }
 
   protected finish(merged: Merged): LocalLipschitzEstimateResult {
@@ -476,18 +494,19 @@ export class RelativeInputStability extends Metric<RelativeInputStabilityParams,
   protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
     const p = this.params
     const noise: NoiseSpec = { kind: 'uniform', low: p.lowerBound, high: p.upperBound }
+    const cost = newCost()
     const objectives = await noisyComparisons(
       this.explainer,
       model,
       d,
       o,
+      cost,
       p.seed,
       p.nrSamples,
       noise,
       (a, b, inputChange) => relativeNorm(a, b, p.epsMin) / (inputChange === 0 ? p.epsMin : inputChange),
       (clean, noisy) => relativeNorm(clean, noisy, p.epsMin),
     )
-    const cost = newCost()
     if (p.nanWhenPredictionChanges) {
       // The clean rows first, then every (sample, draw) noisy row: targets −1 score the argmax.
       const k = p.nrSamples

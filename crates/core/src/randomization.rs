@@ -2,6 +2,8 @@
 //! similarity of two explanations per sample (Spearman, Pearson, SSIM as scikit-image computes it
 //! on flattened maps), and the random weights of a randomized layer (MPRT). Every draw is keyed.
 
+use rayon::prelude::*;
+
 use crate::correlation::{pearson, spearman};
 use crate::error::{expect_len, CoreError, Result};
 use crate::rng::{Purpose, Rng};
@@ -197,6 +199,77 @@ pub fn random_weights(
   Ok(())
 }
 
+/// Noisy copies of SmoothMPRT (Hedström et al. 2024): row `i` is sample `rows[2i]` (local index)
+/// plus Gaussian noise of draw `rows[2i + 1]`, `σ_n·z` with `σ_n = magnitude·(max x_n − min x_n)`
+/// and standard normals `z` from `Rng::keyed(seed, first_sample + sample, Perturbation, draw)` in
+/// entry order (the same stream as `explainers::noisy_rows`' Gaussian noise). The noise is computed
+/// in f64, rounded to f32 and added in f32. Draw `clean` (when given) is the input itself
+/// (Quantus's last, noise-free draw).
+#[allow(clippy::too_many_arguments)]
+pub fn smooth_rows(
+  x: &[f32],
+  samples: usize,
+  first_sample: u64,
+  seed: u64,
+  magnitude: f64,
+  clean: Option<u32>,
+  rows: &[u32],
+  out: &mut [f32],
+) -> Result<()> {
+  if samples == 0 {
+    return Err(CoreError::EmptyInput { arg: "x" });
+  }
+  if !(magnitude.is_finite() && magnitude >= 0.0) {
+    return Err(CoreError::param(
+      "noiseMagnitude",
+      "must be a finite number ≥ 0",
+    ));
+  }
+  let len = x.len() / samples;
+  expect_len("x", x.len(), samples * len)?;
+  expect_len("out", out.len(), rows.len() / 2 * len)?;
+  if let Some(pair) = rows
+    .chunks(2)
+    .find(|p| p.len() < 2 || p[0] as usize >= samples)
+  {
+    return Err(CoreError::param(
+      "rows",
+      format!("sample {} is outside {samples} samples", pair[0]),
+    ));
+  }
+  if len == 0 {
+    return Ok(());
+  }
+  out
+    .par_chunks_mut(len)
+    .zip(rows.par_chunks(2))
+    .for_each(|(row, pair)| {
+      let s = pair[0] as usize;
+      let src = &x[s * len..][..len];
+      if clean == Some(pair[1]) {
+        row.copy_from_slice(src);
+        return;
+      }
+      let (lo, hi) = src
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+          (lo.min(v), hi.max(v))
+        });
+      let sigma = magnitude * (f64::from(hi) - f64::from(lo));
+      let mut z = Rng::keyed(
+        seed,
+        first_sample + s as u64,
+        Purpose::Perturbation,
+        u64::from(pair[1]),
+      )
+      .normals();
+      for (o, &v) in row.iter_mut().zip(src) {
+        *o = v + (sigma * z.next_normal()) as f32;
+      }
+    });
+  Ok(())
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -285,5 +358,40 @@ mod tests {
     assert!(w1.iter().all(|v| v.abs() <= 0.5));
     random_weights(&mut w2, 0.5, 3, 2, 0).unwrap();
     assert_ne!(w1, w2);
+  }
+
+  #[test]
+  fn smooth_rows_scale_keyed_normals_by_each_samples_range() {
+    // Two samples of 4 values: ranges 3 and 0.5.
+    let x = [0.0f32, 1.0, 2.0, 3.0, 1.0, 1.5, 1.25, 1.0];
+    let rows = [0u32, 0, 1, 0, 0, 1, 0, 2];
+    let mut out = vec![0f32; 16];
+    smooth_rows(&x, 2, 5, 9, 0.1, Some(2), &rows, &mut out).unwrap();
+    // Row 3 is draw 2 of sample 0: the clean input.
+    assert_eq!(&out[12..16], &x[..4]);
+    for (r, &(s, draw)) in [(0usize, 0u64), (1, 0), (0, 1)].iter().enumerate() {
+      let sigma = 0.1 * if s == 0 { 3.0 } else { 0.5 };
+      let mut z = Rng::keyed(9, 5 + s as u64, Purpose::Perturbation, draw).normals();
+      for j in 0..4 {
+        let expected = x[s * 4 + j] + (sigma * z.next_normal()) as f32;
+        assert_eq!(out[r * 4 + j], expected, "row {r} entry {j}");
+      }
+    }
+    // The same draw of the same global sample in another shard: the same row.
+    let mut shard = vec![0f32; 4];
+    smooth_rows(&x[4..], 1, 6, 9, 0.1, None, &[0, 0], &mut shard).unwrap();
+    assert_eq!(&shard[..], &out[4..8]);
+    assert_eq!(
+      smooth_rows(&x, 2, 0, 0, f64::NAN, None, &rows, &mut out)
+        .unwrap_err()
+        .code(),
+      "INVALID_OPTION"
+    );
+    assert_eq!(
+      smooth_rows(&x, 2, 0, 0, 0.1, None, &[2, 0], &mut out[..4])
+        .unwrap_err()
+        .code(),
+      "INVALID_OPTION"
+    );
   }
 }

@@ -9,6 +9,83 @@ use xai_eval_core::CoreError;
 use crate::correlation::{task, CoreTask, Job};
 use crate::{convert, guarded, js_error};
 
+pub struct SmoothRowsTask {
+  x: Float32Array,
+  rows: Uint32Array,
+  out: Float32Array,
+  samples: usize,
+  first_sample: u64,
+  seed: u64,
+  magnitude: f64,
+  clean: Option<u32>,
+}
+
+#[napi]
+impl Task for SmoothRowsTask {
+  type Output = ();
+  type JsValue = ();
+
+  fn compute(&mut self) -> Result<Self::Output> {
+    // SAFETY: as in `NoisyRowsTask`: JS does not touch `out` until the promise settles.
+    #[allow(unsafe_code)]
+    let out = unsafe { self.out.as_mut() };
+    guarded(|| {
+      randomization::smooth_rows(
+        &self.x,
+        self.samples,
+        self.first_sample,
+        self.seed,
+        self.magnitude,
+        self.clean,
+        &self.rows,
+        out,
+      )
+    })
+  }
+
+  fn resolve(&mut self, _env: Env, _output: Self::Output) -> Result<Self::JsValue> {
+    Ok(())
+  }
+}
+
+/// SmoothMPRT's noisy copies of `x` for `(sample, draw)` pairs: σ = `magnitude`·(max − min) of
+/// each sample, keyed by `(seed, firstSample + sample, draw)`; draw `clean` (−1: none) is `x` itself.
+#[napi(ts_return_type = "Promise<void>")]
+#[allow(clippy::too_many_arguments)]
+pub fn smooth_rows(
+  x: Float32Array,
+  samples: f64,
+  first_sample: f64,
+  seed: f64,
+  magnitude: f64,
+  clean: f64,
+  rows: Uint32Array,
+  out: Float32Array,
+  signal: Option<AbortSignal>,
+) -> Result<AsyncTask<SmoothRowsTask>> {
+  let clean = if clean < 0.0 {
+    None
+  } else {
+    Some(u32::try_from(convert::index("clean", clean)?).map_err(|_| {
+      js_error(CoreError::InvalidParam {
+        name: "clean",
+        reason: "too large".into(),
+      })
+    })?)
+  };
+  let task = SmoothRowsTask {
+    x,
+    rows,
+    out,
+    samples: convert::count("samples", samples)?,
+    first_sample: convert::index("firstSample", first_sample)?,
+    seed: convert::seed("seed", seed)?,
+    magnitude,
+    clean,
+  };
+  Ok(AsyncTask::with_optional_signal(task, signal))
+}
+
 /// One class other than each label, uniform over the others, keyed by `(seed, firstSample + i)`.
 #[napi]
 pub fn other_classes(
