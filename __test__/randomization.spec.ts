@@ -26,6 +26,10 @@ import {
   precomputed,
   RandomLogit,
   randomizeLayers,
+  SensitivityN,
+  SmoothMPRT,
+  type SmoothMPRTOptions,
+  underlyingModel,
   writeOnnx,
   XaiEvalError,
 } from 'xai-eval'
@@ -181,7 +185,10 @@ test('MPRT top-down on the linear model: closed-form similarities per stage; the
   t.is(r.correlation, r.layers[1]!.correlation)
   t.is(r.passes, r.correlation < 0.5)
   t.is(r.similarity.length, N * 2)
-  t.is(r.forwardPasses, 2 * N)
+  // The cost counts the explainer's rows (P + 1 per sample and model): the trained model's
+  // explanation, then per stage the NaN check (1 row per sample) and the explanation.
+  t.is(r.forwardPasses, N * (P + 1) + 2 * (N + N * (P + 1)))
+  t.is(r.original, undefined)
 })
 
 test('MPRT bottom-up and independent orders; seeds reproduce; shards give the same numbers', async (t) => {
@@ -235,8 +242,20 @@ test('EfficientMPRT: the entropy rise of W′[:, y]∘x over W[:, y]∘x, every 
     const expected = (entropyRef(closedForm(w2, s, y[s]!)) - h) / h
     t.true(Math.abs(r.scores[s]! - expected) < 1e-9, `sample ${s}: ${r.scores[s]} vs ${expected}`)
   }
-  t.is(r.forwardPasses, N)
-  const constant = await new EfficientMPRT({ explainer, onnx: modelPath, modelOptions: { workers: 1 } }).evaluate(model, {
+  t.is(r.forwardPasses, 2 * N * (P + 1) + N)
+  // The data set's `a` is not what is compared by default (Quantus recomputes it too); with
+  // reference: 'attributions' a constant `a` has no entropy.
+  const junk = await new EfficientMPRT({ explainer, onnx: modelPath, seed: 2, modelOptions: { workers: 1 } }).evaluate(model, {
+    ...data,
+    a: new Float32Array(N * P),
+  })
+  t.deepEqual(junk.scores, r.scores)
+  const constant = await new EfficientMPRT({
+    explainer,
+    onnx: modelPath,
+    reference: 'attributions',
+    modelOptions: { workers: 1 },
+  }).evaluate(model, {
     ...data,
     a: new Float32Array(N * P),
   })
@@ -267,7 +286,8 @@ test('MPRT: a randomized normalisation layer that makes outputs NaN is reported 
 
 test('RandomLogit / DataRandomization: keyed other classes, closed-form correlations, SSIM, shards', async (t) => {
   const dr = await new DataRandomization({ explainer, seed: 4 }).evaluate(model, data)
-  t.is(dr.forwardPasses, 1) // the class count, read from one forward pass
+  // The class count (one forward pass), then the explanations for the label and the other class.
+  t.is(dr.forwardPasses, 1 + 2 * N * (P + 1))
   const counts = new Array(K).fill(0)
   for (let s = 0; s < N; s++) {
     const c = dr.otherClass[s]!
@@ -298,6 +318,163 @@ test('RandomLogit / DataRandomization: keyed other classes, closed-form correlat
     t.true(Math.abs(rl.scores[s]! - ssimRef(norm(u), norm(v))) < 1e-5, `ssim ${s}: ${rl.scores[s]} vs ${ssimRef(norm(u), norm(v))}`)
   }
   await checkShards(t, new RandomLogit({ explainer, numClasses: K, seed: 4 }), () => model, data, rl, prng(8))
+})
+
+test("the reference is the explainer on the trained model by default, the data set's a only when asked", async (t) => {
+  const junk = Float32Array.from({ length: N * P }, () => rand() * 2 - 1)
+  const make = (o: object) => new DataRandomization({ explainer, seed: 4, numClasses: K, ...o })
+  const truth = await make({}).evaluate(model, data)
+  // A gradient-like `a` that is not this explainer's answer changes nothing by default…
+  t.deepEqual((await make({}).evaluate(model, { ...data, a: junk })).scores, truth.scores)
+  // …and everything with reference: 'attributions'.
+  const given = await make({ reference: 'attributions' }).evaluate(model, { ...data, a: junk })
+  t.notDeepEqual(given.scores, truth.scores)
+  for (let s = 0; s < N; s++) {
+    const expected = corr(Array.from(junk.subarray(s * P, (s + 1) * P)), closedForm(weights, s, truth.otherClass[s]!))
+    t.true(Math.abs(given.scores[s]! - expected) < 1e-5, `sample ${s}`)
+  }
+  t.is(given.forwardPasses, N * (P + 1)) // the class count was given: only the random class explained
+  t.is(make({}).params.reference, 'explainer')
+  t.is(new RandomLogit({ explainer, compat: 'quantus' }).params.reference, 'attributions')
+  t.is(new EfficientMPRT({ explainer, onnx: modelPath, compat: 'quantus' }).params.reference, 'explainer')
+  // Precomputed maps answer the reference by sample index (and refuse the random class).
+  await rejects(t, make({ explainer: precomputed(a, [N, 1, H, W], 'maps') }).evaluate(model, data), 'EXPLAINER')
+})
+
+test('explanations are shared through the cache: a metric pays only for the rows it explains', async (t) => {
+  const cache = new ExplanationCache()
+  const e = cache.wrap(explainer)
+  const dr = await new DataRandomization({ explainer: e, seed: 4, numClasses: K }).evaluate(model, data)
+  t.is(dr.forwardPasses, 2 * N * (P + 1))
+  t.is(cache.misses, 2 * N)
+  const mprt = (await new ModelParameterRandomization({
+    explainer: e,
+    onnx: modelPath,
+    layerOrder: 'bottom-up',
+    modelOptions: { workers: 1 },
+  }).evaluate(model, data)) as ModelParameterRandomizationResult
+  // The trained model's explanations came from the cache: only the stages cost rows.
+  t.is(cache.hits, N)
+  t.is(mprt.forwardPasses, 2 * (N + N * (P + 1)))
+  const plain = await new ModelParameterRandomization({
+    explainer,
+    onnx: modelPath,
+    layerOrder: 'bottom-up',
+    modelOptions: { workers: 1 },
+  }).evaluate(model, data)
+  t.deepEqual(mprt.scores, plain.scores)
+  // The sensitivity metrics count their explainer's rows too.
+  const sens = await new SensitivityN({ explainer, nSamples: 3 }).evaluate(model, data)
+  t.is(sens.forwardPasses, 3 * N * (P + 1))
+})
+
+test('MPRT compat quantus: compares with a and reports original', async (t) => {
+  const r = (await new ModelParameterRandomization({
+    explainer,
+    onnx: modelPath,
+    compat: 'quantus',
+    similarity: 'pearson',
+    abs: false,
+    modelOptions: { workers: 1 },
+  }).evaluate(model, data)) as ModelParameterRandomizationResult
+  t.is(r.params.reference, 'attributions')
+  // `a` is this explainer's answer up to float32 round-off: original ≈ 1.
+  t.true(r.original!.every((v) => v > 1 - 1e-6))
+  // original (N·(P+1)) + 2 stages × (NaN check + explanation); no separate reference explanation.
+  t.is(r.forwardPasses, N * (P + 1) + 2 * (N + N * (P + 1)))
+})
+
+/** An explainer that records every input row it is given, by the model it ran on. */
+function recording(): { e: { name: string; explain: Explainer }; rows: Map<Model, Float32Array[]> } {
+  const rows = new Map<Model, Float32Array[]>()
+  const e = {
+    name: 'recording-linear',
+    explain: (async (m, xs, shape, targets, options) => {
+      const key = underlyingModel(m)
+      const list = rows.get(key) ?? []
+      for (let r = 0; r < shape[0]; r++) list.push(xs.slice(r * P, (r + 1) * P))
+      rows.set(key, list)
+      return linearExplainer(m, xs, shape, targets, options)
+    }) as Explainer,
+  }
+  return { e, rows }
+}
+
+test('SmoothMPRT: closed form on the linear model from the noisy rows; common noise across models; compat keeps one clean copy', async (t) => {
+  const draws = 4
+  const { e, rows } = recording()
+  const opts: SmoothMPRTOptions = {
+    explainer: e,
+    onnx: modelPath,
+    nrSamples: draws,
+    noiseMagnitude: 0.2,
+    similarity: 'pearson',
+    abs: false,
+    seed: 3,
+    modelOptions: { workers: 1 },
+  }
+  const r = (await new SmoothMPRT(opts).evaluate(model, data)) as ModelParameterRandomizationResult
+  t.deepEqual(
+    r.layers.map((l) => l.name),
+    ['dense', 'bias'],
+  )
+  const trained = rows.get(model)!
+  t.is(trained.length, N * draws)
+  const others = [...rows.entries()].filter(([m]) => m !== model)
+  t.is(others.length, 2)
+  // The same keyed noise on every model.
+  for (const [, list] of others) t.deepEqual(list, trained)
+  // The noise: σ_n·z with σ_n = 0.2·(max x_n − min x_n), z standard normal.
+  const z: number[] = []
+  for (let s = 0; s < N; s++) {
+    const xs = Array.from(x.subarray(s * P, (s + 1) * P))
+    const sigma = 0.2 * (Math.max(...xs) - Math.min(...xs))
+    for (let k = 0; k < draws; k++) for (const [i, v] of trained[s * draws + k]!.entries()) z.push((v - xs[i]!) / sigma)
+  }
+  const mean = z.reduce((a2, v) => a2 + v, 0) / z.length
+  const sd = Math.sqrt(z.reduce((a2, v) => a2 + (v - mean) ** 2, 0) / z.length)
+  t.true(Math.abs(mean) < 0.15 && Math.abs(sd - 1) < 0.15, `mean ${mean}, sd ${sd}`)
+  // Stage 1 randomizes W: the smoothed maps are W[:, y]∘x̄ and W′[:, y]∘x̄, x̄ the mean noisy input.
+  const w1 = weightsOf(randomizeLayers(readFileSync(modelPath), [0], 3))
+  for (let s = 0; s < N; s++) {
+    const xbar = Array.from({ length: P }, (_, i) => trained.slice(s * draws, (s + 1) * draws).reduce((q, row) => q + row[i]!, 0) / draws)
+    const c = y[s]!
+    const expected = corr(
+      xbar.map((v, i) => weights[i * K + c]! * v),
+      xbar.map((v, i) => w1[i * K + c]! * v),
+    )
+    t.true(Math.abs(r.similarity[2 * s]! - expected) < 1e-4, `sample ${s}: ${r.similarity[2 * s]} vs ${expected}`)
+    // The bias never matters.
+    t.true(Math.abs(r.similarity[2 * s]! - r.similarity[2 * s + 1]!) < 1e-6)
+  }
+  // Cost: draws explanations of P + 1 rows per sample on 3 models, plus the NaN checks.
+  t.is(r.forwardPasses, 3 * N * draws * (P + 1) + 2 * N)
+  // compat: the last copy is the clean input.
+  const q = recording()
+  await new SmoothMPRT({ ...opts, explainer: q.e, compat: 'quantus' }).evaluate(model, data)
+  const qt = q.rows.get(model)!
+  for (let s = 0; s < N; s++) {
+    t.deepEqual(qt[s * draws + draws - 1], x.slice(s * P, (s + 1) * P))
+    t.deepEqual(qt[s * draws], trained[s * draws])
+  }
+})
+
+test('SmoothMPRT: no noise is MPRT bottom-up bit for bit; seeds reproduce; shards give the same numbers', async (t) => {
+  const base = { explainer, onnx: modelPath, modelOptions: { workers: 1 }, seed: 6 }
+  const quiet = (await new SmoothMPRT({ ...base, nrSamples: 3, noiseMagnitude: 0 }).evaluate(
+    model,
+    data,
+  )) as ModelParameterRandomizationResult
+  const mprt = (await new ModelParameterRandomization({ ...base, layerOrder: 'bottom-up' }).evaluate(
+    model,
+    data,
+  )) as ModelParameterRandomizationResult
+  t.deepEqual(quiet.similarity, mprt.similarity)
+  const smooth = new SmoothMPRT({ ...base, nrSamples: 3 })
+  const whole = await smooth.evaluate(model, data)
+  t.deepEqual((await new SmoothMPRT({ ...base, nrSamples: 3 }).evaluate(model, data)).scores, whole.scores)
+  t.notDeepEqual((await new SmoothMPRT({ ...base, nrSamples: 3, seed: 7 }).evaluate(model, data)).scores, whole.scores)
+  await checkShards(t, smooth, () => model, data, whole, prng(11), 3)
 })
 
 /** scikit-image's structural_similarity on 1-D data (window 7, sample covariance, data range max − min of both). */
@@ -353,6 +530,17 @@ test('every error path is a typed error', async (t) => {
   writeFileSync(junk, 'not a model')
   await rejects(t, new ModelParameterRandomization({ explainer, onnx: junk }).evaluate(model, data), 'MODEL_LOAD', 'onnx')
   await rejects(t, () => randomizeLayers(readFileSync(modelPath), [7], 0), 'INVALID_OPTION', 'layers')
+  await rejects(t, () => new SmoothMPRT({ explainer, onnx: modelPath, nrSamples: 0 }), 'INVALID_OPTION', 'nrSamples')
+  await rejects(t, () => new SmoothMPRT({ explainer, onnx: modelPath, nrSamples: 1e9 }), 'INVALID_OPTION', 'nrSamples')
+  await rejects(t, () => new SmoothMPRT({ explainer, onnx: modelPath, noiseMagnitude: -1 }), 'INVALID_OPTION', 'noiseMagnitude')
+  await rejects(t, () => new SmoothMPRT({ explainer, onnx: modelPath, compat: 'captum' as never }), 'INVALID_OPTION', 'compat')
+  await rejects(t, () => new RandomLogit({ explainer, reference: 'gradient' as never }), 'INVALID_OPTION', 'reference')
+  await rejects(t, () => new DataRandomization({ explainer, compat: 'quantus' } as never), 'INVALID_OPTION')
+  await rejects(t, new SmoothMPRT({ explainer: maps, onnx: modelPath, nrSamples: 2 }).evaluate(model, data), 'EXPLAINER')
+  // An explainer whose maps change channel count between calls.
+  let calls = 0
+  const fickle: Explainer = async (_m, xs, shape) => (calls++ === 0 ? xs.slice() : new Float32Array(shape[0] * 2 * H * W))
+  await rejects(t, new RandomLogit({ explainer: fickle, numClasses: K }).evaluate(model, data), 'SHAPE_MISMATCH')
   const noWeights = join(dir, 'identity.onnx')
   writeFileSync(
     noWeights,

@@ -19,6 +19,7 @@ export { RowCache } from './row-cache.js'
 export {
   checkExplainer,
   countingModel,
+  underlyingModel,
   DEFAULT_EXPLAIN_BATCH,
   explainerName,
   mapAttributions,
