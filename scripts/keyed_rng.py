@@ -9,6 +9,28 @@ GOLDEN = 0x9E3779B97F4A7C15
 
 # rng::Purpose
 BASELINE, IMPUTATION, TIES, SUBSET, EXPLANATION, PERTURBATION, ORDER, RESAMPLE, MASK = 1, 2, 3, 4, 5, 6, 7, 8, 9
+CLASS, WEIGHTS = 10, 11
+
+# Ziggurat tables of rng.rs (Marsaglia & Tsang 2000, 256 layers), built with the same libm calls.
+import math  # noqa: E402
+
+_ZIG_LAYERS = 256
+_ZIG_R = 3.654152885361009
+_ZIG_V = 0.00492867323399
+
+
+def _zig_tables():
+    pdf = lambda v: math.exp(-0.5 * v * v)  # noqa: E731
+    x = [0.0] * (_ZIG_LAYERS + 1)
+    x[0] = _ZIG_V / pdf(_ZIG_R)
+    x[1] = _ZIG_R
+    for i in range(2, _ZIG_LAYERS):
+        x[i] = math.sqrt(-2.0 * math.log(_ZIG_V / x[i - 1] + pdf(x[i - 1])))
+    x[_ZIG_LAYERS] = 0.0
+    return x, [pdf(v) for v in x]
+
+
+_ZX, _ZF = _zig_tables()
 
 
 def _splitmix(state):
@@ -65,6 +87,29 @@ class Rng:
             m = self.next_u64() * n
             if (m & M64) >= threshold:
                 return m >> 64
+
+    def normals(self):
+        """Standard normals of `Rng::normals` (ziggurat, in stream order): a generator."""
+        while True:
+            yield self._normal()
+
+    def _normal(self):
+        while True:
+            bits = self.next_u64()
+            i = bits & 0xFF
+            u = (bits >> 11) * (2.0 / (1 << 53)) - 1.0
+            x = u * _ZX[i]
+            if abs(x) < _ZX[i + 1]:
+                return x
+            if i == 0:
+                while True:
+                    a = math.log(1.0 - self.uniform()) / _ZIG_R
+                    b = math.log(1.0 - self.uniform())
+                    if -2.0 * b >= a * a:
+                        return a - _ZIG_R if u < 0.0 else _ZIG_R - a
+            y = _ZF[i] + (_ZF[i + 1] - _ZF[i]) * self.uniform()
+            if y < math.exp(-0.5 * x * x):
+                return x
 
     def subset(self, n, k):
         out = list(range(n))
