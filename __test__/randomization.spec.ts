@@ -299,7 +299,7 @@ test('RandomLogit / DataRandomization: keyed other classes, closed-form correlat
   }
   t.deepEqual((await new DataRandomization({ explainer, seed: 4, numClasses: K }).evaluate(model, data)).otherClass, dr.otherClass)
   t.notDeepEqual((await new DataRandomization({ explainer, seed: 5, numClasses: K }).evaluate(model, data)).otherClass, dr.otherClass)
-  // Every other class is reachable (Quantus never picks the last one): over 200 samples, all K classes.
+  // Every other class is reachable: over 200 samples, all K classes.
   const many = Array.from({ length: 200 }, (_, i) => i % K)
   const big: Dataset = { x: new Float32Array(200 * P).fill(1), shape: [200, C, H, W], y: many, a: new Float32Array(200 * P).fill(1) }
   const seen = new Set(

@@ -19,7 +19,8 @@ pub enum Similarity {
 }
 
 /// One class other than `labels[i]` per sample, uniform over the `classes − 1` others, keyed by
-/// `(seed, first_sample + i)` (Quantus's RandomLogit never picks the last other class: fixed here).
+/// `(seed, first_sample + i)`: `others[below(classes − 1)]`, the same index into the other classes
+/// that quantus.RandomLogit 0.6 draws with `randint(0, classes − 1)` (per batch position there).
 pub fn other_classes(
   labels: &[i32],
   classes: usize,
