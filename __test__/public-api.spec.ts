@@ -204,6 +204,12 @@ test('explainers: built-in options, checks, precomputed maps and the cache', asy
   await fuzz(t, 'named', ['x', identity.explain], (n, e) => api.named(n as string, e as api.Explainer))
   await fuzz(t, 'precomputed', [data.a, [N, C, H, W], 'p'], (a, s, n) => api.precomputed(a as Float32Array, s as number[], n as string))
   await fuzz(t, 'ExplanationCache', [1024], (b) => new api.ExplanationCache(b as number).wrap(identity))
+  await fuzz(t, 'countingModel', [model(), { forwardPasses: 0, batches: 0 }], async (m, c) => {
+    const counted = api.countingModel(m as Model, c as { forwardPasses: number; batches: number })
+    await counted.forward(data.x.slice(0, F), 1, [C, H, W])
+    api.underlyingModel(counted)
+  })
+  await fuzz(t, 'underlyingModel', [model()], (m) => api.underlyingModel(m as Model))
   await fuzz(t, 'mapAttributions', [identity, (a: Float32Array) => a], (e, f) =>
     api
       .checkExplainer(api.mapAttributions(e as api.Explainer, f as (a: Float32Array) => Float32Array))

@@ -13,6 +13,7 @@ import test, { type ExecutionContext } from 'ava'
 import { ModelProtoSchema } from 'onnx-buf'
 import {
   DataRandomization,
+  countingModel,
   type Dataset,
   EfficientMPRT,
   ExplanationCache,
@@ -382,6 +383,21 @@ test('MPRT compat quantus: compares with a and reports original', async (t) => {
   t.true(r.original!.every((v) => v > 1 - 1e-6))
   // original (N·(P+1)) + 2 stages × (NaN check + explanation); no separate reference explanation.
   t.is(r.forwardPasses, N * (P + 1) + 2 * (N + N * (P + 1)))
+})
+
+test('countingModel: adds the rows and calls it serves to a cost, unwraps to the model, never closes it', async (t) => {
+  const cost = { forwardPasses: 0, batches: 0 }
+  const counted = countingModel(model, cost)
+  const twice = countingModel(counted, { forwardPasses: 0, batches: 0 })
+  t.is(underlyingModel(twice), model)
+  t.is(counted.maxBatchSize, model.maxBatchSize)
+  const before = model.stats.rows
+  await twice.forward(x.slice(0, 3 * P), 3, [C, H, W])
+  t.deepEqual(cost, { forwardPasses: 3, batches: 1 })
+  t.is(model.stats.rows - before, 3)
+  await counted.close()
+  t.is((await model.forward(x.slice(0, P), 1, [C, H, W])).length, K)
+  await rejects(t, () => countingModel(model, { forwardPasses: 'x' } as never), 'INVALID_OPTION', 'cost')
 })
 
 /** An explainer that records every input row it is given, by the model it ran on. */

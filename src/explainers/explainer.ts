@@ -263,6 +263,11 @@ const UNDERLYING = Symbol('xai-eval.counted-model')
  * service) are not seen. Closing it does not close `model`.
  */
 export function countingModel(model: Model, cost: Cost): Model {
+  checkModel(model)
+  const c = cost as Partial<Cost> | null
+  if (c === null || typeof c !== 'object' || !Number.isSafeInteger(c.forwardPasses) || !Number.isSafeInteger(c.batches)) {
+    throw new XaiEvalError('INVALID_OPTION', 'cost', `expected { forwardPasses, batches } (integers), got ${describeValue(cost)}`)
+  }
   const counted: Model & { [UNDERLYING]: Model } = {
     [UNDERLYING]: underlyingModel(model),
     get output() {
@@ -294,6 +299,7 @@ export function countingModel(model: Model, cost: Cost): Model {
 
 /** The model a {@link countingModel} counts for (the model itself otherwise): what caches key by. */
 export function underlyingModel(model: Model): Model {
+  if (model === null || typeof model !== 'object') return model
   return (model as Partial<{ [UNDERLYING]: Model }>)[UNDERLYING] ?? model
 }
 
