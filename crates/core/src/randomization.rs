@@ -395,4 +395,22 @@ mod tests {
       "INVALID_OPTION"
     );
   }
+
+  #[test]
+  fn smooth_noise_is_the_stream_the_python_mirror_draws() {
+    // scripts/keyed_rng.py's ziggurat for Rng.keyed(5, 0, PERTURBATION, 0), recorded in
+    // __test__/fixtures/quantus/randomisation.json ("normalsSample0Draw0"): handed to Quantus.
+    let expected = [
+      -1.1548545128781382,
+      0.3034786579225682,
+      0.29349372799557627,
+      1.4374678591620795,
+      -0.9975227224158535,
+    ];
+    let got: Vec<f64> = Rng::keyed(5, 0, Purpose::Perturbation, 0)
+      .normals()
+      .take(5)
+      .collect();
+    assert_eq!(got, expected);
+  }
 }
