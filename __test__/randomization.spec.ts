@@ -191,6 +191,8 @@ test('MPRT top-down on the linear model: closed-form similarities per stage; the
   // explanation, then per stage the NaN check (1 row per sample) and the explanation.
   t.is(r.forwardPasses, N * (P + 1) + 2 * (N + N * (P + 1)))
   t.is(r.original, undefined)
+  // Quantus's return_average_correlation: the mean over the stages (no `original` here).
+  for (let s = 0; s < N; s++) t.is(r.average[s], (r.similarity[2 * s]! + r.similarity[2 * s + 1]!) / 2)
 })
 
 test('MPRT bottom-up and independent orders; seeds reproduce; shards give the same numbers', async (t) => {

@@ -32,7 +32,8 @@ Per metric (Quantus called with return_aggregate=False, disable_warnings=True, c
   SSIM the run hands Quantus a per-sample max-abs normalise_func (Quantus's own normalises `a` over the whole data
   set and each explanation over its batch: SSIM would depend on the batch); Spearman runs keep Quantus's default.
 * MPRT: layer_order top_down / bottom_up / independent; Spearman (default) and Pearson; Quantus's dict per layer,
-  plus "original" (sim of the given `a` to a fresh explanation of the trained model).
+  plus "original" (sim of the given `a` to a fresh explanation of the trained model); one run with
+  return_average_correlation=True (a list per sample: xai-eval's `average`).
 * EfficientMPRT: defaults (bottom_up, skip_layers, discrete_entropy with 100 bins, no normalise/abs).
 * SmoothMPRT: Quantus explains with `quantus.explain` (ignoring explain_func): patched to the same occlusion.
   np.random.randn (the noise of draw k < nr_samples - 1; the last draw is noise-free) is patched to return, for sample
@@ -273,6 +274,12 @@ def main():
         q = metric(model=model, x_batch=x.copy(), y_batch=y.copy(), a_batch=given.copy(), explain_func=occlusion, channel_first=True, batch_size=bs)
         record("MPRT", {"layerOrder": order.replace("_", "-"), "similarity": sim, "seed": SEED, "compat": "quantus"}, bs,
                {k: [float(v) for v in vals] for k, vals in q.items()}, a=a_in)
+
+    # MPRT's return_average_correlation (the mean over "original" and every layer, per sample).
+    metric = quantus.MPRT(return_average_correlation=True, return_aggregate=False, disable_warnings=True)
+    q = metric(model=model, x_batch=x.copy(), y_batch=y.copy(), a_batch=a_noise.copy(), explain_func=occlusion, channel_first=True, batch_size=6)
+    record("MPRT", {"layerOrder": "top-down", "similarity": "spearman", "seed": SEED, "compat": "quantus"}, 6, q, a="noise",
+           returns="average")
 
     # EfficientMPRT.
     metric = quantus.EfficientMPRT(return_aggregate=False, disable_warnings=True)

@@ -436,6 +436,11 @@ export interface ModelParameterRandomizationResult extends MetricResult {
    * to the explainer's answer on the trained model (Quantus's `"original"` entry).
    */
   original?: Float64Array
+  /**
+   * Per sample: the mean of `original` (when reported) and every stage's similarity, NaN when any
+   * is NaN — Quantus's `return_average_correlation` with `compat: 'quantus'`.
+   */
+  average: Float64Array
   undefinedScores: UndefinedScore[]
 }
 
@@ -468,8 +473,7 @@ const NON_FINITE = 'the randomized model outputs NaN/±Inf for this input (rando
  * statistics; ours: the keyed uniform weights above, every float tensor, so BatchNorm's failure
  * mode is tested); it normalises `a` by the max |a| of the data set and each explanation by the max
  * of its batch (ours: per map; Spearman and Pearson do not change, SSIM no longer depends on the
- * batch); `return_average_correlation` (the mean over the stages and `original`) is not offered —
- * `similarity` and `original` hold its parts.
+ * batch); `return_average_correlation` is the result's `average` (not the scores).
  *
  * Cost: `1 + layers` explanations per sample (`layers` with `reference: 'attributions'`, one
  * more with compat's `original`), plus one forward pass per sample per stage (the NaN check);
@@ -641,6 +645,12 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
         undefinedScores.push({ sample: m.firstSample + i, reason: bad[i * width + last] ? NON_FINITE : NAN_REASON[this.comparison] })
       }
     })
+    const original = m.columns.original?.values
+    const average = Float64Array.from({ length: n }, (_, i) => {
+      let sum = original ? original[i]! : 0
+      for (let k = 0; k < width; k++) sum += sim[i * width + k]!
+      return sum / (width + (original ? 1 : 0))
+    })
     const final = layers[last]!
     return this.result(m, scores, {
       layers,
@@ -649,7 +659,8 @@ export class ModelParameterRandomization<P extends ModelParameterRandomizationPa
       correlation: final.correlation,
       change: final.change,
       passes: final.passes,
-      ...(m.columns.original ? { original: m.columns.original.values } : {}),
+      ...(original ? { original } : {}),
+      average,
       undefinedScores,
     })
   }
