@@ -52,7 +52,7 @@ function explainerOf(options: unknown): CheckedExplainer {
  * What the randomized explanations are compared with: `'explainer'` (default) re-explains every
  * sample for its label on the trained model with the same explainer (so a gradient `a` is never
  * compared with occlusion maps of a randomized model; explanations the explainer already gave,
- * e.g. through an {@link ExplanationCache}, are reused); `'attributions'` takes the data set's `a`
+ * e.g. through an `ExplanationCache`, are reused); `'attributions'` takes the data set's `a`
  * as that explanation (cheaper; right only when `a` came from this explainer).
  */
 const reference = z.enum(['explainer', 'attributions'])
@@ -69,7 +69,7 @@ function withReference<T extends { reference?: ReferenceKind | undefined; compat
   return { ...o, reference: o.reference ?? (o.compat === 'quantus' && quantusUsesA ? 'attributions' : 'explainer') }
 }
 
-/** The per-sample maps of `ex` must have `channels` channels (those of what they are compared with). */
+/** The explainer returned `got`-channel maps where `want` are needed (those they are compared with): a typed error. */
 function sameChannels(e: CheckedExplainer, got: number, want: number, what: string): void {
   if (got !== want) {
     throw new XaiEvalError(
