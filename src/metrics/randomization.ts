@@ -708,7 +708,8 @@ export type SmoothMPRTParams = z.output<typeof smoothSchema>
  * averages in float32 (ours: float64); the randomization is `reset_parameters()` (see MPRT).
  *
  * Cost: `nrSamples·(1 + layers)` explanations per sample plus one forward pass per sample per
- * stage; `forwardPasses` counts the explainer's forward passes.
+ * stage; `forwardPasses` counts the explainer's forward passes. Memory: as MPRT (the shard's
+ * reference and one stage's maps, float32) plus one float64 map being averaged.
  */
 export class SmoothMPRT extends ModelParameterRandomization<SmoothMPRTParams> {
   static override readonly meta: MetricMeta = {
@@ -738,7 +739,10 @@ export class SmoothMPRT extends ModelParameterRandomization<SmoothMPRTParams> {
     const draws = p.nrSamples
     const pixels = d.height * d.width
     let got = channels
-    let sums: Float64Array | undefined
+    // Chunks arrive in row order and a sample's draws are contiguous: one float64 accumulator for
+    // the sample in progress, each mean written out (float32) after its last draw.
+    let out: Float32Array | undefined
+    let acc: Float64Array | undefined
     await explainRows(
       this.explainer,
       model,
@@ -760,16 +764,22 @@ export class SmoothMPRT extends ModelParameterRandomization<SmoothMPRTParams> {
         if (got === undefined) got = c
         sameChannels(this.explainer, c, got, 'the reference explanations have')
         const per = got * pixels
-        sums ??= new Float64Array(rows.length * per)
+        out ??= new Float32Array(rows.length * per)
+        acc ??= new Float64Array(per)
         for (let i = 0; i < a.length / per; i++) {
-          const base = Math.floor((start + i) / draws) * per
-          for (let j = 0; j < per; j++) sums[base + j]! += a[i * per + j]!
+          for (let j = 0; j < per; j++) acc[j]! += a[i * per + j]!
+          const r = start + i
+          if (r % draws === draws - 1) {
+            const base = Math.floor(r / draws) * per
+            for (let j = 0; j < per; j++) out[base + j] = acc[j]! / draws
+            acc.fill(0)
+          }
         }
       },
       o.signal,
       cost,
     )
-    return { a: Float32Array.from(sums ?? [], (v) => v / draws), channels: got ?? d.attrChannels }
+    return { a: out ?? new Float32Array(0), channels: got ?? d.attrChannels }
   }
 }
 
