@@ -37,7 +37,7 @@ import {
 } from 'xai-eval'
 
 import { prng } from './reference.js'
-import { checkShards } from './shards.js'
+import { checkShards, slice } from './shards.js'
 
 const [N, C, H, W, K] = [10, 1, 3, 3, 4]
 const P = C * H * W
@@ -386,6 +386,18 @@ test('MPRT compat quantus: compares with a and reports original', async (t) => {
   t.true(r.original!.every((v) => v > 1 - 1e-6))
   // original (N·(P+1)) + 2 stages × (NaN check + explanation); no separate reference explanation.
   t.is(r.forwardPasses, N * (P + 1) + 2 * (N + N * (P + 1)))
+  const metric = new ModelParameterRandomization({
+    explainer,
+    onnx: modelPath,
+    compat: 'quantus',
+    modelOptions: { workers: 1, threads: 1 },
+  })
+  const whole = (await metric.evaluate(model, data)) as ModelParameterRandomizationResult
+  const [first, second] = [await metric.map(model, slice(data, 0, 4)), await metric.map(model, slice(data, 4, N), { firstSample: 4 })]
+  const merged = metric.reduce([second, first])
+  t.deepEqual(merged.scores, whole.scores)
+  t.deepEqual(merged.original, whole.original)
+  t.deepEqual(merged.average, whole.average)
 })
 
 test('countingModel: adds the rows and calls it serves to a cost, unwraps to the model, never closes it', async (t) => {
