@@ -119,6 +119,20 @@ for (const [file, why] of [
   })
 }
 
+test('a header longer than the first 4 KiB read is read again in full', async (t) => {
+  // f4.npy's header dict padded to 6000 bytes, as a version-2 file (32-bit header length).
+  const start = 10 + bytes.readUInt16LE(8)
+  const dict = `${bytes.subarray(10, start).toString('latin1').trimEnd()}${' '.repeat(6000)}`
+  const head = Buffer.alloc(12)
+  head.write('\x93NUMPY', 0, 'latin1')
+  head[6] = 2
+  head.writeUInt32LE(dict.length + 1, 8)
+  const path = tmp('long-header.npy', Buffer.concat([head, Buffer.from(`${dict}\n`, 'latin1'), bytes.subarray(start)]))
+  const whole = await readNpy(path, 'x')
+  t.deepEqual(whole.shape, expected.shape)
+  t.deepEqual(Array.from(whole.data), f32(expected.f4))
+})
+
 test('.npz: a missing key names the keys there are; several arrays need a key; a corrupt archive is typed', async (t) => {
   const missing = await t.throwsAsync(readNpy(join(dir, 'stored.npz:z'), 'x'), { instanceOf: XaiEvalError })
   t.regex(missing!.message, /has no array 'z'; it holds x, y/)

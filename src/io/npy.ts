@@ -33,7 +33,8 @@ export interface NpyHeader {
   dataOffset: number
 }
 
-/** Bytes an .npy header may take before we stop looking (NumPy itself refuses more than 10 000). */
+/** Bytes read for the header first, then at most (NumPy itself refuses headers over 10 000 bytes). */
+const HEADER_FIRST = 4096
 const HEADER_BYTES = 65_536 + 12
 
 /** Where the bytes of one .npy come from. */
@@ -90,17 +91,26 @@ export class NpySource {
     throw new XaiEvalError('INVALID_OPTION', this.arg, `${this.what}: ${why}`)
   }
 
-  /** Parses the header of `bytes` and checks that the values are all there. */
+  /**
+   * Parses the header of `bytes` and checks that the values are all there. The first 4 KiB hold
+   * any header NumPy writes in practice (64–128 bytes); a longer one is read again in full.
+   */
   private static async over(bytes: Bytes, arg: string, what: string): Promise<NpySource> {
-    const prefix = new Uint8Array(Math.min(bytes.size, HEADER_BYTES))
-    const got = await bytes.readInto(prefix, 0)
-    let layout: InstanceType<typeof NpyLayout>
-    try {
-      layout = NpyLayout.parse(prefix.subarray(0, got), got >= bytes.size)
-    } catch (e) {
-      throw new XaiEvalError('INVALID_OPTION', arg, `${what} is not a readable .npy array: ${reason(e)}`, { cause: e })
+    let layout: InstanceType<typeof NpyLayout> | undefined
+    for (const want of [HEADER_FIRST, HEADER_BYTES]) {
+      const prefix = new Uint8Array(Math.min(bytes.size, want))
+      const got = await bytes.readInto(prefix, 0)
+      const whole = got >= bytes.size
+      try {
+        layout = NpyLayout.parse(prefix.subarray(0, got), whole)
+        break
+      } catch (e) {
+        if (whole || want === HEADER_BYTES) {
+          throw new XaiEvalError('INVALID_OPTION', arg, `${what} is not a readable .npy array: ${reason(e)}`, { cause: e })
+        }
+      }
     }
-    return new NpySource(layout, bytes, arg, what)
+    return new NpySource(layout!, bytes, arg, what)
   }
 
   /**
