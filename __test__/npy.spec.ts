@@ -83,6 +83,9 @@ test("a compressed member streams: row ranges forward, skipping, backward and co
 })
 
 const bytes = readFileSync(join(dir, 'f4.npy'))
+const labels = readFileSync(join(dir, 'y-i8.npy'))
+const bigLabel = Buffer.from(labels)
+bigLabel.writeBigInt64LE(2n ** 40n, labels.length - 16)
 const tmp = (name: string, b: Uint8Array) => {
   const p = join(tmpdir(), `xai-eval-npy-${process.pid}-${name}`)
   writeFileSync(p, b)
@@ -96,6 +99,7 @@ for (const [name, b, why] of [
   ['v2-ten-bytes.npy', Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0, 0, 0]), /truncated header/],
   ['version.npy', Buffer.concat([bytes.subarray(0, 6), Buffer.from([9]), bytes.subarray(7)]), /unknown format version \(9, 0\)/],
   ['dtype.npy', Buffer.from(bytes.toString('latin1').replace("'<f4'", "'<c8'"), 'latin1'), /dtype '<c8'/],
+  ['big-label.npy', bigLabel, /: value 1099511627776 does not fit a 32-bit integer label$/],
 ] as const) {
   test(`${name}: one typed error naming the option and the file`, async (t) => {
     const path = tmp(name, b)
