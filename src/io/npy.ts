@@ -328,6 +328,7 @@ function inflatedMember(zip: yauzl.ZipFile, entry: yauzl.Entry, corrupt: (e: unk
       if (blocks === undefined || at < position) await restart()
       return await fill(target, at)
     } catch (e) {
+      blocks = undefined // a failed stream is not read again: the next read starts over
       return corrupt(e)
     }
   }
