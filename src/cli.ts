@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { loadDemo } from './data.js'
+import { type DemoData, loadDemo } from './data.js'
+import { compareDemoMethods, DEMO_EXPLAINERS, type DemoComparison, type DemoExplainer, MAPS_SUFFIX } from './demo.js'
 import { DISTRIBUTED_USAGE, distributedCli } from './distributed/cli.js'
 import { XaiEvalError } from './errors.js'
 import { channelsLastModel, type Layout, openFiles } from './io/files.js'
@@ -39,7 +40,10 @@ function usage(): string {
 Usage:
   xai-eval evaluate --model M.onnx --x X.npy --y Y.npy --a NAME=FILE [--a NAME=FILE …] [options]
   xai-eval evaluate --config run.json [options]
-  xai-eval demo [options]            the embedded shape classifier and its five methods
+  xai-eval demo [options]            the embedded shape classifier: its five precomputed methods on the
+                                     faithfulness metrics, then the built-in explainers next to them on
+                                     the explanation metrics (deletion, insertion, sensitivity-N,
+                                     randomization checks, pointing game on the object masks)
   xai-eval report RESULTS_DIR        re-render RESULTS_DIR/report.html from its results.json
   xai-eval metrics                   every metric with its direction, cost and default settings
   xai-eval --version | --help
@@ -66,6 +70,8 @@ Metrics:
                          --set srg.featuresInStep=8 --set road.percentages=[0.1,0.5,0.9]; repeatable
   --seed N               seed of every metric's random draws and of the bootstrap (default 0)
   --reps N               bootstrap resamples (default 2000)
+  --explainers LIST      demo only: built-in explainers compared with the precomputed maps
+                         (default ${DEMO_EXPLAINERS.join(',')}; 'none' skips the second table)
 
 Model:
   --model FILE           ONNX classifier
@@ -138,6 +144,7 @@ const FLAGS = {
   workers: { type: 'string' },
   seed: { type: 'string' },
   reps: { type: 'string' },
+  explainers: { type: 'string' },
   samples: { type: 'string' },
   chunk: { type: 'string' },
   out: { type: 'string' },
@@ -186,9 +193,31 @@ interface Settings extends Config {
   /** Metrics of `--metrics all` left out, and why. */
   notRun: { id: string; reason: string }[]
   options: Record<string, Record<string, unknown>>
+  /** The demo's built-in explainers (none: no explainer comparison). */
+  explainers: DemoExplainer[]
   png: boolean
   json: boolean
   quiet: boolean
+}
+
+/** `--explainers LIST|none` (demo only). */
+function explainersOf(text: string | undefined, command: string): DemoExplainer[] {
+  if (text === undefined) return command === 'demo' ? [...DEMO_EXPLAINERS] : []
+  if (command !== 'demo') throw new XaiEvalError('INVALID_OPTION', '--explainers', 'is for xai-eval demo only')
+  if (text.trim() === 'none') return []
+  const list = text.split(',').map((t) => t.trim())
+  for (const [i, name] of list.entries()) {
+    if (!DEMO_EXPLAINERS.includes(name as DemoExplainer)) {
+      const hint = closest(name, [...DEMO_EXPLAINERS])
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        '--explainers',
+        `unknown explainer ${describeValue(name)}${hint ? ` (did you mean '${hint}'?)` : ''}: ${DEMO_EXPLAINERS.join(', ')} or none`,
+      )
+    }
+    if (list.indexOf(name) !== i) throw new XaiEvalError('INVALID_OPTION', '--explainers', `'${name}' is given twice`)
+  }
+  return list as DemoExplainer[]
 }
 
 async function settingsOf(values: Record<string, unknown>, command: string): Promise<Settings> {
@@ -297,6 +326,7 @@ async function settingsOf(values: Record<string, unknown>, command: string): Pro
     if (!s.metricList.includes(id))
       throw new XaiEvalError('INVALID_OPTION', '--set', `'${id}' is not among the metrics run (${s.metricList.join(', ')})`)
   }
+  s.explainers = explainersOf(str('explainers'), command)
   s.png = values.png === true
   s.json = values.json === true
   s.quiet = values.quiet === true
@@ -385,6 +415,61 @@ function printTable(job: JobResult, header: string[], forwardCalls: number): voi
   console.log(`${job.forwardRows} model rows in ${forwardCalls} forward calls, ${(job.ms / 1000).toFixed(1)} s.`)
 }
 
+/** Aligned text table: the first column left-aligned, the others right-aligned. */
+function tableText(head: string[], rows: string[][]): string[] {
+  const widths = head.map((_, i) => Math.max(...[head, ...rows].map((r) => [...r[i]!].length)))
+  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
+  return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)]
+}
+
+const settingText = (params: Record<string, unknown>) =>
+  Object.entries(params)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ')
+
+/** The demo's methods × explanation-metrics table, in the style of the faithfulness table. */
+function printComparison(c: DemoComparison, first: number): void {
+  const { table } = c
+  const n = Math.max(0, ...table.cells.map((x) => x.n))
+  console.log(
+    `\nexplanation methods: ${table.methods.length} methods × ${table.metrics.length} metrics (ExplanationMetrics) on samples ${first}…${first + n - 1}: the built-in explainers next to the demo's precomputed maps ('NAME${MAPS_SUFFIX}')`,
+  )
+  console.log('settings:')
+  for (const [name, o] of Object.entries(c.explainers)) console.log(`  ${name} (built-in explainer): ${settingText(o)}`)
+  for (const m of table.metrics) {
+    // The randomized copies are of the demo model itself: its path and load options are left out here (results.json has them).
+    const { onnx: _, modelOptions: __, ...params } = table.settings[m.id] ?? {}
+    console.log(`  ${m.id} (${m.higherIsBetter ? 'higher' : 'lower'} is better): ${settingText(params)}`)
+  }
+  console.log('')
+  const head = ['method', ...table.metrics.map((m) => `${m.id} ${m.higherIsBetter ? '↑' : '↓'}`)]
+  const rows = table.methods.map((method) => [
+    method,
+    ...table.metrics.map((m) => {
+      const x = table.cells.find((cell) => cell.method === method && cell.metric === m.id)!
+      if (x.error) return 'n/a  '
+      const mark = x.rank === 1 ? ' ★' : x.significant ? ' *' : '  '
+      return `${x.mean.toFixed(3)} [${x.ci[0].toFixed(3)}, ${x.ci[1].toFixed(3)}] #${x.rank}${mark}`
+    }),
+  ])
+  for (const line of tableText(head, rows)) console.log(line)
+  console.log(
+    `\nmean [${Math.round(100 * table.confidence)} % paired bootstrap interval] #rank (ties share the mean rank); ★ best per metric; * significantly worse than the best; n/a: precomputed maps cannot explain new (noisy or randomized) inputs`,
+  )
+  if (table.metrics.some((m) => m.id === 'sensitivity')) {
+    console.log("sensitivity is the mean absolute change of a method's own map values: compare it across methods whose maps share a scale")
+  }
+  console.log(
+    `${table.explanations.computed} explanations computed, ${table.explanations.reused} reused from the cache; ${c.modelRows} model rows (randomized copies not counted), ${(c.ms / 1000).toFixed(1)} s.`,
+  )
+}
+
+/** The comparison as it goes into results.json. */
+function comparisonDocument(c: DemoComparison) {
+  const { toString: _, ...table } = c.table
+  return { ...table, explainers: c.explainers, modelRows: c.modelRows, ms: c.ms }
+}
+
 function settingsLines(job: JobResult): string[] {
   return job.metrics.map(
     (e) =>
@@ -434,11 +519,13 @@ async function run(command: string, values: Record<string, unknown>, positionals
   const outDir = s.out ?? (command === 'evaluate' ? 'xai-eval-results' : undefined)
   let model: Model | undefined
   let source: Source & { close?(): Promise<void> }
+  let demo: DemoData | undefined
   let describe: Record<string, unknown>
   let modelPath: string
   try {
     if (command === 'demo') {
-      const demo = await loadDemo()
+      const d = await loadDemo()
+      demo = d
       modelPath = demo.modelPath
       const [n, c, h, w] = demo.shape
       const plane = c * h * w
@@ -448,9 +535,9 @@ async function run(command: string, values: Record<string, unknown>, positionals
         methods: Object.keys(demo.attributions),
         aChannels: Object.fromEntries(Object.keys(demo.attributions).map((m) => [m, 1])),
         read: async (start, end) => ({
-          x: demo.x.subarray(start * plane, end * plane),
-          y: demo.y.subarray(start, end),
-          a: Object.fromEntries(Object.entries(demo.attributions).map(([m, a]) => [m, a.subarray(start * h * w, end * h * w)])),
+          x: d.x.subarray(start * plane, end * plane),
+          y: d.y.subarray(start, end),
+          a: Object.fromEntries(Object.entries(d.attributions).map(([m, a]) => [m, a.subarray(start * h * w, end * h * w)])),
         }),
       }
       describe = { data: 'embedded demo', classes: demo.classes, shape: demo.shape }
@@ -517,6 +604,8 @@ async function run(command: string, values: Record<string, unknown>, positionals
     }
     process.on('SIGINT', onSigint)
     let job: JobResult
+    let comparison: DemoComparison | undefined
+    let comparisonInterrupted = false
     try {
       job = await runJob(model, source, {
         metrics: specs,
@@ -528,6 +617,27 @@ async function run(command: string, values: Record<string, unknown>, positionals
         signal: controller.signal,
         onProgress: progressPrinter(s.quiet || s.json, specs.length, source.methods.length),
       })
+      // The demo's second table: the built-in explainers next to the precomputed maps, through the facade.
+      if (demo && s.explainers.length > 0 && !job.partial) {
+        if (!s.quiet && !s.json) {
+          process.stderr.write(
+            `xai-eval: explaining with ${s.explainers.join(', ')} and scoring every method on the explanation metrics…\n`,
+          )
+        }
+        try {
+          comparison = await compareDemoMethods(onnx, demo, {
+            first: range.first,
+            count: range.count,
+            explainers: s.explainers,
+            seed: s.seed ?? 0,
+            reps: s.reps,
+            signal: controller.signal,
+          })
+        } catch (e) {
+          if (!(e instanceof XaiEvalError && e.code === 'ABORTED')) throw e
+          comparisonInterrupted = true
+        }
+      }
     } finally {
       process.off('SIGINT', onSigint)
       await source.close?.()
@@ -564,7 +674,10 @@ async function run(command: string, values: Record<string, unknown>, positionals
       ...(command === 'evaluate' ? { model: s.model, x: s.x, y: s.y, a: s.a } : {}),
     }
     job.skipped.push(...s.notRun)
-    const doc = resultsDocument(job, VERSION, config, provenance)
+    const doc = {
+      ...resultsDocument(job, VERSION, config, provenance),
+      ...(comparison ? { explainerComparison: comparisonDocument(comparison) } : {}),
+    }
     if (s.json) console.log(resultsJson(doc))
     else {
       printTable(
@@ -577,6 +690,8 @@ async function run(command: string, values: Record<string, unknown>, positionals
         ],
         onnx.stats.forwardPasses,
       )
+      if (comparison) printComparison(comparison, range.first)
+      if (comparisonInterrupted) console.log('\nexplainer comparison interrupted: not shown, not written')
     }
     if (outDir) {
       const list = charts(doc as never)
@@ -589,7 +704,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
       if (!s.json)
         console.log(`wrote ${join(outDir, 'results.json')}, scores.csv and report.html${s.png ? ` and ${list.length} PNGs in plots/` : ''}`)
     }
-    if (job.partial) process.exitCode = 130
+    if (job.partial || comparisonInterrupted) process.exitCode = 130
   } finally {
     await model?.close()
   }
