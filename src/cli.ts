@@ -448,7 +448,7 @@ function printComparison(c: DemoComparison, first: number): void {
     ...table.metrics.map((m) => {
       const x = table.cells.find((cell) => cell.method === method && cell.metric === m.id)!
       if (x.error) return 'n/a  '
-      const mark = x.rank === 1 ? ' ★' : x.significant ? ' *' : '  '
+      const mark = x.best ? ' ★' : x.significant ? ' *' : '  '
       return `${x.mean.toFixed(3)} [${x.ci[0].toFixed(3)}, ${x.ci[1].toFixed(3)}] #${x.rank}${mark}`
     }),
   ])
@@ -671,6 +671,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
       seed: s.seed ?? 0,
       reps: job.comparisons[0]?.reps ?? s.reps ?? 2000,
       ...(s.chunk ? { chunk: s.chunk } : {}),
+      ...(command === 'demo' ? { explainers: s.explainers } : {}),
       ...(command === 'evaluate' ? { model: s.model, x: s.x, y: s.y, a: s.a } : {}),
     }
     job.skipped.push(...s.notRun)

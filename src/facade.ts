@@ -108,8 +108,10 @@ export interface ComparisonCell {
   ci: [number, number]
   /** Paired samples compared. */
   n: number
-  /** 1 = best by the metric's direction; NaN when unavailable. */
+  /** 1 = best by the metric's direction (ties share the mean rank); NaN when unavailable. */
   rank: number
+  /** Whether this is the method the others are tested against: the best by the metric's direction (the first of tied best). */
+  best: boolean
   /** Two-sided paired bootstrap p-value of the difference to the best method (NaN for the best itself). */
   pValue: number
   /** Whether the bootstrap interval of the difference to the best excludes 0 (false for the best itself). */
@@ -468,6 +470,7 @@ export class ExplanationMetrics {
             ci: [Number.NaN, Number.NaN],
             n: 0,
             rank: Number.NaN,
+            best: false,
             pValue: Number.NaN,
             significant: false,
             error: r && 'error' in r ? r.error : 'not evaluated',
@@ -481,6 +484,7 @@ export class ExplanationMetrics {
           ci: c.ci,
           n: comparison!.pairedSamples,
           rank: c.rank,
+          best: c.best,
           pValue: c.best ? Number.NaN : c.p,
           significant: c.significant,
         })
@@ -509,7 +513,7 @@ function formatTable(methods: string[], metrics: ComparisonTable['metrics'], cel
     ...metrics.map((m) => {
       const c = cells.find((x) => x.method === method && x.metric === m.id)!
       if (c.error) return 'n/a'
-      return `${fmt(c.mean)} [${fmt(c.ci[0])}, ${fmt(c.ci[1])}] #${c.rank}${c.rank === 1 || c.significant ? ' ' : '='}`
+      return `${fmt(c.mean)} [${fmt(c.ci[0])}, ${fmt(c.ci[1])}] #${c.rank}${c.best || c.significant ? ' ' : '='}`
     }),
   ])
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)))
