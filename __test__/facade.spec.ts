@@ -70,6 +70,26 @@ test('single images are accepted (shape [C, H, W], y a number)', async (t) => {
   t.is(one.exact!.samples, 1)
 })
 
+test('a single image through evaluateAll scores as the first sample of a data set, on every metric', async (t) => {
+  // Every random draw is keyed by the global sample index: the image alone is sample 0.
+  const m = new ExplanationMetrics(model(), { explainers: { exact: gradInput, maps: noise.slice(0, P) }, seed: 2 })
+  const options = { sensitivity: { nSamples: 3 }, deletion: { steps: 4 }, insertion: { steps: 4 } }
+  const one = await m.evaluateAll({ x: x.slice(0, P), shape: [C, H, W], y: y[0]!, masks: masks.slice(0, P) }, options)
+  const m2 = new ExplanationMetrics(model(), { explainers: { exact: gradInput, maps: noise.slice(0, 2 * P) }, seed: 2 })
+  const two = await m2.evaluateAll({ x: x.slice(0, 2 * P), shape: [2, C, H, W], y: y.slice(0, 2), masks: masks.slice(0, 2 * P) }, options)
+  t.deepEqual(Object.keys(one.exact!).sort(), ['dataRandomization', 'deletion', 'insertion', 'pointingGame', 'sensitivity'])
+  for (const method of ['exact', 'maps'] as const) {
+    for (const [metric, r] of Object.entries(one[method]!)) {
+      if ('error' in r) {
+        t.true('error' in two[method]![metric as 'deletion']!, `${method} ${metric}`)
+        continue
+      }
+      t.is(r.samples, 1)
+      t.is(r.scores[0], (two[method]![metric as 'deletion'] as typeof r).scores[0], `${method} ${metric}`)
+    }
+  }
+})
+
 test('compareMethods: ranks by direction, bootstrap intervals around the mean, paired tests, seeded', async (t) => {
   // On the object (pointing game 1 for every sample), off it (0), and random maps.
   const inside = Float32Array.from(masks, (v, j) => v + 0.01 * noise[j]!)
@@ -143,4 +163,12 @@ test('typed errors', async (t) => {
   await rejects(t, m.compareMethods(data, { confidence: 1 }), 'INVALID_OPTION', 'confidence')
   await rejects(t, m.deletion({ ...data, shape: [N, C, H] }), 'SHAPE_MISMATCH')
   await rejects(t, m.deletion(null as never), 'INVALID_OPTION', 'data')
+  // Options that are not an object are refused, not read as "all defaults".
+  await rejects(t, m.deletion(data, 3 as never), 'INVALID_OPTION', 'options')
+  await rejects(t, m.pointingGame(data, true as never), 'INVALID_OPTION', 'options')
+  await rejects(t, m.deletion({ ...data, shape: [N, C, 2 ** 20, 2 ** 20] }), 'SHAPE_MISMATCH', 'x')
+  await rejects(t, m.deletion({ ...data, shape: 'abc' as never }), 'SHAPE_MISMATCH', 'shape')
+  const ac = new AbortController()
+  ac.abort()
+  await rejects(t, m.evaluateAll(data, { signal: ac.signal }), 'ABORTED')
 })

@@ -19,8 +19,11 @@ import {
 import { SensitivityN, type SensitivityNOptions } from './metrics/sensitivity.js'
 import type { Model } from './models/model.js'
 import { compareMethods as compareScores } from './compare.js'
-import { parseOptions, seed, z } from './options.js'
+import { describeValue, parseOptions, seed, z } from './options.js'
 import { checkDataset } from './validate.js'
+
+/** Options of a metric: absent or a plain object. */
+const isOptions = (o: unknown): o is object | undefined => o === undefined || (o !== null && typeof o === 'object' && !Array.isArray(o))
 
 /** An explanation method: an explainer, or precomputed maps `[N, C|1, H, W]` of the data set it is used with. */
 export type Method = ExplainerLike | Float32Array
@@ -191,10 +194,9 @@ export class ExplanationMetrics {
       ...(m ? { masks: m } : {}),
       ...(b ? { boxes: b } : {}),
     }
-    // Check everything but the attributions (not computed yet).
-    const n = Array.isArray(shape) ? (shape[0] ?? 0) : 0
-    const per = Array.isArray(shape) && shape.length === 4 ? shape[2]! * shape[3]! : 0
-    checkDataset({ ...d, a: new Float32Array(n * per), aShape: [n, 1, shape[2]!, shape[3]!] })
+    // Check everything but the attributions (not computed yet): the inputs stand in for them, so
+    // nothing is allocated before the shape is known to match x.
+    checkDataset({ ...d, a: data.x, aShape: shape })
     return d
   }
 
@@ -320,6 +322,7 @@ export class ExplanationMetrics {
     data: FacadeData,
     options?: PointingGameOptions & { masks?: Uint8Array; boxes?: ArrayLike<number> },
   ): Promise<MethodResults<MetricResult>> {
+    if (!isOptions(options)) return this.run('pointingGame', data, options) // a typed error
     const { masks, boxes, ...rest } = options ?? {}
     return this.run('pointingGame', data, rest, { masks, boxes })
   }
@@ -334,6 +337,10 @@ export class ExplanationMetrics {
     options: object | undefined,
     how: { masks?: Uint8Array; boxes?: ArrayLike<number>; signal?: AbortSignal; safe?: boolean } = {},
   ): Promise<MethodResults<MetricResult>> {
+    // Spreading a number or a boolean into the metric's options would silently give its defaults.
+    if (!isOptions(options)) {
+      throw new XaiEvalError('INVALID_OPTION', 'options', `expected the ${metric} options as an object, got ${describeValue(options)}`)
+    }
     const seed = this.options.seed
     const { signal } = how
     const evaluate = (m: { evaluate(model: Model, d: never, o?: object): Promise<MetricResult> }, d: unknown) =>
