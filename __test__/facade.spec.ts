@@ -33,11 +33,14 @@ test.serial(
   async (t) => {
     const m = new ExplanationMetrics(model(), { explainers: { exact: gradInput, random: noise }, seed: 3 })
     explained = 0
+    const progress: string[] = []
     const all = await m.evaluateAll(data, {
       sensitivity: { nSamples: 2 },
       deletion: { steps: 4, baseline: 0 },
       insertion: { steps: 4, baseline: 0 },
+      onProgress: (p) => progress.push(`${p.metric} ${p.done}/${p.total}`),
     })
+    t.deepEqual(progress, ['deletion 1/5', 'insertion 2/5', 'sensitivity 3/5', 'dataRandomization 4/5', 'pointingGame 5/5'])
     t.deepEqual(Object.keys(all), ['exact', 'random'])
     t.deepEqual(Object.keys(all.exact!).sort(), ['dataRandomization', 'deletion', 'insertion', 'pointingGame', 'sensitivity'])
     // N rows for the method's own explanations (once, shared), N·2 noisy rows, N random-class rows.

@@ -12,6 +12,7 @@ import { type DemoData, loadDemo } from './data.js'
 import { compareDemoMethods, DEMO_EXPLAINERS, type DemoComparison, type DemoExplainer, MAPS_SUFFIX } from './demo.js'
 import { DISTRIBUTED_USAGE, distributedCli } from './distributed/cli.js'
 import { XaiEvalError } from './errors.js'
+import type { FacadeProgress } from './facade.js'
 import { channelsLastModel, type Layout, openFiles } from './io/files.js'
 import { openImages } from './io/images.js'
 import { type JobResult, type MetricSpec, type ProgressEvent, parseSamples, runJob, type Source, sha256File } from './job.js'
@@ -632,6 +633,14 @@ async function run(command: string, values: Record<string, unknown>, positionals
             seed: s.seed ?? 0,
             reps: s.reps,
             signal: controller.signal,
+            ...(s.quiet || s.json
+              ? {}
+              : {
+                  onProgress: (p: FacadeProgress) =>
+                    process.stderr.write(
+                      `xai-eval: ${p.metric} done for every method (${p.done} of ${p.total} explanation metrics, ${(p.ms / 1000).toFixed(1)} s)\n`,
+                    ),
+                }),
           })
         } catch (e) {
           if (!(e instanceof XaiEvalError && e.code === 'ABORTED')) throw e

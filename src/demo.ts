@@ -13,7 +13,7 @@ import type { DemoData } from './data.js'
 import { XaiEvalError } from './errors.js'
 import type { NamedExplainer } from './explainers/explainer.js'
 import { occlusion, rise, shapley } from './explainers/builtin.js'
-import { type ComparisonTable, ExplanationMetrics, type Method } from './facade.js'
+import { type ComparisonTable, ExplanationMetrics, type FacadeProgress, type Method } from './facade.js'
 import type { Model } from './models/model.js'
 
 /** The built-in explainers the demo can run, by name. */
@@ -42,6 +42,7 @@ export interface DemoComparisonOptions {
   /** Bootstrap resamples (default 2000). */
   reps?: number
   signal?: AbortSignal
+  onProgress?: (p: FacadeProgress) => void
 }
 
 export interface DemoComparison {
@@ -98,7 +99,12 @@ export async function compareDemoMethods(model: Model, demo: DemoData, options: 
       y: demo.y.subarray(first, first + count),
       masks: demo.masks.subarray(first * plane, (first + count) * plane),
     },
-    { ...DEMO_FACADE_OPTIONS, resamples: options.reps ?? 2000, ...(options.signal ? { signal: options.signal } : {}) },
+    {
+      ...DEMO_FACADE_OPTIONS,
+      resamples: options.reps ?? 2000,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    },
   )
   return { table, explainers, modelRows: model.stats.rows - rowsBefore, ms: performance.now() - t0 }
 }

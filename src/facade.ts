@@ -88,7 +88,19 @@ const allOptions = z.strictObject({
   pointingGame: z.record(z.string(), z.unknown()).optional(),
   /** Stops the run within a batch (an `ABORTED` error). */
   signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+  /** Called after each metric has scored every method. */
+  onProgress: z.custom<(p: FacadeProgress) => void>((v) => typeof v === 'function', 'expected a function').optional(),
 })
+
+/** Progress of `evaluateAll` / `compareMethods`: a metric finished for every method. */
+export interface FacadeProgress {
+  metric: FacadeMetric
+  /** Metrics finished so far, and in all. */
+  done: number
+  total: number
+  /** Milliseconds since the call began. */
+  ms: number
+}
 
 export type EvaluateAllOptions = z.input<typeof allOptions>
 
@@ -416,13 +428,15 @@ export class ExplanationMetrics {
     const out: MethodResults<Partial<Record<FacadeMetric, MetricResult | Unavailable>>> = Object.fromEntries(
       this.methodNames.map((n) => [n, {}]),
     )
-    for (const m of metrics) {
+    const t0 = performance.now()
+    for (const [i, m] of metrics.entries()) {
       const r = await this.run(m, data, o[m], {
         ...(m === 'pointingGame' ? { masks: o.masks, boxes: o.boxes } : {}),
         signal: o.signal,
         safe: m === 'sensitivity' || m === 'paramRandomization' || m === 'dataRandomization',
       })
       for (const [name, v] of Object.entries(r)) out[name]![m] = v
+      o.onProgress?.({ metric: m, done: i + 1, total: metrics.length, ms: performance.now() - t0 })
     }
     return out
   }
