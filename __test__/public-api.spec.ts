@@ -306,7 +306,9 @@ test('the ExplanationMetrics facade: constructor, every metric method, evaluateA
   }
   const all = { metrics: ['deletion', 'pointingGame'], masks: data.masks, boxes: [0, 0, 2, 2, 1, 1, 3, 3, 0, 0, 8, 8], ...cheap }
   await fuzz(t, 'evaluateAll', [fdata, all], (d, o) => m.evaluateAll(d as never, o as never))
-  await fuzzFields(t, 'evaluateAll options', { ...all, signal: new AbortController().signal }, (o) => m.evaluateAll(fdata, o as never))
+  await fuzzFields(t, 'evaluateAll options', { ...all, signal: new AbortController().signal, onProgress: () => {} }, (o) =>
+    m.evaluateAll(fdata, o as never),
+  )
   const cmp = { ...all, resamples: 100, alpha: 0.1 }
   await fuzz(t, 'compareMethods', [fdata, cmp], (d, o) => m.compareMethods(d as never, o as never))
   await fuzzFields(t, 'compareMethods options', cmp, (o) => m.compareMethods(fdata, o as never))

@@ -250,6 +250,8 @@ export interface SensitivityNResult extends MetricResult {
  * but not the formula of a change; we use the mean absolute difference of the maps as given (no
  * normalisation), and explain for the label, not the predicted class. Cost: `nSamples` explanations
  * per sample (the explainer's forward passes are on the model's counters, not this result's).
+ * Not a Quantus metric, so no `compat`. The change is in the map's own units: compare it across
+ * methods whose maps share a scale.
  */
 export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult> {
   static readonly meta: MetricMeta = {
@@ -645,7 +647,9 @@ function relativeNorm(u: Float32Array, v: Float32Array, eps: number): number {
  * makes the sample NaN. Lower = more stable. Differences from Quantus: noise keyed by (seed, global
  * sample, draw) and added in float32; computed in float64 (Quantus divides the float32 maps in
  * float32). Cost: `nrSamples` explanations plus `1 + nrSamples` model rows per sample for the
- * prediction check.
+ * prediction check. No `compat` flag: Quantus's RelativeInputStability does not normalise by
+ * default, so given the same noise its numbers are these (the fixture agrees to 1e-5 relative; the
+ * float32 division is what differs).
  */
 export class RelativeInputStability extends Metric<RelativeInputStabilityParams, RelativeInputStabilityResult> {
   static readonly meta: MetricMeta = {
