@@ -125,7 +125,7 @@ export interface ComparisonCell {
   n: number
   /** 1 = best by the metric's direction (ties share the mean rank); NaN when unavailable. */
   rank: number
-  /** Whether this is the method the others are tested against: the best by the metric's direction (the first of tied best). */
+  /** Whether this method has the best rank by the metric's direction (every one of tied best methods has). */
   best: boolean
   /** Two-sided paired bootstrap p-value of the difference to the best method (NaN for the best itself). */
   pValue: number
