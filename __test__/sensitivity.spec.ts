@@ -215,6 +215,7 @@ test('1…7 shards reduce to the single evaluation bit for bit', async (t) => {
     new MaxSensitivity({ explainer: gradientTimesInput, nrSamples: 3, normalise: true, compat: 'quantus', batchSize: 4 }),
     new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3, compat: 'quantus', batchSize: 2 }),
     new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3 }),
+    new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, lowerBound: 0.5, nanWhenPredictionChanges: true }),
   ]) {
     await checkShards(t, m, model, gxiData, await m.evaluate(model(), gxiData), r)
   }
@@ -270,6 +271,29 @@ test('normalise: scaling every map (reference and explainer) by 4 changes nothin
     gxiData,
   )
   t.true(Math.abs(raw.scores[0]! / raw1.scores[0]! - 4) < 1e-9)
+})
+
+test('nanWhenPredictionChanges: only draws that flip the prediction make a sample NaN, with its reason; the check costs 1 + draws rows per sample', async (t) => {
+  for (const Cls of [MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate] as const) {
+    const noise = Cls === LocalLipschitzEstimate ? { uniform: [-0.5, 0.5] as [number, number] } : { lowerBound: 0.5 }
+    const off = await new Cls({ explainer: gradientTimesInput, nrSamples: 4, ...noise }).evaluate(model(), gxiData)
+    const on = await new Cls({ explainer: gradientTimesInput, nrSamples: 4, ...noise, nanWhenPredictionChanges: true }).evaluate(
+      model(),
+      gxiData,
+    )
+    t.is(on.forwardPasses, N * (1 + 4))
+    t.is(off.forwardPasses, 0)
+    const nan = Array.from(on.scores, Number.isNaN)
+    t.true(nan.some((v) => v) && nan.some((v) => !v), `${Cls.name}: noise ±0.5 flips some samples, not all (${nan})`)
+    on.scores.forEach((v, i) => {
+      if (!Number.isNaN(v)) t.is(v, off.scores[i]!)
+    })
+    t.deepEqual(
+      on.undefinedScores.map((u) => u.sample),
+      nan.flatMap((v, i) => (v ? [i] : [])),
+    )
+    for (const u of on.undefinedScores) t.regex(u.reason, /changed the predicted class/)
+  }
 })
 
 test('typed errors: missing or bad explainer, options out of range, explainer answers of the wrong shape', async (t) => {
@@ -356,8 +380,8 @@ test('MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate and RelativeInputSt
     },
   }
   const onnx = await OnnxModel.load(join(dir, 'pf-gray.onnx'))
-  // Every Quantus robustness metric xai-eval has, the compat runs (batch normalisation at two batch sizes, division by a zero norm) included.
-  t.is(f.runs.length, 12)
+  // Every Quantus robustness metric xai-eval has, with the compat runs (batch normalisation at two batch sizes, division by a zero norm) and return_nan_when_prediction_changes.
+  t.is(f.runs.length, 15)
   t.deepEqual([...new Set(f.runs.map((r) => r.metric))].sort(), [
     'AvgSensitivity',
     'LocalLipschitzEstimate',

@@ -33,6 +33,10 @@ Rng.keyed(0, n, PERTURBATION, t) for j = 0..F-1 (row-major channel-first entry o
 noisy_rows. Quantus adds that float64 noise to the float32 input in float64; xai-eval rounds the noise to float32
 and adds in float32 (differences ~1e-8, far below the 1e-5 tolerance).
 
+return_nan_when_prediction_changes=True runs (xai-eval's nanWhenPredictionChanges, Max/Avg/LocalLipschitz; noise
+U(-0.2, 0.2) so that some steps change the torch net's argmax): such steps are NaN and the aggregate is np.max /
+np.mean, so the sample is NaN. The numpy check uses the committed ONNX model's argmax.
+
 normalise=True runs (xai-eval's compat: 'quantus' with batchSize = the run's batch size): Quantus divides a_batch by
 one max |a| over the whole data set (general_preprocess) and, in explain_batch, each batch's noisy explanations at
 each step by one max over that batch (normalise_by_max over all axes; an all-zero array is left as it is). The
@@ -137,6 +141,11 @@ def main():
         # All-zero references: Quantus divides by zero.
         ("MaxSensitivity", dict(nr_samples=4, lower_bound=0.2), 8, "relu(x-T)"),
         ("AvgSensitivity", dict(nr_samples=4, lower_bound=0.2), 3, "relu(x-T)"),
+        # return_nan_when_prediction_changes=True (xai-eval's nanWhenPredictionChanges): noise strong enough to flip some.
+        ("MaxSensitivity", dict(nr_samples=5, lower_bound=0.2, return_nan_when_prediction_changes=True), 3),
+        ("AvgSensitivity", dict(nr_samples=5, lower_bound=0.2, return_nan_when_prediction_changes=True), 8),
+        ("LocalLipschitzEstimate", dict(nr_samples=5, normalise=False, perturb_func=uniform, perturb_func_kwargs={"lower_bound": 0.2},
+                                        return_nan_when_prediction_changes=True), 3),
     ]
     for name, init, bs, *which in plan:
         explainer = explainers[which[0]] if which else explain_sq if name == "RelativeInputStability" else explain
@@ -182,22 +191,27 @@ def main():
                 noise = np.asarray(keyed_row(s, t, lo, hi, F))
                 noisy = x[s].reshape(-1).astype(np.float64) + noise
                 e = explained[s, t] / noisy_max[s, t]
-                if ris:
+                flip = init.get("return_nan_when_prediction_changes", False) or ris
+                changed = flip and (onnx_logits(x[s:s + 1]).argmax(-1)[0]
+                                    != onnx_logits(noisy.reshape(1, C, H, W_).astype(np.float32)).argmax(-1)[0])
+                if changed:
+                    vals.append(np.nan)
+                elif ris:
                     eps = 1e-6
                     xr = x[s].reshape(-1).astype(np.float64)
                     num = np.linalg.norm((ref - e) / (ref + (ref == 0) * eps))
                     den = np.linalg.norm((xr - noisy) / (xr + (xr == 0) * eps))
                     den += (den == 0) * eps
-                    changed = onnx_logits(x[s:s + 1]).argmax(-1)[0] != onnx_logits(noisy.reshape(1, C, H, W_).astype(np.float32)).argmax(-1)[0]
-                    vals.append(np.nan if changed else num / den)
+                    vals.append(num / den)
                 elif lipschitz:
                     vals.append(np.linalg.norm(ref - e) / (np.linalg.norm(noise) + 1e-10))
                 else:
                     with np.errstate(divide="ignore", invalid="ignore"):
                         vals.append(np.linalg.norm(ref - e) / np.linalg.norm(ref))
             vals = np.asarray(vals)
-            if ris:
-                mine.append(float(np.max(vals)))
+            if ris or init.get("return_nan_when_prediction_changes", False):
+                # np.max / np.mean: one changed prediction makes the sample NaN.
+                mine.append(float(np.mean(vals)) if name == "AvgSensitivity" else float(np.max(vals)))
             elif np.isnan(vals).all():
                 mine.append(np.nan)
             else:
@@ -224,6 +238,8 @@ def main():
             params.update(compat="quantus", batchSize=bs)
         if lipschitz and normalise:
             params.update(normalise=True, compat="quantus", batchSize=bs)
+        if init.get("return_nan_when_prediction_changes"):
+            params["nanWhenPredictionChanges"] = True
         name_of = {id(f): k for k, f in explainers.items()}
         runs.append({"metric": name, "explainer": name_of[id(explainer)], "params": params,
                      "batchSize": bs, "scores": [None if np.isnan(v) else "Infinity" if np.isinf(v) else float(v) for v in q]})

@@ -218,6 +218,60 @@ function nanMean(values: Float64Array): number {
   return c === 0 ? Number.NaN : s / c
 }
 
+/**
+ * Which noisy copies change the model's predicted class (1 = changed), `[N, draws]`: Quantus's
+ * `return_nan_when_prediction_changes`. The clean rows and every (sample, draw) noisy row (the
+ * same keyed noise the explainer saw) go through the engine in one plan; targets −1 score the argmax.
+ */
+async function predictionChanges(
+  model: Model,
+  d: Checked,
+  o: CheckedMapOptions,
+  seedValue: number,
+  noise: NoiseSpec,
+  draws: number,
+  cost: ReturnType<typeof newCost>,
+): Promise<Float64Array> {
+  const [a, b] = noise.kind === 'gaussian' ? [noise.sigma, noise.mean ?? 0] : [noise.low, noise.high]
+  const k = draws
+  const len = d.channels * d.height * d.width
+  const plan: Plan = {
+    rows: d.n * (1 + k),
+    async build(start, end, out, targets, signal) {
+      targets.fill(-1)
+      const noisy: number[] = []
+      for (let r = start; r < end; r++) {
+        if (r < d.n) out.set(d.x.subarray(r * len, (r + 1) * len), (r - start) * len)
+        else noisy.push(r)
+      }
+      if (noisy.length === 0) return
+      const rows = new Uint32Array(2 * noisy.length)
+      noisy.forEach((r, i) => {
+        rows[2 * i] = Math.floor((r - d.n) / k)
+        rows[2 * i + 1] = (r - d.n) % k
+      })
+      const first = noisy[0]! - start
+      await noisyRows(
+        d.x,
+        d.n,
+        o.firstSample,
+        seedValue,
+        noise.kind,
+        a,
+        b,
+        rows,
+        out.subarray(first * len, (first + noisy.length) * len),
+        signal,
+      )
+    },
+  }
+  const predicted = new Int32Array(plan.rows)
+  await run(model, [d.channels, d.height, d.width], plan, needsSoftmax(model), ({ start, argmax }) => predicted.set(argmax, start), o, cost)
+  const changed = new Float64Array(d.n * k)
+  for (let r = 0; r < d.n * k; r++) changed[r] = predicted[d.n + r] !== predicted[Math.floor(r / k)] ? 1 : 0
+  return changed
+}
+
 const sensitivityNSchema = z.strictObject({
   /** The explainer that explains each noisy input (required; its name goes into the params). */
   explainer: explainerField,
@@ -330,6 +384,11 @@ const yehSchema = z
      * noisy maps by one per batch and draw, as Quantus.
      */
     normalise: z.boolean().default(false),
+    /**
+     * A draw whose noisy input changes the model's predicted class makes the sample NaN (Quantus's
+     * `return_nan_when_prediction_changes`, default false); costs `1 + nrSamples` model rows per sample.
+     */
+    nanWhenPredictionChanges: z.boolean().default(false),
     seed: seed.default(0),
     ...compatFields,
   })
@@ -369,10 +428,12 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
       p.upperBound === undefined
         ? { kind: 'uniform', low: -p.lowerBound, high: p.lowerBound }
         : { kind: 'uniform', low: p.lowerBound, high: p.upperBound }
+    const cost = newCost()
+    const changed = await changedColumn(p.nanWhenPredictionChanges, model, d, o, p.seed, noise, p.nrSamples, cost)
     if (p.compat && p.normalise) {
       const sums = batchNormalised.collect(d, p.nrSamples)
       const ab = await noisyComparisons(this.explainer, model, d, o, p.seed, p.nrSamples, noise, sums.compare)
-      return this.shard(o.firstSample, d.n, sums.columns(ab), newCost())
+      return this.shard(o.firstSample, d.n, { ...sums.columns(ab), ...changed }, cost)
     }
     const values = await noisyComparisons(this.explainer, model, d, o, p.seed, p.nrSamples, noise, (a, b) => {
       const ma = p.normalise ? maxAbs(a) || 1 : 1
@@ -386,7 +447,7 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
       // Quantus divides by the zero norm of an all-zero reference: ∞, or NaN for 0/0.
       return den === 0 && !p.compat ? Number.NaN : Math.sqrt(num) / Math.sqrt(den)
     })
-    return this.shard(o.firstSample, d.n, { sensitivities: { width: p.nrSamples, values } }, newCost())
+    return this.shard(o.firstSample, d.n, { sensitivities: { width: p.nrSamples, values }, ...changed }, cost)
   }
 
   protected finish(merged: Merged): YehSensitivityResult {
@@ -398,19 +459,32 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
       k = p.nrSamples
       values = distances.map((v, r) => v / referenceNorms[Math.floor(r / k)]!)
     } else ({ width: k, values } = column(merged, 'sensitivities'))
+    const flagged = p.nanWhenPredictionChanges ? column(merged, 'changed').values : undefined
+    values = markChanged(merged, p.nanWhenPredictionChanges, values)
     const scores = new Float64Array(merged.samples)
     const undefinedScores: UndefinedScore[] = []
     for (let s = 0; s < merged.samples; s++) {
       const row = values.subarray(s * k, (s + 1) * k)
       // A zero reference makes every draw NaN (0/0 or x/0): the score is undefined, with its reason.
-      // With compat x/0 is ∞ (Quantus's number) and only draws of 0/0 are NaN, left out as by NumPy's nan-aggregates.
-      scores[s] = p.compat ? this.aggregate(row.filter((v) => !Number.isNaN(v))) : Number.isNaN(row[0]!) ? Number.NaN : this.aggregate(row)
+      // With compat x/0 is ∞ (Quantus's number) and only draws of 0/0 are NaN, left out as by NumPy's
+      // nan-aggregates; a changed prediction makes the sample NaN (Quantus's np.max / np.mean then).
+      scores[s] = flagged
+        ? row.some(Number.isNaN)
+          ? Number.NaN
+          : this.aggregate(row)
+        : p.compat
+          ? this.aggregate(row.filter((v) => !Number.isNaN(v)))
+          : Number.isNaN(row[0]!)
+            ? Number.NaN
+            : this.aggregate(row)
       if (Number.isNaN(scores[s]!)) {
         undefinedScores.push({
           sample: merged.firstSample + s,
-          reason: p.compat
-            ? 'the reference attribution and every noisy one are all zeros: every relative change is 0/0'
-            : 'the reference attribution is all zeros: a relative change is undefined',
+          reason: flagged?.subarray(s * k, (s + 1) * k).some((v) => v === 1)
+            ? CHANGED
+            : p.compat
+              ? 'the reference attribution and every noisy one are all zeros: every relative change is 0/0'
+              : 'the reference attribution is all zeros: a relative change is undefined',
         })
       }
     }
@@ -433,7 +507,8 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
  * `compat: 'quantus'` reproduces Quantus given the same noise: ∞ for an all-zero reference (NaN
  * only when every noisy map is zero too), NaN draws left out (`np.nanmax`), and with `normalise`
  * its batch normalisation for a stated `batchSize` (default 64), rebuilt across shards from per-draw
- * sums. Not reproduced: `return_nan_when_prediction_changes`, custom `perturb_func`/`similarity_func`/norms.
+ * sums. `nanWhenPredictionChanges` is Quantus's `return_nan_when_prediction_changes` (in either mode).
+ * Not reproduced: custom `perturb_func`/`similarity_func`/norms.
  */
 export class MaxSensitivity extends YehSensitivity {
   static readonly meta: MetricMeta = {
@@ -485,6 +560,11 @@ const lipschitzSchema = z
      * set and the noisy maps by one per batch and draw, as Quantus.
      */
     normalise: z.boolean().default(true),
+    /**
+     * A draw whose noisy input changes the model's predicted class makes the sample NaN (Quantus's
+     * `return_nan_when_prediction_changes`, default false); costs `1 + nrSamples` model rows per sample.
+     */
+    nanWhenPredictionChanges: z.boolean().default(false),
     seed: seed.default(0),
     ...compatFields,
   })
@@ -500,8 +580,34 @@ export type LocalLipschitzEstimateOptions = z.input<typeof lipschitzSchema> & { 
 export type LocalLipschitzEstimateParams = z.output<typeof lipschitzSchema>
 
 export interface LocalLipschitzEstimateResult extends MetricResult {
-  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` of every draw. */
+  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` of every draw (NaN where the prediction changed, with `nanWhenPredictionChanges`). */
   ratios: Float64Array
+  /** Every sample whose score is NaN, with the reason (a noisy copy changed the prediction). */
+  undefinedScores: UndefinedScore[]
+}
+
+const CHANGED = 'a noisy copy changed the predicted class (nanWhenPredictionChanges)'
+
+/** The shard's `changed` column (with `nanWhenPredictionChanges`), counting the check's rows in `cost`. */
+async function changedColumn(
+  on: boolean,
+  model: Model,
+  d: Checked,
+  o: CheckedMapOptions,
+  seedValue: number,
+  noise: NoiseSpec,
+  draws: number,
+  cost: ReturnType<typeof newCost>,
+): Promise<Record<string, { width: number; values: Float64Array }>> {
+  if (!on) return {}
+  return { changed: { width: draws, values: await predictionChanges(model, d, o, seedValue, noise, draws, cost) } }
+}
+
+/** `values` with the draws whose prediction changed set to NaN (a copy), or `values` itself. */
+function markChanged(merged: Merged, on: boolean, values: Float64Array): Float64Array {
+  if (!on) return values
+  const changed = column(merged, 'changed').values
+  return values.map((v, r) => (changed[r] ? Number.NaN : v))
 }
 
 /**
@@ -516,8 +622,9 @@ export interface LocalLipschitzEstimateResult extends MetricResult {
  * `batch_size`, default 64): batches of consecutive samples from the first one evaluated, rebuilt
  * across shards from per-draw sums (checked against a quantus 0.6.0 fixture at two batch sizes).
  * Quantus's Gaussian draws come from NumPy's global generator; ours are keyed, so the fixture
- * hands Quantus our uniform draws (`uniform`). Not reproduced: `return_nan_when_prediction_changes`,
- * custom similarity or norm functions.
+ * hands Quantus our uniform draws (`uniform`). `nanWhenPredictionChanges` is Quantus's
+ * `return_nan_when_prediction_changes` (in either mode). Not reproduced: custom similarity or norm
+ * functions.
  */
 export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams, LocalLipschitzEstimateResult> {
   static readonly meta: MetricMeta = {
@@ -547,6 +654,8 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
       for (let i = 0; i < clean.length; i++) q += (noisy[i]! - clean[i]!) ** 2
       return Math.sqrt(q)
     }
+    const cost = newCost()
+    const changed = await changedColumn(p.nanWhenPredictionChanges, model, d, o, p.seed, noise, p.nrSamples, cost)
     if (p.compat && p.normalise) {
       const sums = batchNormalised.collect(d, p.nrSamples)
       const norms = new Float64Array(d.n * p.nrSamples)
@@ -564,7 +673,7 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
         },
         noiseNorm,
       )
-      return this.shard(o.firstSample, d.n, { ...sums.columns(ab), noise: { width: p.nrSamples, values: norms } }, newCost())
+      return this.shard(o.firstSample, d.n, { ...sums.columns(ab), noise: { width: p.nrSamples, values: norms }, ...changed }, cost)
     }
     const values = await noisyComparisons(
       this.explainer,
@@ -583,7 +692,7 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
       },
       noiseNorm,
     )
-    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values } }, newCost())
+    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values }, ...changed }, cost)
   }
 
   protected finish(merged: Merged): LocalLipschitzEstimateResult {
@@ -596,9 +705,16 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
       k = p.nrSamples
       values = distances.map((v, r) => v / (norms[r]! + 1e-10))
     } else ({ width: k, values } = column(merged, 'ratios'))
+    values = markChanged(merged, p.nanWhenPredictionChanges, values)
     const scores = new Float64Array(merged.samples)
-    for (let s = 0; s < merged.samples; s++) scores[s] = nanMax(values.subarray(s * k, (s + 1) * k))
-    return this.result(merged, scores, { ratios: values })
+    const undefinedScores: UndefinedScore[] = []
+    for (let s = 0; s < merged.samples; s++) {
+      const row = values.subarray(s * k, (s + 1) * k)
+      // Quantus's np.nanmax, or np.max (NaN-propagating) when a changed prediction makes a draw NaN.
+      scores[s] = row.some(Number.isNaN) ? Number.NaN : nanMax(row)
+      if (Number.isNaN(scores[s]!)) undefinedScores.push({ sample: merged.firstSample + s, reason: CHANGED })
+    }
+    return this.result(merged, scores, { ratios: values, undefinedScores })
   }
 }
 
@@ -685,50 +801,8 @@ export class RelativeInputStability extends Metric<RelativeInputStabilityParams,
     )
     const cost = newCost()
     if (p.nanWhenPredictionChanges) {
-      // The clean rows first, then every (sample, draw) noisy row: targets −1 score the argmax.
-      const k = p.nrSamples
-      const len = d.channels * d.height * d.width
-      const plan: Plan = {
-        rows: d.n * (1 + k),
-        async build(start, end, out, targets, signal) {
-          targets.fill(-1)
-          const noisy: number[] = []
-          for (let r = start; r < end; r++) {
-            if (r < d.n) out.set(d.x.subarray(r * len, (r + 1) * len), (r - start) * len)
-            else noisy.push(r)
-          }
-          if (noisy.length === 0) return
-          const rows = new Uint32Array(2 * noisy.length)
-          noisy.forEach((r, i) => {
-            rows[2 * i] = Math.floor((r - d.n) / k)
-            rows[2 * i + 1] = (r - d.n) % k
-          })
-          const first = noisy[0]! - start
-          await noisyRows(
-            d.x,
-            d.n,
-            o.firstSample,
-            p.seed,
-            'uniform',
-            p.lowerBound,
-            p.upperBound,
-            rows,
-            out.subarray(first * len, (first + noisy.length) * len),
-            signal,
-          )
-        },
-      }
-      const predicted = new Int32Array(plan.rows)
-      await run(
-        model,
-        [d.channels, d.height, d.width],
-        plan,
-        needsSoftmax(model),
-        ({ start, argmax }) => predicted.set(argmax, start),
-        o,
-        cost,
-      )
-      for (let r = 0; r < d.n * k; r++) if (predicted[d.n + r] !== predicted[Math.floor(r / k)]) objectives[r] = Number.NaN
+      const changed = await predictionChanges(model, d, o, p.seed, noise, p.nrSamples, cost)
+      for (let r = 0; r < changed.length; r++) if (changed[r]) objectives[r] = Number.NaN
     }
     return this.shard(o.firstSample, d.n, { objectives: { width: p.nrSamples, values: objectives } }, cost)
   }
