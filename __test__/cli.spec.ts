@@ -428,7 +428,7 @@ test('demo: the built-in explainers next to the precomputed maps, every method �
   const second = stdout.slice(stdout.indexOf('explanation methods:'))
   t.regex(stdout, /explanation methods: 7 methods × 6 metrics \(ExplanationMetrics\) on samples 2…7/)
   t.regex(stdout, /occlusion \(built-in explainer\): patch=4 stride=4 baseline=0/)
-  t.regex(stdout, /sensitivity \(lower is better\): nSamples=5 noiseLevel=0\.15 seed=0/)
+  t.regex(stdout, /sensitivity \(lower is better\): nSamples=5 noiseLevel=0\.15 normalise=true seed=0/)
   // One table row per method with a cell per metric: six numbers for an explainer, three numbers and three n/a for maps.
   const cell = String.raw`(-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\] #[\d.]+( [★*])?|n/a)`
   for (const m of methods) {

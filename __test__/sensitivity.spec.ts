@@ -252,7 +252,7 @@ test('compat: an all-zero reference is ∞ (a noisy map moved) or NaN (0/0 at ev
   t.regex(z.undefinedScores[0]!.reason, /0\/0/)
 })
 
-test('normalise: scaling every map (reference and explainer) by 4 changes nothing, per map or with Quantus’s batch maxima', async (t) => {
+test('normalise: scaling every map (reference and explainer) by 4 changes nothing, per map or with Quantus’s batch maxima (SensitivityN too)', async (t) => {
   // Powers of two: the scaled float32 maps are exact, so only the normalisation could tell them apart.
   const scaled = named('gxi×4', async (m, xs, shape, targets, o) => (await gradientTimesInput(m, xs, shape, targets, o)).map((v) => 4 * v))
   const big = { ...gxiData, a: gxiData.a.map((v) => 4 * v) }
@@ -264,6 +264,13 @@ test('normalise: scaling every map (reference and explainer) by 4 changes nothin
       t.true(d < 1e-12, `${Cls.name} ${JSON.stringify(o)}: ${d}`)
     }
   }
+  // SensitivityN's changes: in units of the peak with normalise, in the map's units without.
+  const sn = (e: Explainer, d: Dataset, normalise: boolean) =>
+    new SensitivityN({ explainer: e, nSamples: 3, normalise }).evaluate(model(), d).then((r) => r.scores)
+  const [n1, n4] = [await sn(gradientTimesInput, gxiData, true), await sn(scaled, big, true)]
+  t.true(Math.max(...n1.map((v, i) => Math.abs(v - n4[i]!) / v)) < 1e-12)
+  const [u1, u4] = [await sn(gradientTimesInput, gxiData, false), await sn(scaled, big, false)]
+  t.true(Math.max(...u1.map((v, i) => Math.abs(u4[i]! / v - 4))) < 1e-9)
   // Without normalisation the Lipschitz ratio scales with the maps.
   const raw = await new LocalLipschitzEstimate({ explainer: scaled, nrSamples: 3, normalise: false }).evaluate(model(), big)
   const raw1 = await new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3, normalise: false }).evaluate(

@@ -458,7 +458,11 @@ function printComparison(c: DemoComparison, first: number): void {
     `\nmean [${Math.round(100 * table.confidence)} % paired bootstrap interval] #rank (ties share the mean rank); ★ best per metric; * significantly worse than the best; n/a: precomputed maps cannot explain new (noisy or randomized) inputs`,
   )
   if (table.metrics.some((m) => m.id === 'sensitivity')) {
-    console.log("sensitivity is the mean absolute change of a method's own map values: compare it across methods whose maps share a scale")
+    console.log(
+      table.settings.sensitivity?.normalise
+        ? 'sensitivity: the mean absolute change of the map, each map divided by its peak |value| (normalise)'
+        : "sensitivity: the mean absolute change of a method's own map values: compare it across methods whose maps share a scale",
+    )
   }
   console.log(
     `${table.explanations.computed} explanations computed, ${table.explanations.reused} reused from the cache; ${c.modelRows} model rows (randomized copies not counted), ${(c.ms / 1000).toFixed(1)} s.`,

@@ -8,7 +8,8 @@
 //
 // The settings are the demo's preset, chosen to keep `xai-eval demo` within seconds on two cores:
 // coarse occlusion (4×4 windows), 100 RISE masks, 4 Shapley permutations of 7×7 patches,
-// 5 noisy copies per sample for sensitivity-N (autotimm's default is 50).
+// 5 noisy copies per sample for sensitivity-N (autotimm's default is 50), its maps normalised by
+// their peak so that methods with maps of different scales compare.
 import type { DemoData } from './data.js'
 import { XaiEvalError } from './errors.js'
 import type { NamedExplainer } from './explainers/explainer.js'
@@ -30,7 +31,7 @@ export function demoExplainerSettings(seed: number): Record<DemoExplainer, Recor
 }
 
 /** Options of the facade metrics the demo sets (the rest are each metric's defaults). */
-export const DEMO_FACADE_OPTIONS = { sensitivity: { nSamples: 5 } } as const
+export const DEMO_FACADE_OPTIONS = { sensitivity: { nSamples: 5, normalise: true } } as const
 
 export interface DemoComparisonOptions {
   /** Samples `[first, first + count)` of the demo. */

@@ -279,6 +279,12 @@ const sensitivityNSchema = z.strictObject({
   nSamples: z.int().min(1).max(10_000).default(50),
   /** Standard deviation of the Gaussian noise added to every input entry (autotimm's `noise_level`, default 0.15). */
   noiseLevel: z.number().min(0).max(1e6).default(0.15),
+  /**
+   * Divide the reference and each noisy map by its own maximum |value| first (default false,
+   * autotimm's maps as given; all-zero maps stay): changes in units of the map's peak, comparable
+   * across methods whose maps have different scales.
+   */
+  normalise: z.boolean().default(false),
   seed: seed.default(0),
 })
 
@@ -304,8 +310,8 @@ export interface SensitivityNResult extends MetricResult {
  * but not the formula of a change; we use the mean absolute difference of the maps as given (no
  * normalisation), and explain for the label, not the predicted class. Cost: `nSamples` explanations
  * per sample (the explainer's forward passes are on the model's counters, not this result's).
- * Not a Quantus metric, so no `compat`. The change is in the map's own units: compare it across
- * methods whose maps share a scale.
+ * Not a Quantus metric, so no `compat`. The change is in the map's own units unless `normalise`
+ * divides each map by its peak |value|: compare methods whose maps have different scales with it.
  */
 export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult> {
   static readonly meta: MetricMeta = {
@@ -336,8 +342,10 @@ export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult>
       p.nSamples,
       { kind: 'gaussian', sigma: p.noiseLevel },
       (a, b) => {
+        const ma = p.normalise ? maxAbs(a) || 1 : 1
+        const mb = p.normalise ? maxAbs(b) || 1 : 1
         let s = 0
-        for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!)
+        for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! / ma - b[i]! / mb)
         return s / a.length
       },
     )
