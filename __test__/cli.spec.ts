@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { crc32, deflateRawSync } from 'node:zlib'
 
 import test from 'ava'
 import { Deletion, ExplanationMetrics, loadDemo, OnnxModel, occlusion, resultFromJSON, SymmetricRelevanceGain } from 'xai-eval'
@@ -24,6 +25,53 @@ function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
   head[7] = 0
   head.writeUInt16LE(header.length, 8)
   return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)])
+}
+
+/**
+ * A one-member .npz (zip, deflated) written here, independent of the reader; `cut` < 1 declares only
+ * that fraction of the deflate stream in the central directory, so inflating ends early.
+ */
+function npz(name: string, member: Buffer, cut = 1): Buffer {
+  const body = deflateRawSync(member)
+  const file = Buffer.from(`${name}.npy`)
+  const fields = (size: number, values: [number, number, number][]) => {
+    const b = Buffer.alloc(size)
+    for (const [at, width, v] of values) width === 2 ? b.writeUInt16LE(v, at) : b.writeUInt32LE(v, at)
+    return b
+  }
+  const crc = crc32(member)
+  const date = (0 << 9) | (1 << 5) | 1 // 1980-01-01
+  const local = fields(30, [
+    [0, 4, 0x04034b50],
+    [4, 2, 20],
+    [8, 2, 8],
+    [12, 2, date],
+    [14, 4, crc],
+    [18, 4, body.length],
+    [22, 4, member.length],
+    [26, 2, file.length],
+  ])
+  const declared = Math.floor(body.length * cut)
+  const central = fields(46, [
+    [0, 4, 0x02014b50],
+    [4, 2, 20],
+    [6, 2, 20],
+    [10, 2, 8],
+    [14, 2, date],
+    [16, 4, crc],
+    [20, 4, declared],
+    [24, 4, member.length],
+    [28, 2, file.length],
+  ])
+  const cdOffset = local.length + file.length + body.length
+  const end = fields(22, [
+    [0, 4, 0x06054b50],
+    [8, 2, 1],
+    [10, 2, 1],
+    [12, 4, central.length + file.length],
+    [16, 4, cdOffset],
+  ])
+  return Buffer.concat([local, file, body, central, file, end])
 }
 
 async function files() {
@@ -157,6 +205,11 @@ test('every bad input is one line naming the file or flag, exit code 1, and noth
   writeFileSync(join(dir, 'trunc.npy'), trunc.subarray(0, trunc.length - 100))
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ model: demo.modelPath, metrix: ['srg'] }))
   writeFileSync(join(dir, 'file'), 'a file, not a folder')
+  const aBytes = readFileSync(join(dir, 'a.npy'))
+  writeFileSync(join(dir, 'a.npz'), npz('a', aBytes))
+  // Cut at 3/4 of the deflate stream: the header and the first chunks inflate, a later one fails.
+  writeFileSync(join(dir, 'cut.npz'), npz('a', aBytes, 0.75))
+  const fixture = (f: string) => join(import.meta.dirname, 'fixtures', 'npy', f)
   const ok = base(dir, demo.modelPath)
   const swap = (flag: string, value: string) => {
     const args = [...ok]
@@ -171,6 +224,16 @@ test('every bad input is one line naming the file or flag, exit code 1, and noth
     [
       [...swap('--a', `occlusion=${join(dir, 'wide.npy')}`)],
       /a occlusion: .*wide\.npy: maps \[6, 2, 28, 28\] do not broadcast to inputs \[6, 1, 28, 28\]/,
+    ],
+    [swap('--a', `occlusion=${join(dir, 'a.npz')}:b`), /a occlusion: .*a\.npz has no array 'b'; it holds a \(INVALID_OPTION\)$/m],
+    [
+      swap('--a', `occlusion=${fixture('short-member.npz')}:x`),
+      /a occlusion: .*short-member\.npz:x: truncated: 480 bytes of values expected, 476/,
+    ],
+    [swap('--a', `occlusion=${fixture('cut-stream.npz')}:x`), /a occlusion: .*cut-stream\.npz:x: corrupt archive member: /],
+    [
+      [...swap('--a', `occlusion=${join(dir, 'cut.npz')}:a`), '--chunk', '2'],
+      /a occlusion: .*cut\.npz:a: corrupt archive member: unexpected end of file/,
     ],
     [swap('--x', join(dir, 'x14.npy')), /x: inputs \[6, 1, 14, 56\] do not match the model's input \[\?, 1, 28, 28\]/],
     [[...ok, '--metrics', 'srg,nope'], /--metrics: unknown metric 'nope'/],

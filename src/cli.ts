@@ -15,9 +15,10 @@ import { XaiEvalError } from './errors.js'
 import type { FacadeProgress } from './facade.js'
 import { channelsLastModel, type Layout, openFiles } from './io/files.js'
 import { openImages } from './io/images.js'
-import { type JobResult, type MetricSpec, type ProgressEvent, parseSamples, runJob, type Source, sha256File } from './job.js'
+import { type JobResult, type MetricSpec, parseSamples, runJob, type Source, sha256File } from './job.js'
 import type { Model } from './models/model.js'
 import { OnnxModel, PROVIDERS } from './models/onnx-model.js'
+import { progressPrinter } from './progress.js'
 import { closest, describeValue, parseOptions, z } from './options.js'
 import { registry } from './registry.js'
 import { charts, renderReport } from './report.js'
@@ -357,39 +358,6 @@ function metricSpecs(s: Settings): MetricSpec[] {
   })
 }
 
-/** Progress on stderr: a bar redrawn in place on a terminal, one line per finished metric otherwise. */
-function progressPrinter(quiet: boolean, metricCount: number, methodCount: number): ((p: ProgressEvent) => void) | undefined {
-  if (quiet) return undefined
-  const tty = process.stderr.isTTY === true
-  const start = performance.now()
-  let last = 0
-  let pairsDone = 0
-  return (p) => {
-    const elapsed = (performance.now() - start) / 1000
-    if (tty) {
-      const now = performance.now()
-      if (p.kind === 'rows' && now - last < 100) return
-      last = now
-      const width = 24
-      const filled = Math.round(p.fraction * width)
-      const eta = p.fraction > 0 ? (elapsed * (1 - p.fraction)) / p.fraction : Number.NaN
-      const rate = p.forwardRows / Math.max(elapsed, 1e-3)
-      process.stderr.write(
-        `\r\x1b[2K[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(100 * p.fraction).toFixed(0).padStart(3)}% ${p.metric} · ${p.method} · samples ${p.chunkStart}–${p.chunkEnd} · ${rate.toFixed(0)} rows/s · ${p.forwardRows} forward rows · ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '…'}`,
-      )
-      if (p.fraction >= 1) process.stderr.write('\n')
-    } else if (p.kind === 'pair') {
-      pairsDone++
-      if (pairsDone % methodCount === 0) {
-        process.stderr.write(
-          `xai-eval: ${p.metric} done on samples ${p.chunkStart}–${p.chunkEnd - 1} (${methodCount} methods; ${(100 * p.fraction).toFixed(0)}% of the run, ${elapsed.toFixed(1)} s)\n`,
-        )
-      }
-    }
-    void metricCount
-  }
-}
-
 function printTable(job: JobResult, header: string[], forwardCalls: number): void {
   for (const line of header) console.log(line)
   const byMetric = new Map(job.comparisons.map((c) => [c.metric, c]))
@@ -608,6 +576,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
       controller.abort()
     }
     process.on('SIGINT', onSigint)
+    const progress = s.quiet || s.json ? undefined : progressPrinter(process.stderr, source.methods.length)
     let job: JobResult
     let comparison: DemoComparison | undefined
     let comparisonInterrupted = false
@@ -620,7 +589,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
         reps: s.reps,
         seed: s.seed,
         signal: controller.signal,
-        onProgress: progressPrinter(s.quiet || s.json, specs.length, source.methods.length),
+        onProgress: progress?.onProgress,
       })
       // The demo's second table: the built-in explainers next to the precomputed maps, through the facade.
       if (demo && s.explainers.length > 0 && !job.partial) {
@@ -652,6 +621,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
         }
       }
     } finally {
+      progress?.finish()
       process.off('SIGINT', onSigint)
       await source.close?.()
     }
