@@ -593,6 +593,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
       })
       // The demo's second table: the built-in explainers next to the precomputed maps, through the facade.
       if (demo && s.explainers.length > 0 && !job.partial) {
+        progress?.finish() // its lines start on a clean line, not on the bar
         if (!s.quiet && !s.json) {
           process.stderr.write(
             `xai-eval: explaining with ${s.explainers.join(', ')} and scoring every method on the explanation metrics…\n`,
