@@ -358,6 +358,9 @@ function metricSpecs(s: Settings): MetricSpec[] {
   })
 }
 
+/** A mean's interval as printed; none from fewer than two paired samples. */
+const interval = (ci: readonly number[]) => (Number.isNaN(ci[0]) ? '[no interval: n < 2]' : `[${ci[0]!.toFixed(3)}, ${ci[1]!.toFixed(3)}]`)
+
 function printTable(job: JobResult, header: string[], forwardCalls: number): void {
   for (const line of header) console.log(line)
   const byMetric = new Map(job.comparisons.map((c) => [c.metric, c]))
@@ -368,7 +371,7 @@ function printTable(job: JobResult, header: string[], forwardCalls: number): voi
       const c = byMetric.get(e.id)?.methods.find((x) => x.method === method)
       if (!c) return '–'
       const mark = c.best ? ' ★' : c.significant ? ' *' : '  '
-      return `${c.mean.toFixed(3)} [${c.ci[0].toFixed(3)}, ${c.ci[1].toFixed(3)}] #${c.rank}${mark}`
+      return `${c.mean.toFixed(3)} ${interval(c.ci)} #${c.rank}${mark}`
     }),
   ])
   const widths = head.map((_, i) => Math.max(...[head, ...rows].map((r) => [...r[i]!].length)))
@@ -418,7 +421,7 @@ function printComparison(c: DemoComparison, first: number): void {
       const x = table.cells.find((cell) => cell.method === method && cell.metric === m.id)!
       if (x.error) return 'n/a  '
       const mark = x.best ? ' ★' : x.significant ? ' *' : '  '
-      return `${x.mean.toFixed(3)} [${x.ci[0].toFixed(3)}, ${x.ci[1].toFixed(3)}] #${x.rank}${mark}`
+      return `${x.mean.toFixed(3)} ${interval(x.ci)} #${x.rank}${mark}`
     }),
   ])
   for (const line of tableText(head, rows)) console.log(line)

@@ -235,7 +235,13 @@ function table(input: ReportInput): string {
       if (!c) return `<td data-method="${html(m)}" data-metric="${html(e.id)}">–</td>`
       const reps = byMetric.get(e.id)!.reps
       const p = c.p < 1 / reps ? `p < ${1 / reps}` : `p = ${fmt(c.p, 3)}`
-      const sig = c.best ? '★ best' : c.significant ? `worse than best, ${p}` : `n.s. vs best (${p})`
+      const sig = c.best
+        ? '★ best'
+        : Number.isNaN(c.p)
+          ? 'not tested (fewer than 2 paired samples)'
+          : c.significant
+            ? `worse than best, ${p}`
+            : `n.s. vs best (${p})`
       return `<td data-method="${html(m)}" data-metric="${html(e.id)}" class="${c.best ? 'best' : c.significant ? 'sig' : 'ns'}">
 <b>${fmt(c.mean)}</b> <small>[${fmt(c.ci[0])}, ${fmt(c.ci[1])}]</small><br><small>rank ${c.rank} · ${sig}</small></td>`
     })
