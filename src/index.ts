@@ -198,6 +198,7 @@ export {
   type ExplanationMetricsOptions,
   type FacadeData,
   type FacadeMetric,
+  type FacadeProgress,
   type Method,
   type MethodResults,
   type Unavailable,
