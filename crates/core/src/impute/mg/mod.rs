@@ -108,7 +108,7 @@ impl Level {
   }
 
   /// Padded index of interior node `(y, 0)`.
-  #[inline]
+  #[inline(always)]
   fn row(&self, y: usize) -> usize {
     (y + 1) * self.pw + 1
   }
@@ -153,13 +153,13 @@ impl Fine {
     (self.h + 3) * self.pw
   }
 
-  #[inline]
+  #[inline(always)]
   fn row(&self, y: usize) -> usize {
     (y + 1) * self.pw + 1
   }
 
   /// Row kind of row `y`: its number of in-image vertical neighbours.
-  #[inline]
+  #[inline(always)]
   fn kind(&self, y: usize) -> usize {
     usize::from(y > 0) + usize::from(y + 1 < self.h)
   }
