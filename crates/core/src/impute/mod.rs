@@ -257,7 +257,8 @@ impl Imputer {
     self.solver.solve(c, REL_TOL);
     // The imputed pixels in row-major order, as (padded index in a plane of the iterate, flat
     // index in an image plane): the same for every channel, so listed once.
-    list_masked(mask, [w, y0, x0, bh, bw, pw], &mut self.masked);
+    let k = list_masked(mask, [w, y0, x0, bh, bw, pw], &mut self.masked);
+    let masked = &self.masked[..k];
     let u = self.solver.iterate();
     let mut normals = (noise > 0.0).then(|| rng.normals());
     for ch in 0..c {
@@ -266,12 +267,12 @@ impl Imputer {
         // The k-th imputed value of the image (channel-major, then row-major) takes the k-th
         // normal of the stream.
         Some(normals) => {
-          for &(up, op) in &self.masked {
+          for &(up, op) in masked {
             o[op] = (plane[up] + noise * normals.next_normal()) as f32;
           }
         }
         None => {
-          for &(up, op) in &self.masked {
+          for &(up, op) in masked {
             o[op] = plane[up] as f32;
           }
         }
@@ -298,13 +299,18 @@ fn fill_iterate(x: &[f32], mask: &[u8], [w, y0, x0, bh, bw, pw]: [usize; 6], u: 
   }
 }
 
-/// The masked pixels of the box in row-major order as `(padded index, flat image index)`
-/// (written branch-free: every pixel is stored, and the next slot advances only past masked
-/// ones).
+/// The masked pixels of the box in row-major order as `(padded index, flat image index)`, in
+/// `list[..k]`; returns `k`. Written branch-free: every pixel is stored, and the next slot
+/// advances only past masked ones (`list` keeps its length between calls, so nothing is zeroed).
 #[multiversion(targets = "simd")]
-fn list_masked(mask: &[u8], [w, y0, x0, bh, bw, pw]: [usize; 6], list: &mut Vec<(usize, usize)>) {
-  list.clear();
-  list.resize(bh * bw + 1, (0, 0));
+fn list_masked(
+  mask: &[u8],
+  [w, y0, x0, bh, bw, pw]: [usize; 6],
+  list: &mut Vec<(usize, usize)>,
+) -> usize {
+  if list.len() < bh * bw + 1 {
+    list.resize(bh * bw + 1, (0, 0));
+  }
   let mut k = 0;
   for by in 0..bh {
     let y = y0 + by;
@@ -314,7 +320,7 @@ fn list_masked(mask: &[u8], [w, y0, x0, bh, bw, pw]: [usize; 6], list: &mut Vec<
       k += usize::from(mk);
     }
   }
-  list.truncate(k);
+  k
 }
 
 #[cfg(test)]
