@@ -6,6 +6,7 @@
 use multiversion::multiversion;
 
 use super::dense::Dense;
+use super::fine::restrict_row;
 use super::{coarse_len, Level, LevelWs, OMEGA_COARSE};
 
 /// `y = A·x` on a coarse level, row `y`, for the channel plane starting at `base_c`.
@@ -77,7 +78,7 @@ pub(super) fn restrict(
   let (nf, nc) = (f.n(), cl.n());
   let fpw = f.pw;
   row.clear();
-  row.resize(fpw, 0.0);
+  row.resize(fpw + 1, 0.0); // one past the padded row, for `restrict_row`
   for ch in 0..c {
     for yc in 0..cl.h {
       // Vertical: fine rows 2Y−1 (½), 2Y (1), 2Y+1 (½) over the whole padded row.
@@ -90,9 +91,7 @@ pub(super) fn restrict(
       }
       // Horizontal: fine columns 2X−1, 2X, 2X+1; padded index of x is x + 1.
       let c0 = ch * nc + cl.row(yc);
-      for (xc, o) in bc[c0..c0 + cl.w].iter_mut().enumerate() {
-        *o = 0.5 * (row[2 * xc] + row[2 * xc + 2]) + row[2 * xc + 1];
-      }
+      restrict_row(row, &mut bc[c0..c0 + cl.w]);
     }
   }
 }

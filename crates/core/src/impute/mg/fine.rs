@@ -64,13 +64,13 @@ pub(super) fn fine_jacobi_row(
 pub(super) fn precond_down(f: &Fine, cl: &Level, r: &[f32], bc: &mut [f32], rows: &mut Vec<f32>) {
   let (h, w, pw) = (f.h, f.w, f.pw);
   bc.fill(0.0);
-  // Scratch: 3 ring rows of e (padded, from column −1), a zero row, a t row, a restricted row.
+  // Scratch: 3 ring rows of e (padded, from column −1), a zero row, a t row (one longer, see
+  // [`restrict_row`]), a restricted row.
   rows.clear();
-  rows.resize(7 * pw + 1, 0.0);
+  rows.resize(6 * pw + 1, 0.0);
   let (ring, rest) = rows.split_at_mut(3 * pw);
   let (zero, rest) = rest.split_at_mut(pw);
-  let (t, rest) = rest.split_at_mut(pw);
-  let (hrow, g) = rest.split_at_mut(pw);
+  let (t, hrow) = rest.split_at_mut(pw + 1);
   let cpw = cl.pw;
   for y in 0..=h {
     if y < h {
@@ -115,16 +115,8 @@ pub(super) fn precond_down(f: &Fine, cl: &Level, r: &[f32], bc: &mut [f32], rows
     }
     // Restrict row yy: horizontally (fine columns 2X−1, 2X, 2X+1 with ½, 1, ½; t is padded, so
     // fine column x is t[x + 1]), then into coarse rows.
-    // (All columns in a loop that vectorises, then every other one.)
     let wc = cl.w;
-    // (`0..w + 1`, not `0..=w`: an inclusive range keeps LLVM from vectorising the loop.)
-    let (tw, g) = (&t[..w + 3], &mut g[..2 * wc]);
-    for i in 0..w + 1 {
-      g[i] = 0.5 * (tw[i] + tw[i + 2]) + tw[i + 1];
-    }
-    for (o, pair) in hrow[..wc].iter_mut().zip(g.chunks_exact(2)) {
-      *o = pair[0];
-    }
+    restrict_row(t, &mut hrow[..wc]);
     let add = |bc: &mut [f32], yc: usize, wgt: f32| {
       let c0 = (yc + 1) * cpw + 1;
       for (o, &v) in bc[c0..c0 + wc].iter_mut().zip(&hrow[..wc]) {
@@ -206,6 +198,22 @@ pub(super) fn precond_up(
     rz += dot32(&r[st..st + w], &z[st..st + w]);
   }
   rz
+}
+
+/// Horizontal full weighting of a padded row: `out[X] = ½(t[2X] + t[2X + 2]) + t[2X + 1]`
+/// (fine column x is `t[x + 1]`; `t` holds at least `2·out.len() + 2` values, the last one only
+/// so that the pairs below come out whole). Apart, like [`duplicate`], because LLVM vectorises
+/// this stride-2 loop on its own but not inside the callers' row loops.
+#[multiversion(targets = "simd")]
+#[inline(never)]
+pub(super) fn restrict_row(t: &[f32], out: &mut [f32]) {
+  debug_assert!(t.len() >= 2 * out.len() + 2);
+  for (o, (a, b)) in out
+    .iter_mut()
+    .zip(t.chunks_exact(2).zip(t[2..].chunks_exact(2)))
+  {
+    *o = 0.5 * (a[0] + b[0]) + a[1];
+  }
 }
 
 /// `d[2i] = d[2i + 1] = c[i]`. Apart (not inlined) because LLVM vectorises this loop on its own
