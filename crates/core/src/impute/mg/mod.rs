@@ -41,6 +41,15 @@
 //! every fine node lies between two), restricted to active fine nodes; `P` is a tensor product,
 //! so `A_c` is formed in two one-dimensional passes. The coarsest (≤ 4×4) grid is solved
 //! directly (dense `L·D·Lᵀ`).
+//!
+//! # CPU dispatch
+//!
+//! Every kernel that streams a grid is compiled for several CPU levels (`multiversion`, "simd"
+//! targets: x86-64-v4 (AVX-512), v3 (AVX2 + FMA), v2, and the baseline; SVE on aarch64) and the
+//! best the CPU supports is picked at run time. The source is plain safe Rust that LLVM
+//! vectorises; where it would not inside a row loop (stride-2 loops), the loop is a function of
+//! its own. The levels compute the same bits: Rust never contracts `a·b + c` into an FMA, and the
+//! reductions have a fixed lane order (`dot32`), so results do not depend on the machine's SIMD.
 
 mod coarse;
 mod dense;
