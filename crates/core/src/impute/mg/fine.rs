@@ -173,9 +173,12 @@ pub(super) fn precond_up(
       // ½(d[x] + d[x + 1]) of the doubled row d[2X] = d[2X + 1] = X: two loops that vectorise.
       duplicate(&crow[1..], dup);
       let (act, rr, si) = (&f.act[st..st + w], &r[st..st + w], &f.sinv[k][..w]);
-      let d = &dup[..w + 1];
-      for i in 0..w {
-        e[i] = act[i] * (0.5 * (d[i] + d[i + 1])) + OMEGA_FINE * si[i] * rr[i];
+      // (Zipped, not indexed: with indices LLVM kept the bounds checks and left the loop scalar.)
+      let (d0, d1) = (&dup[..w], &dup[1..=w]);
+      for ((((o, &a), (&l, &r)), &s), &ri) in
+        e.iter_mut().zip(act).zip(d0.iter().zip(d1)).zip(si).zip(rr)
+      {
+        *o = a * (0.5 * (l + r)) + OMEGA_FINE * s * ri;
       }
     }
     if y == 0 {
