@@ -101,13 +101,39 @@ pub fn noisy_linear(
   seed: u64,
   key: NoiseKey,
 ) -> Result<Vec<f32>> {
+  let (image, _) = image_sizes(channels, height, width)?;
+  let mut out = vec![0.0f32; image];
+  noisy_linear_into(
+    x,
+    mask,
+    [channels, height, width],
+    noise,
+    seed,
+    key,
+    &mut out,
+  )?;
+  Ok(out)
+}
+
+/// [`noisy_linear`] written into `out` (`[channels, height, width]`, every value overwritten), so
+/// that rows of a batch are imputed in place: a fresh 3×224×224 output plus the copy into the
+/// batch cost about a tenth of the solve.
+pub fn noisy_linear_into(
+  x: &[f32],
+  mask: &[u8],
+  [channels, height, width]: [usize; 3],
+  noise: f32,
+  seed: u64,
+  key: NoiseKey,
+  out: &mut [f32],
+) -> Result<()> {
   let (image, pixels) = image_sizes(channels, height, width)?;
   expect_len("x", x.len(), image)?;
   expect_len("mask", mask.len(), pixels)?;
+  expect_len("out", out.len(), image)?;
   check_noise(noise)?;
   check_mask(mask)?;
   check_finite("x", x)?;
-  let mut out = vec![0.0f32; image];
   with_imputer(|imp| {
     imp.impute(
       x,
@@ -115,10 +141,10 @@ pub fn noisy_linear(
       [channels, height, width],
       noise,
       key.rng(seed),
-      &mut out,
+      out,
     );
   });
-  Ok(out)
+  Ok(())
 }
 
 thread_local! {

@@ -441,6 +441,17 @@ fn typed_errors_on_bad_input() {
     )),
     "SHAPE_MISMATCH"
   );
+  let mut short = vec![0.0f32; 11];
+  let into = noisy_linear_into(
+    &x,
+    &mask,
+    [3, 2, 2],
+    0.0,
+    0,
+    NoiseKey::new(0, 0),
+    &mut short,
+  );
+  assert_eq!(into.unwrap_err().code(), "SHAPE_MISMATCH");
   let mut bad = x.clone();
   bad[5] = f32::NAN;
   let err = noisy_linear(&bad, &mask, 3, 2, 2, 0.0, 0, NoiseKey::new(0, 0)).unwrap_err();
