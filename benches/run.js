@@ -1,6 +1,7 @@
 // `npm run bench`: every bench in turn; results land in benches/results/*.json.
 import * as coreVsJs from './core-vs-js.js'
 import * as explainers from './explainers.js'
+import * as imputeBench from './impute.js'
 import * as randomization from './randomization.js'
 import * as localisation from './localisation.js'
 import * as srgOverhead from './srg-overhead.js'
@@ -17,6 +18,7 @@ for (const bench of [
   coreVsJs,
   srgOverhead,
   srgVsPerStep,
+  imputeBench,
   soundness,
   explainers,
   randomization,
