@@ -4,7 +4,8 @@
 // ResNet-18-sized model (3×224×224, random weights: `python scripts/make_resnet18.py`, skipped when
 // absent), 1 and 2 threads. The two sides alternate (interleaved pairs) so drift on a shared VM
 // lands on both; we report the median ratio and its quartiles. Results: benches/results/compare.json
-// and compare.md. Environment: BENCH_MODELS=small,resnet18  BENCH_PAIRS=<n>.
+// and compare.md. Environment: BENCH_MODELS=small,resnet18  BENCH_PAIRS=<n>, and for a narrower run
+// BENCH_POOLS=1x1,1x2,2x1 (sessions × threads) and BENCH_FAMILIES=srg,pf,del,road.
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 
@@ -26,15 +27,17 @@ const POOLS = [
 
 /** Deletion and Insertion are one family: their curves share a model and a substrate. */
 function families(steps) {
+  const only = process.env.BENCH_FAMILIES?.split(',')
   return [
-    { name: `SRG (featuresInStep ${steps.srg} values)`, metrics: [new SymmetricRelevanceGain({ featuresInStep: steps.srg })] },
-    { name: `PixelFlipping (featuresInStep ${steps.srg} values)`, metrics: [new PixelFlipping({ featuresInStep: steps.srg })] },
+    { key: 'srg', name: `SRG (featuresInStep ${steps.srg} values)`, metrics: [new SymmetricRelevanceGain({ featuresInStep: steps.srg })] },
+    { key: 'pf', name: `PixelFlipping (featuresInStep ${steps.srg} values)`, metrics: [new PixelFlipping({ featuresInStep: steps.srg })] },
     {
+      key: 'del',
       name: `Deletion + Insertion (${steps.del} steps)`,
       metrics: [new Deletion({ steps: steps.del }), new Insertion({ steps: steps.del })],
     },
-    { name: 'ROAD (7 percentages, MoRF)', metrics: [new Road()] },
-  ]
+    { key: 'road', name: 'ROAD (7 percentages, MoRF)', metrics: [new Road()] },
+  ].filter((f) => !only || only.includes(f.key))
 }
 
 async function setups() {
@@ -113,7 +116,8 @@ export async function run() {
   const rows = []
   for (const s of await setups()) {
     const rowShape = s.data.shape.slice(1)
-    for (const pool of s.pools) {
+    const pools = process.env.BENCH_POOLS?.split(',')
+    for (const pool of s.pools.filter((p) => !pools || pools.includes(`${p.options.workers}x${p.options.threads}`))) {
       const limit = await bare(s.path, pool.threads, rowShape, s.sizes)
       const rss0 = process.memoryUsage.rss()
       const model = await OnnxModel.load(s.path, pool.options)

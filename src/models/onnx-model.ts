@@ -231,6 +231,11 @@ export class OnnxModel implements Model {
         minThreads: workers,
         maxThreads: workers,
         idleTimeout: Number.POSITIVE_INFINITY,
+        // The next batch waits in the worker's own queue, not the main thread's: the session goes
+        // from one run to the next without sleeping until the main thread has handled a reply
+        // (on a busy machine, each such wake-up costs a scheduler slice). The engine bounds the
+        // batches in flight, so a deeper queue only reorders them.
+        concurrentTasksPerWorker: 2,
       })
       try {
         const meta = (await pool.run({ kind: 'meta' })) as SessionMeta
