@@ -195,25 +195,42 @@ export async function run(
   // One more lane than the model can run at once, so the next batch is being filled natively
   // while the model works on the current ones; memory stays at `lanes` batches. Small batches
   // (under SMALL_BATCH bytes) get as many lanes again: their forward pass is as short as the
-  // hand-off between threads, which more batches in flight hide. Batch sizes are asked for batch
-  // by batch (an 'auto' model climbs on these very rows). On a failure or an abort no lane starts
-  // another batch, and we return only once every started one has settled: the caller may close
-  // the model right away.
-  const lanes = model.concurrency + 1
+  // hand-off between threads, which more batches in flight hide. Batch sizes and the model's
+  // concurrency are asked for batch by batch (an 'auto' model measures them on these very rows):
+  // lanes beyond what the model runs now wait for the next batch to finish. On a failure or an
+  // abort no lane starts another batch, and we return only once every started one has settled:
+  // the caller may close the model right away.
+  let wake = (): void => {}
+  let finished = new Promise<void>((r) => (wake = r))
+  const batchDone = (): void => {
+    const w = wake
+    finished = new Promise<void>((r) => (wake = r))
+    w()
+  }
   const settled = await Promise.allSettled(
-    Array.from({ length: 2 * lanes }, async (_, lane) => {
+    Array.from({ length: 2 * (Math.max(model.concurrency, model.maxConcurrency ?? 0) + 1) }, async (_, lane) => {
       while (next < plan.rows && !failed) {
         try {
           throwIfAborted(signal)
           const size = model.batchSize?.(rowShape) ?? model.maxBatchSize
-          if (lane >= lanes && size * rowLen * 4 > SMALL_BATCH) return
+          const lanes = model.concurrency + 1
+          if (lane >= (size * rowLen * 4 > SMALL_BATCH ? lanes : 2 * lanes)) {
+            await finished
+            continue
+          }
           const start = next
           const n = Math.min(size, plan.rows - start)
           next += n
           cost.batchSize = size
-          await one(start, n)
+          try {
+            await one(start, n)
+          } finally {
+            batchDone()
+          }
+          if (model.pool) cost.pool = model.pool
         } catch (e) {
           failed = true
+          batchDone()
           throw e
         }
       }
