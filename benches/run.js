@@ -8,11 +8,12 @@ import * as srgVsPerStep from './srg-vs-per-step.js'
 import * as distributed from './distributed.js'
 import * as compare from './compare.js'
 import * as peers from './peers.js'
+import * as overhead from './overhead.js'
 import { machine } from './common.js'
 
 const only = process.argv[2]
 console.log(machine())
-for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, explainers, localisation, distributed, compare, peers]) {
+for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, explainers, localisation, distributed, compare, overhead, peers]) {
   if (only && bench.name !== only) continue
   if (bench === srgOverhead) {
     // Every core busy with inference (2 single-threaded sessions on 2 cores), then one core left
