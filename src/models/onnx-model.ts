@@ -199,7 +199,8 @@ export function poolShapes(
  * the settled size for one measuring window (the metric's own rows again, after one batch per
  * session has warmed it up); a shape replaces the best so far only if its rows/s beat it by
  * `tuning.margin`. The time and memory budgets cover both stages (new sessions included): once
- * spent, the best so far is kept. Shared by every model of the process with that key.
+ * spent, the best so far is kept, even in the middle of a trial. Shared by every model of the
+ * process with that key.
  */
 class Tuner {
   settled: { shape: number; size: number } | undefined
@@ -246,8 +247,13 @@ class Tuner {
       this.afterClimb()
       return
     }
-    if (shape !== this.trial || rows !== this.climb.settled) return
     const now = performance.now()
+    // A trial is abandoned when the budget runs out (a big model's window alone may take seconds).
+    if (now - this.start > this.tuning.ms) {
+      this.settled = { shape: this.best.shape, size: this.climb.settled! }
+      return
+    }
+    if (shape !== this.trial || rows !== this.climb.settled) return
     const sessions = this.shapes[shape]!.workers
     if (!alone) this.completed = 0
     if (++this.completed <= sessions) {
