@@ -187,8 +187,9 @@ export async function run() {
     'benches/results/compare.json',
     `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), load: { before: loadBefore, after: os.loadavg() }, rows }, null, 2)}\n`,
   )
+  const load = (l) => l.map((v) => v.toFixed(1)).join(' ')
   const md = [
-    `Machine: ${machine()}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after. Median of interleaved pairs (xai-eval ÷ bare forward passes), quartiles in brackets.`,
+    `Machine: ${machine()}; load average ${load(loadBefore)} before, ${load(os.loadavg())} after. Median of interleaved pairs (xai-eval ÷ bare forward passes), quartiles in brackets.`,
     '',
     '| model | pool (sessions × threads) | family | rows | xai-eval ms (batch) | bare ms (batch) | ratio |',
     '|---|---|---|---:|---:|---:|---:|',
