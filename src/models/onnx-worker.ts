@@ -55,17 +55,18 @@ let session: Promise<ort.InferenceSession> | undefined
 const free = new Map<number, Float32Array[]>()
 
 function ownCopy(x: Float32Array): Float32Array {
-  const b = free.get(x.length)?.pop() ?? new Float32Array(x.length)
+  const list = free.get(x.length)
+  const b = list?.pop() ?? new Float32Array(x.length)
   b.set(x)
   return b
 }
 
+/** Keeps `b` for the next request of its length: at most two per length, for the two lengths used last. */
 function release(b: Float32Array): void {
-  if (!free.has(b.length)) {
-    if (free.size >= 4) free.delete(free.keys().next().value!)
-    free.set(b.length, [])
-  }
-  const list = free.get(b.length)!
+  const list = free.get(b.length) ?? []
+  free.delete(b.length)
+  free.set(b.length, list)
+  if (free.size > 2) free.delete(free.keys().next().value!)
   if (list.length < 2) list.push(b)
 }
 
