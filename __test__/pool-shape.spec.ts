@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os'
 
 import test from 'ava'
-import { type Dataset, loadDemo, OnnxModel, PixelFlipping, type PoolShape, XaiEvalError } from 'xai-eval'
+import { type Dataset, FunctionModel, loadDemo, type Model, OnnxModel, PixelFlipping, type PoolShape, XaiEvalError } from 'xai-eval'
 
 const demo = loadDemo()
 
@@ -103,4 +103,50 @@ test('bad pool shapes are typed errors', async (t) => {
     const e = await t.throwsAsync(() => OnnxModel.load(path, options as never))
     t.true(e instanceof XaiEvalError && e.code === 'INVALID_OPTION', `${JSON.stringify(options)}: ${e?.message}`)
   }
+})
+
+test('the engine keeps at most 2 × (concurrency + 1) small batches in flight while a model changes its concurrency mid-run', async (t) => {
+  const { data } = await demoData(6)
+  // Ten classes from the mean of each row: deterministic, so any schedule gives the same scores.
+  const logits = (x: Float32Array, rows: number): Float32Array => {
+    const len = x.length / rows
+    const out = new Float32Array(10 * rows)
+    for (let r = 0; r < rows; r++) {
+      let s = 0
+      for (let i = 0; i < len; i++) s += x[r * len + i]!
+      for (let k = 0; k < 10; k++) out[10 * r + k] = ((k - 4.5) * s) / len
+    }
+    return out
+  }
+  let calls = 0
+  let inFlight = 0
+  const excess: string[] = []
+  const concurrencyAt = (call: number): number => (call < 20 ? 3 : 1)
+  const switching: Model = {
+    output: 'probabilities',
+    rawOutput: 'logits',
+    maxBatchSize: 4,
+    get concurrency() {
+      return concurrencyAt(calls)
+    },
+    maxConcurrency: 3,
+    stats: { forwardPasses: 0, rows: 0 },
+    async forward(x, rows) {
+      const c = concurrencyAt(calls++)
+      inFlight++
+      // Once the batches sent under the larger concurrency have drained, the smaller bound holds.
+      if (inFlight > 2 * (c + 1) && calls > 40) excess.push(`${inFlight} in flight at concurrency ${c}`)
+      if (inFlight > 2 * (3 + 1)) excess.push(`${inFlight} in flight, more than the most lanes`)
+      await new Promise((r) => setTimeout(r, 1))
+      inFlight--
+      return logits(x, rows)
+    },
+    close: async () => {},
+  }
+  const metric = new PixelFlipping({ featuresInStep: 7 })
+  const r = await metric.evaluate(switching, data)
+  const plain = await metric.evaluate(new FunctionModel((x, [rows]) => logits(x, rows!), { maxBatchSize: 4 }), data)
+  t.deepEqual(excess, [])
+  t.true(calls > 40, `${calls} calls`)
+  t.deepEqual(r.scores, plain.scores)
 })
