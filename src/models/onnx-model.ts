@@ -196,8 +196,8 @@ export function poolShapes(
 /**
  * The `'auto'` choice of one (model file, row shape, provider, candidate pool shapes, budgets):
  * first the batch size {@link Climb}s on the first (default) shape; then every other shape runs
- * the settled size for one measuring window (the metric's own rows again, after one batch per
- * session has warmed it up); a shape replaces the best so far only if its rows/s beat it by
+ * the settled size for one measuring window (the metric's own rows again, after two batches per
+ * session have warmed it up); a shape replaces the best so far only if its rows/s beat it by
  * `tuning.margin`. The time and memory budgets cover both stages (new sessions included): once
  * spent, the best so far is kept, even in the middle of a trial. Shared by every model of the
  * process with that key.
@@ -256,13 +256,14 @@ class Tuner {
     if (shape !== this.trial || rows !== this.climb.settled) return
     const sessions = this.shapes[shape]!.workers
     if (!alone) this.completed = 0
-    if (++this.completed <= sessions) {
+    // Fresh sessions: two batches each warm them up (the first allocates, the second still ran cold).
+    if (++this.completed <= 2 * sessions) {
       this.since = now
       this.rows = 0
       return
     }
     this.rows += rows
-    if (this.completed < 3 * sessions || now - this.since < WINDOW_MS) return
+    if (this.completed < 4 * sessions || now - this.since < WINDOW_MS) return
     const rate = this.rows / (now - this.since)
     if (rate > this.best.rate * (1 + this.tuning.margin)) this.best = { shape, rate }
     this.nextTrial(now)
