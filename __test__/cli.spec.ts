@@ -6,9 +6,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { crc32, deflateRawSync } from 'node:zlib'
 
 import test from 'ava'
-import { Deletion, loadDemo, OnnxModel, resultFromJSON, SymmetricRelevanceGain } from 'xai-eval'
+import { Deletion, ExplanationMetrics, loadDemo, OnnxModel, occlusion, resultFromJSON, SymmetricRelevanceGain } from 'xai-eval'
 
 const run = promisify(execFile)
 const cli = join(import.meta.dirname, '..', 'dist', 'cli.js')
@@ -24,6 +25,53 @@ function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
   head[7] = 0
   head.writeUInt16LE(header.length, 8)
   return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)])
+}
+
+/**
+ * A one-member .npz (zip, deflated) written here, independent of the reader; `cut` < 1 declares only
+ * that fraction of the deflate stream in the central directory, so inflating ends early.
+ */
+function npz(name: string, member: Buffer, cut = 1): Buffer {
+  const body = deflateRawSync(member)
+  const file = Buffer.from(`${name}.npy`)
+  const fields = (size: number, values: [number, number, number][]) => {
+    const b = Buffer.alloc(size)
+    for (const [at, width, v] of values) width === 2 ? b.writeUInt16LE(v, at) : b.writeUInt32LE(v, at)
+    return b
+  }
+  const crc = crc32(member)
+  const date = (0 << 9) | (1 << 5) | 1 // 1980-01-01
+  const local = fields(30, [
+    [0, 4, 0x04034b50],
+    [4, 2, 20],
+    [8, 2, 8],
+    [12, 2, date],
+    [14, 4, crc],
+    [18, 4, body.length],
+    [22, 4, member.length],
+    [26, 2, file.length],
+  ])
+  const declared = Math.floor(body.length * cut)
+  const central = fields(46, [
+    [0, 4, 0x02014b50],
+    [4, 2, 20],
+    [6, 2, 20],
+    [10, 2, 8],
+    [14, 2, date],
+    [16, 4, crc],
+    [20, 4, declared],
+    [24, 4, member.length],
+    [28, 2, file.length],
+  ])
+  const cdOffset = local.length + file.length + body.length
+  const end = fields(22, [
+    [0, 4, 0x06054b50],
+    [8, 2, 1],
+    [10, 2, 1],
+    [12, 4, central.length + file.length],
+    [16, 4, cdOffset],
+  ])
+  return Buffer.concat([local, file, body, central, file, end])
 }
 
 async function files() {
@@ -159,6 +207,11 @@ test('every bad input is one line naming the file or flag, exit code 1, and noth
   writeFileSync(join(dir, 'trunc.npy'), trunc.subarray(0, trunc.length - 100))
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ model: demo.modelPath, metrix: ['srg'] }))
   writeFileSync(join(dir, 'file'), 'a file, not a folder')
+  const aBytes = readFileSync(join(dir, 'a.npy'))
+  writeFileSync(join(dir, 'a.npz'), npz('a', aBytes))
+  // Cut at 3/4 of the deflate stream: the header and the first chunks inflate, a later one fails.
+  writeFileSync(join(dir, 'cut.npz'), npz('a', aBytes, 0.75))
+  const fixture = (f: string) => join(import.meta.dirname, 'fixtures', 'npy', f)
   const ok = base(dir, demo.modelPath)
   const swap = (flag: string, value: string) => {
     const args = [...ok]
@@ -173,6 +226,16 @@ test('every bad input is one line naming the file or flag, exit code 1, and noth
     [
       [...swap('--a', `occlusion=${join(dir, 'wide.npy')}`)],
       /a occlusion: .*wide\.npy: maps \[6, 2, 28, 28\] do not broadcast to inputs \[6, 1, 28, 28\]/,
+    ],
+    [swap('--a', `occlusion=${join(dir, 'a.npz')}:b`), /a occlusion: .*a\.npz has no array 'b'; it holds a \(INVALID_OPTION\)$/m],
+    [
+      swap('--a', `occlusion=${fixture('short-member.npz')}:x`),
+      /a occlusion: .*short-member\.npz:x: truncated: 480 bytes of values expected, 476/,
+    ],
+    [swap('--a', `occlusion=${fixture('cut-stream.npz')}:x`), /a occlusion: .*cut-stream\.npz:x: corrupt archive member: /],
+    [
+      [...swap('--a', `occlusion=${join(dir, 'cut.npz')}:a`), '--chunk', '2'],
+      /a occlusion: .*cut\.npz:a: corrupt archive member: unexpected end of file/,
     ],
     [swap('--x', join(dir, 'x14.npy')), /x: inputs \[6, 1, 14, 56\] do not match the model's input \[\?, 1, 28, 28\]/],
     [[...ok, '--metrics', 'srg,nope'], /--metrics: unknown metric 'nope'/],
@@ -401,4 +464,126 @@ test('metrics that need an explainer are skipped with a note; results.json lists
     ['srg'],
   )
   t.is(doc.skipped[0].id, 'max-sensitivity')
+})
+
+const FACADE_METRICS = ['deletion', 'insertion', 'sensitivity', 'paramRandomization', 'dataRandomization', 'pointingGame']
+const REEXPLAINING = ['sensitivity', 'paramRandomization', 'dataRandomization']
+
+test('demo: the built-in explainers next to the precomputed maps, every method × explanation metric, the facade’s numbers', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'xai-eval-demo-'))
+  const { stdout } = await run('node', [
+    cli,
+    'demo',
+    '--metrics',
+    'deletion',
+    '--samples',
+    '2:8',
+    '--explainers',
+    'occlusion,shapley',
+    '--reps',
+    '200',
+    '--quiet',
+    '--out',
+    out,
+  ])
+  const demo = await loadDemo()
+  const maps = Object.keys(demo.attributions).map((m) => `${m} (maps)`)
+  const methods = ['occlusion', 'shapley', ...maps]
+  // The faithfulness table of the precomputed maps first, then the explainer comparison.
+  const second = stdout.slice(stdout.indexOf('explanation methods:'))
+  t.regex(stdout, /explanation methods: 7 methods × 6 metrics \(ExplanationMetrics\) on samples 2…7/)
+  t.regex(stdout, /occlusion \(built-in explainer\): patch=4 stride=4 baseline=0/)
+  t.regex(stdout, /sensitivity \(lower is better\): nSamples=5 noiseLevel=0\.15 normalise=true seed=0/)
+  // One table row per method with a cell per metric: six numbers for an explainer, three numbers and three n/a for maps.
+  const cell = String.raw`(-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\] #[\d.]+( [★*])?|n/a)`
+  for (const m of methods) {
+    const row = second.split('\n').find((l) => l.startsWith(`${m} `))
+    t.truthy(row, m)
+    t.regex(row!, new RegExp(`^${m.replace(/[()]/g, '\\$&')}\\s+${Array(6).fill(cell).join('\\s+')}\\s*$`), row)
+    t.is((row!.match(/n\/a/g) ?? []).length, m.endsWith('(maps)') ? 3 : 0, row)
+  }
+  const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+  const c = doc.explainerComparison
+  t.deepEqual(doc.config.explainers, ['occlusion', 'shapley'])
+  t.deepEqual(c.methods, methods)
+  t.deepEqual(
+    c.metrics.map((m: { id: string }) => m.id),
+    FACADE_METRICS,
+  )
+  t.is(c.cells.length, methods.length * FACADE_METRICS.length)
+  for (const m of methods) {
+    for (const id of FACADE_METRICS) {
+      const x = c.cells.find((y: { method: string; metric: string }) => y.method === m && y.metric === id)
+      const na = m.endsWith('(maps)') && REEXPLAINING.includes(id)
+      t.is(x.error !== undefined, na, `${m} × ${id}`)
+      if (!na) t.is(x.n, 6, `${m} × ${id}`)
+    }
+  }
+  // The same Deletion on the same maps and samples: the facade's cell is the faithfulness table's mean.
+  const del = doc.comparisons.find((x: { metric: string }) => x.metric === 'deletion')
+  for (const m of Object.keys(demo.attributions)) {
+    const cellMean = c.cells.find((y: { method: string; metric: string }) => y.method === `${m} (maps)` && y.metric === 'deletion').mean
+    t.true(Math.abs(cellMean - del.methods.find((x: { method: string }) => x.method === m).mean) < 1e-12, m)
+  }
+  // The stated occlusion settings reproduce the demo's pointing-game cell through the facade directly.
+  const model = await OnnxModel.load(demo.modelPath)
+  t.teardown(() => model.close())
+  const [, ch, h, w] = demo.shape
+  const pg = await new ExplanationMetrics(model, {
+    explainers: { occlusion: occlusion({ patch: 4, stride: 4, baseline: 0 }) },
+  }).pointingGame({
+    x: demo.x.subarray(2 * ch * h * w, 8 * ch * h * w),
+    shape: [6, ch, h, w],
+    y: demo.y.subarray(2, 8),
+    masks: demo.masks.subarray(2 * h * w, 8 * h * w),
+  })
+  t.is(
+    c.cells.find((y: { method: string; metric: string }) => y.method === 'occlusion' && y.metric === 'pointingGame').mean,
+    pg.occlusion!.mean,
+  )
+})
+
+test('demo --explainers: none skips the explainer table; unknown, repeated or outside the demo is one line naming the flag', async (t) => {
+  const { stdout } = await run('node', [cli, 'demo', '--metrics', 'deletion', '--samples', '0:2', '--explainers', 'none', '--quiet'])
+  t.regex(stdout, /deletion ↓/)
+  t.notRegex(stdout, /explanation methods/)
+  const { dir, demo } = await files()
+  for (const [args, why] of [
+    [
+      [cli, 'demo', '--explainers', 'rse'],
+      /--explainers: unknown explainer 'rse' \(did you mean 'rise'\?\): occlusion, rise, shapley or none/,
+    ],
+    [[cli, 'demo', '--explainers', 'rise,rise'], /--explainers: 'rise' is given twice/],
+    [[...base(dir, demo.modelPath), '--explainers', 'rise'], /--explainers: is for xai-eval demo only/],
+  ] as const) {
+    const e = (await t.throwsAsync(run('node', args))) as Fail
+    t.is(e.code, 1, args.join(' '))
+    t.regex(e.stderr, why)
+    t.is(e.stderr.trim().split('\n').length, 1)
+  }
+})
+
+test('Ctrl-C during the explainer comparison: the faithfulness results are written, the comparison is not, exit code 130', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'xai-eval-sigint-'))
+  const child = spawn('node', [cli, 'demo', '--metrics', 'deletion', '--samples', '0:32', '--out', out], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  let stdout = ''
+  child.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString()
+  })
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString()
+      if (/explaining with/.test(stderr) && !child.killed) child.kill('SIGINT')
+    })
+    child.on('close', resolve)
+  })
+  t.is(code, 130, stderr)
+  t.regex(stdout, /explainer comparison interrupted: not shown, not written/)
+  const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+  t.false(doc.partial)
+  t.is(doc.samples, 32)
+  t.false('explainerComparison' in doc)
 })

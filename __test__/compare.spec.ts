@@ -86,3 +86,23 @@ test('bad input is a typed error', (t) => {
   }
   t.throws(() => rankAgreement([{ metric: 3 }] as never), { instanceOf: XaiEvalError })
 })
+
+test('one paired sample: no interval, no test, nothing significant', (t) => {
+  const c = compareMethods('m', true, { a: [0.9, Number.NaN], b: [0.1, 0.5] }, { reps: 200 })
+  t.is(c.pairedSamples, 1)
+  t.is(c.droppedSamples, 1)
+  const [a, b] = c.methods
+  t.true(a!.best)
+  t.deepEqual(a!.differenceCi, [0, 0])
+  t.is(a!.p, 1)
+  t.false(b!.significant)
+  t.true(Number.isNaN(b!.p))
+  t.true(b!.ci.every(Number.isNaN))
+  t.true(b!.differenceCi.every(Number.isNaN))
+  t.is(b!.difference, 0.1 - 0.9)
+})
+
+test('two paired samples are tested', (t) => {
+  const c = compareMethods('m', true, { a: [0.9, 0.8], b: [0.1, 0.2] }, { reps: 200 })
+  t.true(c.methods[1]!.significant)
+})

@@ -33,11 +33,14 @@ test.serial(
   async (t) => {
     const m = new ExplanationMetrics(model(), { explainers: { exact: gradInput, random: noise }, seed: 3 })
     explained = 0
+    const progress: string[] = []
     const all = await m.evaluateAll(data, {
       sensitivity: { nSamples: 2 },
       deletion: { steps: 4, baseline: 0 },
       insertion: { steps: 4, baseline: 0 },
+      onProgress: (p) => progress.push(`${p.metric} ${p.done}/${p.total}`),
     })
+    t.deepEqual(progress, ['deletion 1/5', 'insertion 2/5', 'sensitivity 3/5', 'dataRandomization 4/5', 'pointingGame 5/5'])
     t.deepEqual(Object.keys(all), ['exact', 'random'])
     t.deepEqual(Object.keys(all.exact!).sort(), ['dataRandomization', 'deletion', 'insertion', 'pointingGame', 'sensitivity'])
     // N rows for the method's own explanations (once, shared), N·2 noisy rows, N random-class rows.
@@ -68,6 +71,26 @@ test('single images are accepted (shape [C, H, W], y a number)', async (t) => {
   const m = new ExplanationMetrics(model(), { explainers: { exact: gradInput } })
   const one = await m.pointingGame({ x: x.slice(0, P), shape: [C, H, W], y: 1 }, { boxes: [0, 0, 2, 2] })
   t.is(one.exact!.samples, 1)
+})
+
+test('a single image through evaluateAll scores as the first sample of a data set, on every metric', async (t) => {
+  // Every random draw is keyed by the global sample index: the image alone is sample 0.
+  const m = new ExplanationMetrics(model(), { explainers: { exact: gradInput, maps: noise.slice(0, P) }, seed: 2 })
+  const options = { sensitivity: { nSamples: 3 }, deletion: { steps: 4 }, insertion: { steps: 4 } }
+  const one = await m.evaluateAll({ x: x.slice(0, P), shape: [C, H, W], y: y[0]!, masks: masks.slice(0, P) }, options)
+  const m2 = new ExplanationMetrics(model(), { explainers: { exact: gradInput, maps: noise.slice(0, 2 * P) }, seed: 2 })
+  const two = await m2.evaluateAll({ x: x.slice(0, 2 * P), shape: [2, C, H, W], y: y.slice(0, 2), masks: masks.slice(0, 2 * P) }, options)
+  t.deepEqual(Object.keys(one.exact!).sort(), ['dataRandomization', 'deletion', 'insertion', 'pointingGame', 'sensitivity'])
+  for (const method of ['exact', 'maps'] as const) {
+    for (const [metric, r] of Object.entries(one[method]!)) {
+      if ('error' in r) {
+        t.true('error' in two[method]![metric as 'deletion']!, `${method} ${metric}`)
+        continue
+      }
+      t.is(r.samples, 1)
+      t.is(r.scores[0], (two[method]![metric as 'deletion'] as typeof r).scores[0], `${method} ${metric}`)
+    }
+  }
 })
 
 test('compareMethods: ranks by direction, bootstrap intervals around the mean, paired tests, seeded', async (t) => {
@@ -143,4 +166,12 @@ test('typed errors', async (t) => {
   await rejects(t, m.compareMethods(data, { confidence: 1 }), 'INVALID_OPTION', 'confidence')
   await rejects(t, m.deletion({ ...data, shape: [N, C, H] }), 'SHAPE_MISMATCH')
   await rejects(t, m.deletion(null as never), 'INVALID_OPTION', 'data')
+  // Options that are not an object are refused, not read as "all defaults".
+  await rejects(t, m.deletion(data, 3 as never), 'INVALID_OPTION', 'options')
+  await rejects(t, m.pointingGame(data, true as never), 'INVALID_OPTION', 'options')
+  await rejects(t, m.deletion({ ...data, shape: [N, C, 2 ** 20, 2 ** 20] }), 'SHAPE_MISMATCH', 'x')
+  await rejects(t, m.deletion({ ...data, shape: 'abc' as never }), 'SHAPE_MISMATCH', 'shape')
+  const ac = new AbortController()
+  ac.abort()
+  await rejects(t, m.evaluateAll(data, { signal: ac.signal }), 'ABORTED')
 })

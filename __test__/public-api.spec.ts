@@ -263,3 +263,53 @@ test('comparing methods: compareMethods, rankAgreement, runJob and the array rea
     api.NpySource.fromBytes(b as never, a as never, w as never),
   )
 })
+
+test('the ExplanationMetrics facade: constructor, every metric method, evaluateAll and compareMethods', async (t) => {
+  const fdata = { x: data.x, shape: [N, C, H, W], y: [0, 1, 2], masks: data.masks! }
+  const explainers = { identity, maps: data.a }
+  await fuzz(t, 'new ExplanationMetrics', [model(), { explainers }], (m, o) => new api.ExplanationMetrics(m as never, o as never))
+  await fuzzFields(
+    t,
+    'ExplanationMetrics options',
+    { explainers, onnx: mprtOnnx(), modelOptions: { workers: 1, threads: 1 }, seed: 0, cacheBytes: 1 << 20 },
+    (o) => new api.ExplanationMetrics(model(), o as never),
+  )
+  await fuzzFields(
+    t,
+    'ExplanationMetrics explainers',
+    { ...explainers },
+    (e) => new api.ExplanationMetrics(model(), { explainers: e as never }),
+  )
+  const m = new api.ExplanationMetrics(model(), { explainers, onnx: mprtOnnx(), modelOptions: { workers: 1, threads: 1 } })
+  const cheap = { sensitivity: { nSamples: 2 }, deletion: { steps: 2 }, insertion: { steps: 2 } }
+  const methods = {
+    deletion: cheap.deletion,
+    insertion: cheap.insertion,
+    sensitivityN: cheap.sensitivity,
+    modelParameterRandomizationTest: {},
+    dataRandomizationTest: {},
+    pointingGame: {},
+  } as const
+  for (const [name, options] of Object.entries(methods)) {
+    const call = (d: unknown, o: unknown) => (m[name as keyof typeof methods] as (d: unknown, o: unknown) => Promise<unknown>).call(m, d, o)
+    await fuzz(t, `facade.${name}`, [fdata, options], call)
+    // Every method checks its data with the same code: fuzzed field by field on the cheap ones only.
+    if (name !== 'deletion' && name !== 'pointingGame') continue
+    await fuzzFields(t, `facade.${name} data`, { ...fdata }, (d) => call(d, options))
+    // One image: shape [C, H, W], y a number.
+    await fuzzFields(
+      t,
+      `facade.${name} one image`,
+      { x: data.x.subarray(0, F), shape: [C, H, W], y: 1, masks: data.masks!.subarray(0, H * W) },
+      (d) => call(d, options),
+    )
+  }
+  const all = { metrics: ['deletion', 'pointingGame'], masks: data.masks, boxes: [0, 0, 2, 2, 1, 1, 3, 3, 0, 0, 8, 8], ...cheap }
+  await fuzz(t, 'evaluateAll', [fdata, all], (d, o) => m.evaluateAll(d as never, o as never))
+  await fuzzFields(t, 'evaluateAll options', { ...all, signal: new AbortController().signal, onProgress: () => {} }, (o) =>
+    m.evaluateAll(fdata, o as never),
+  )
+  const cmp = { ...all, resamples: 100, alpha: 0.1 }
+  await fuzz(t, 'compareMethods', [fdata, cmp], (d, o) => m.compareMethods(d as never, o as never))
+  await fuzzFields(t, 'compareMethods options', cmp, (o) => m.compareMethods(fdata, o as never))
+})

@@ -27,7 +27,11 @@ test('report.html: self-contained, no console errors, no requests, every chart h
   if (!existsSync(CHROMIUM)) return t.fail(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`)
   const out = mkdtempSync(join(tmpdir(), 'xai-eval-report-'))
   await run('node', [cli, 'demo', '--samples', '0:16', '--metrics', 'srg,deletion,road,soundness,completeness', '--quiet', '--out', out])
-  const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { methods: string[]; metrics: { id: string }[] }
+  const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+    methods: string[]
+    metrics: { id: string }[]
+    explainerComparison: { methods: string[]; metrics: { id: string }[] }
+  }
   const html = readFileSync(join(out, 'report.html'), 'utf8')
   t.notRegex(html, /<script|<link|<img|(src|href)\s*=\s*["']?https?:|url\((?!#)/i, 'no scripts, stylesheets or remote resources')
 
@@ -70,6 +74,14 @@ test('report.html: self-contained, no console errors, no requests, every chart h
     }
   }
   t.is(await page.$$eval('#comparison td.best', (tds) => new Set(tds.map((td) => td.dataset.metric)).size), doc.metrics.length)
+  // The demo's explainer table: every method × explanation metric, a number or n/a (maps that would have to re-explain).
+  const ex = doc.explainerComparison
+  const exCells = await page.$$eval('#explainer-comparison td', (tds) =>
+    tds.map((td) => `${td.dataset.method}|${td.dataset.metric}|${td.textContent}`),
+  )
+  t.is(exCells.length, ex.methods.length * ex.metrics.length)
+  for (const c of exCells) t.regex(c, /\|(\n?-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\]|n\/a$)/, c)
+  t.is(await page.$$eval('#explainer-comparison td.best', (tds) => new Set(tds.map((td) => td.dataset.metric)).size), ex.metrics.length)
 
   // `report` re-renders the same page from results.json alone; --png writes one PNG per chart.
   await run('node', [cli, 'report', out, '--png'])

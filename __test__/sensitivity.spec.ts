@@ -211,6 +211,11 @@ test('1…7 shards reduce to the single evaluation bit for bit', async (t) => {
     new SensitivityN({ explainer: named('gxi', gradientTimesInput, 5), nSamples: 3 }),
     new MaxSensitivity({ explainer: gradientTimesInput, nrSamples: 4 }),
     new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 4, upperBound: 0.3, lowerBound: 0.1 }),
+    // Quantus's batch normalisation: the data set's maximum and each batch's, found in the reduce.
+    new MaxSensitivity({ explainer: gradientTimesInput, nrSamples: 3, normalise: true, compat: 'quantus', batchSize: 4 }),
+    new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3, compat: 'quantus', batchSize: 2 }),
+    new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3 }),
+    new AvgSensitivity({ explainer: gradientTimesInput, nrSamples: 3, lowerBound: 0.5, nanWhenPredictionChanges: true }),
   ]) {
     await checkShards(t, m, model, gxiData, await m.evaluate(model(), gxiData), r)
   }
@@ -228,6 +233,76 @@ test('an all-zero reference attribution is a NaN with its reason', async (t) => 
   )
 })
 
+test('compat: an all-zero reference is ∞ (a noisy map moved) or NaN (0/0 at every draw), as Quantus; batchSize defaults to 64', async (t) => {
+  const a = gxiData.a.slice()
+  a.fill(0, 2 * D, 3 * D)
+  const r = await new MaxSensitivity({ explainer: gradientTimesInput, nrSamples: 2, compat: 'quantus' }).evaluate(model(), {
+    ...gxiData,
+    a,
+  })
+  t.is(r.scores[2], Number.POSITIVE_INFINITY)
+  t.is(r.params.batchSize, 64)
+  const zero = named('zero', async (_m, xs) => new Float32Array(xs.length))
+  const z = await new AvgSensitivity({ explainer: zero, nrSamples: 2, compat: 'quantus' }).evaluate(model(), { ...gxiData, a })
+  t.true(Number.isNaN(z.scores[2]))
+  t.deepEqual(
+    z.undefinedScores.map((u) => u.sample),
+    [2],
+  )
+  t.regex(z.undefinedScores[0]!.reason, /0\/0/)
+})
+
+test('normalise: scaling every map (reference and explainer) by 4 changes nothing, per map or with Quantus’s batch maxima (SensitivityN too)', async (t) => {
+  // Powers of two: the scaled float32 maps are exact, so only the normalisation could tell them apart.
+  const scaled = named('gxi×4', async (m, xs, shape, targets, o) => (await gradientTimesInput(m, xs, shape, targets, o)).map((v) => 4 * v))
+  const big = { ...gxiData, a: gxiData.a.map((v) => 4 * v) }
+  for (const o of [{}, { compat: 'quantus' as const, batchSize: 4 }]) {
+    for (const Cls of [MaxSensitivity, LocalLipschitzEstimate] as const) {
+      const one = await new Cls({ explainer: gradientTimesInput, nrSamples: 3, normalise: true, ...o }).evaluate(model(), gxiData)
+      const four = await new Cls({ explainer: scaled, nrSamples: 3, normalise: true, ...o }).evaluate(model(), big)
+      const d = Math.max(...one.scores.map((v, i) => Math.abs(v - four.scores[i]!) / Math.abs(v)))
+      t.true(d < 1e-12, `${Cls.name} ${JSON.stringify(o)}: ${d}`)
+    }
+  }
+  // SensitivityN's changes: in units of the peak with normalise, in the map's units without.
+  const sn = (e: Explainer, d: Dataset, normalise: boolean) =>
+    new SensitivityN({ explainer: e, nSamples: 3, normalise }).evaluate(model(), d).then((r) => r.scores)
+  const [n1, n4] = [await sn(gradientTimesInput, gxiData, true), await sn(scaled, big, true)]
+  t.true(Math.max(...n1.map((v, i) => Math.abs(v - n4[i]!) / v)) < 1e-12)
+  const [u1, u4] = [await sn(gradientTimesInput, gxiData, false), await sn(scaled, big, false)]
+  t.true(Math.max(...u1.map((v, i) => Math.abs(u4[i]! / v - 4))) < 1e-9)
+  // Without normalisation the Lipschitz ratio scales with the maps.
+  const raw = await new LocalLipschitzEstimate({ explainer: scaled, nrSamples: 3, normalise: false }).evaluate(model(), big)
+  const raw1 = await new LocalLipschitzEstimate({ explainer: gradientTimesInput, nrSamples: 3, normalise: false }).evaluate(
+    model(),
+    gxiData,
+  )
+  t.true(Math.abs(raw.scores[0]! / raw1.scores[0]! - 4) < 1e-9)
+})
+
+test('nanWhenPredictionChanges: only draws that flip the prediction make a sample NaN, with its reason; the check costs 1 + draws rows per sample', async (t) => {
+  for (const Cls of [MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate] as const) {
+    const noise = Cls === LocalLipschitzEstimate ? { uniform: [-0.5, 0.5] as [number, number] } : { lowerBound: 0.5 }
+    const off = await new Cls({ explainer: gradientTimesInput, nrSamples: 4, ...noise }).evaluate(model(), gxiData)
+    const on = await new Cls({ explainer: gradientTimesInput, nrSamples: 4, ...noise, nanWhenPredictionChanges: true }).evaluate(
+      model(),
+      gxiData,
+    )
+    t.is(on.forwardPasses, N * (1 + 4))
+    t.is(off.forwardPasses, 0)
+    const nan = Array.from(on.scores, Number.isNaN)
+    t.true(nan.some((v) => v) && nan.some((v) => !v), `${Cls.name}: noise ±0.5 flips some samples, not all (${nan})`)
+    on.scores.forEach((v, i) => {
+      if (!Number.isNaN(v)) t.is(v, off.scores[i]!)
+    })
+    t.deepEqual(
+      on.undefinedScores.map((u) => u.sample),
+      nan.flatMap((v, i) => (v ? [i] : [])),
+    )
+    for (const u of on.undefinedScores) t.regex(u.reason, /changed the predicted class/)
+  }
+})
+
 test('typed errors: missing or bad explainer, options out of range, explainer answers of the wrong shape', async (t) => {
   for (const make of [
     () => new SensitivityN(undefined as never),
@@ -238,6 +313,11 @@ test('typed errors: missing or bad explainer, options out of range, explainer an
     () => new MaxSensitivity({ explainer: gradient, nrSamples: 1e6 }),
     () => new AvgSensitivity({ explainer: gradient, lowerBound: 0.5, upperBound: 0.1 }),
     () => new AvgSensitivity({ explainer: gradient, nope: 1 } as never),
+    // Quantus's batch size only means something with its batch normalisation (compat).
+    () => new MaxSensitivity({ explainer: gradient, batchSize: 8 }),
+    () => new LocalLipschitzEstimate({ explainer: gradient, batchSize: 8 }),
+    () => new LocalLipschitzEstimate({ explainer: gradient, compat: 'quantus', batchSize: 0 }),
+    () => new AvgSensitivity({ explainer: gradient, compat: 'captum' as never }),
   ]) {
     t.is(t.throws(make, { instanceOf: XaiEvalError }).code, 'INVALID_OPTION')
   }
@@ -271,13 +351,19 @@ test('MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate and RelativeInputSt
   const f = JSON.parse(readFileSync(join(dir, 'robustness-gray.json'), 'utf8')) as {
     data: string
     weights: number[]
-    runs: { metric: string; explainer: 'w*x' | 'w*x*x'; params: Record<string, unknown>; scores: (number | null)[] }[]
+    T: number
+    runs: {
+      metric: string
+      explainer: 'w*x' | 'w*x*x' | 'relu(x-T)'
+      params: Record<string, unknown>
+      scores: (number | 'Infinity' | null)[]
+    }[]
   }
   const src = JSON.parse(readFileSync(join(dir, f.data), 'utf8')) as { x: number[]; y: number[]; shape: [number, number, number, number] }
   const fx = Float32Array.from(src.x)
   const F = fx.length / src.shape[0]
   const w = Float32Array.from(f.weights)
-  /** W[t] ⊙ x (float32 product), or W[t] ⊙ x ⊙ x computed in float64 and rounded: as the fixture script. */
+  /** W[t] ⊙ x (float32 product), W[t] ⊙ x ⊙ x or W[t] ⊙ max(x − T, 0)·[t ≠ 0] computed in float64 and rounded: as the fixture script. */
   const explainers: Record<string, Explainer> = {
     'w*x': async (_m, xs, shape, targets) => {
       const out = new Float32Array(xs.length)
@@ -291,9 +377,24 @@ test('MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate and RelativeInputSt
       }
       return out
     },
+    'relu(x-T)': async (_m, xs, shape, targets) => {
+      const out = new Float32Array(xs.length)
+      for (let r = 0; r < shape[0]; r++) {
+        if (targets[r] === 0) continue
+        for (let i = 0; i < F; i++) out[r * F + i] = w[targets[r]! * F + i]! * Math.max(xs[r * F + i]! - f.T, 0)
+      }
+      return out
+    },
   }
   const onnx = await OnnxModel.load(join(dir, 'pf-gray.onnx'))
-  t.is(f.runs.length, 6)
+  // Every Quantus robustness metric xai-eval has, with the compat runs (batch normalisation at two batch sizes, division by a zero norm) and return_nan_when_prediction_changes.
+  t.is(f.runs.length, 15)
+  t.deepEqual([...new Set(f.runs.map((r) => r.metric))].sort(), [
+    'AvgSensitivity',
+    'LocalLipschitzEstimate',
+    'MaxSensitivity',
+    'RelativeInputStability',
+  ])
   try {
     for (const run of f.runs) {
       const explain = explainers[run.explainer]!
@@ -301,13 +402,28 @@ test('MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate and RelativeInputSt
       const data: Dataset = { x: fx, shape: src.shape, y: src.y, a }
       const Cls = { MaxSensitivity, AvgSensitivity, LocalLipschitzEstimate, RelativeInputStability }[run.metric as 'MaxSensitivity']
       const r = await new Cls({ explainer: named(run.explainer, explain, 7), ...run.params }).evaluate(onnx, data)
-      const q = run.scores.map((v) => v ?? Number.NaN)
+      const q = run.scores.map((v) => (v === null ? Number.NaN : Number(v)))
       t.deepEqual(Array.from(r.scores, Number.isNaN), q.map(Number.isNaN), `${run.metric}: NaN where Quantus has NaN`)
+      t.deepEqual(
+        Array.from(r.scores, (v) => v === Number.POSITIVE_INFINITY),
+        q.map((v) => v === Number.POSITIVE_INFINITY),
+        `${run.metric}: ∞ where Quantus has ∞`,
+      )
       // Relative to max(1, |q|): RelativeInputStability's objectives divide by small attributions, and Quantus does so in float32.
-      const d = Math.max(...q.map((v, i) => (Number.isNaN(v) ? 0 : Math.abs(v - r.scores[i]!) / Math.max(1, Math.abs(v)))))
+      const d = Math.max(...q.map((v, i) => (Number.isFinite(v) ? Math.abs(v - r.scores[i]!) / Math.max(1, Math.abs(v)) : 0)))
       t.true(d < 1e-5, `${run.metric} ${JSON.stringify(run.params)}: max diff ${d}`)
-      t.log(`${run.metric}: max diff ${d.toExponential(1)}`)
+      t.log(`${run.metric}${run.params.compat ? ` (compat, batch ${run.params.batchSize})` : ''}: max diff ${d.toExponential(1)}`)
+      if (run.params.compat && run.params.normalise) {
+        // Quantus's batch normalisation is what compat adds: each map by its own maximum gives other numbers.
+        const { compat: _, batchSize: __, ...own } = run.params
+        const mine = await new Cls({ explainer: named(run.explainer, explain, 7), ...own }).evaluate(onnx, data)
+        t.true(Math.max(...q.map((v, i) => Math.abs(v - mine.scores[i]!))) > 1e-3, `${run.metric}: per-map normalisation differs`)
+      }
     }
+    // The same Quantus metric at two batch sizes gives other numbers (the fixture exercises the batch dependence).
+    const lle = f.runs.filter((r) => r.metric === 'LocalLipschitzEstimate' && r.params.compat)
+    t.is(lle.length, 2)
+    t.notDeepEqual(lle[0]!.scores, lle[1]!.scores)
   } finally {
     await onnx.close()
   }

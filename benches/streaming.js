@@ -1,125 +1,169 @@
-// Streaming bench: `xai-eval evaluate` on .npy files several times larger than a memory limit.
-// Writes x [N, 1, 28, 28] float32, y [N] int64 and one method's maps (the demo's 64 samples tiled),
-// then runs the CLI under a cgroup memory limit (cgroup v1 memory controller, as root) and reports
-// peak RSS, the cgroup's peak, wall time and throughput.
+// Streaming bench: peak memory of `xai-eval evaluate` against the data set's size. The same
+// evaluation runs on files 1×, 4× and 16× as long (x [N, 1, 28, 28] float32, y [N] int64 and one
+// method's maps: the demo's 64 samples tiled, so every size has the same mean score) under one
+// cgroup memory limit smaller than the largest input, as .npy files and as one compressed .npz
+// (np.savez_compressed's layout, written here). Reported per run: the process's peak RSS (VmHWM:
+// shared libraries included), its peak anonymous RSS (heap and buffers: what the data could grow),
+// the cgroup's peak (page cache included, so it climbs to the limit on large files and is
+// reclaimed), how often the limit was hit, wall time and throughput.
 //
-//   node benches/streaming.js [N=400000] [LIMIT_MB=512] [DIR=/tmp/xai-eval-streaming]
-import { spawnSync } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs'
+//   node benches/streaming.js [--base 10240] [--sizes 1,4,16] [--limit-mb 320] [--chunk 4096] [--formats npy,npz] [--dir DIR]
+//
+// --chunk: samples read and evaluated at a time (the CLI's --chunk), the same for every size, so the
+// smallest file is already several chunks long.
+//
+// Needs root and the cgroup v1 memory controller (/sys/fs/cgroup/memory); without it the runs are
+// unlimited and say so.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 
 import { loadDemo } from '../dist/index.js'
+import { npyBlocks, writeNpy, writeNpz } from './npy-files.js'
 
-const N = Number(process.argv[2] ?? 400_000)
-const LIMIT_MB = Number(process.argv[3] ?? 512)
-const DIR = process.argv[4] ?? '/tmp/xai-eval-streaming'
+const { values: opt } = parseArgs({
+  options: {
+    base: { type: 'string', default: '10240' },
+    sizes: { type: 'string', default: '1,4,16' },
+    'limit-mb': { type: 'string', default: '320' },
+    formats: { type: 'string', default: 'npy,npz' },
+    chunk: { type: 'string', default: '4096' },
+    dir: { type: 'string', default: '/tmp/xai-eval-streaming' },
+  },
+})
+const BASE = Number(opt.base)
+const SIZES = opt.sizes.split(',').map(Number)
+const LIMIT_MB = Number(opt['limit-mb'])
+const FORMATS = opt.formats.split(',')
+const CHUNK = opt.chunk
+const DIR = opt.dir
 const cli = join(import.meta.dirname, '..', 'dist', 'cli.js')
+const ROW = 784 * 4
 
-function header(descr, shape) {
-  let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`
-  const total = 10 + h.length + 1
-  h += `${' '.repeat((64 - (total % 64)) % 64)}\n`
-  const head = Buffer.alloc(10)
-  head.write('\x93NUMPY', 0, 'latin1')
-  head[6] = 1
-  head.writeUInt16LE(h.length, 8)
-  return Buffer.concat([head, Buffer.from(h, 'latin1')])
-}
-
-/** Writes N rows by repeating `tile` (rows of `rowBytes`), without holding the file in memory. */
-function writeTiled(path, descr, shape, tile, rowBytes) {
-  const fd = openSync(path, 'w')
-  writeSync(fd, header(descr, shape))
-  const tileRows = tile.byteLength / rowBytes
-  const block = Buffer.concat(Array.from({ length: 64 }, () => Buffer.from(tile.buffer, tile.byteOffset, tile.byteLength)))
-  const blockRows = 64 * tileRows
-  for (let done = 0; done < N; done += blockRows) {
-    const rows = Math.min(blockRows, N - done)
-    writeSync(fd, block, 0, rows * rowBytes)
-  }
-  closeSync(fd)
-}
-
-mkdirSync(DIR, { recursive: true })
 const demo = await loadDemo()
-const x = join(DIR, 'x.npy')
-const y = join(DIR, 'y.npy')
-const a = join(DIR, 'a.npy')
-if (!existsSync(a) || statSync(x).size < N * 3136) {
-  writeTiled(x, '<f4', [N, 1, 28, 28], demo.x, 3136)
-  writeTiled(y, '<i8', [N], BigInt64Array.from(demo.y, BigInt), 8)
-  writeTiled(a, '<f4', [N, 1, 28, 28], demo.attributions.occlusion, 3136)
-}
-const mb = (p) => statSync(p).size / 2 ** 20
+const yTile = BigInt64Array.from(demo.y, BigInt)
 
-// A cgroup with a hard memory limit (page cache included, reclaimable), if this machine allows it.
-const cg = '/sys/fs/cgroup/memory/xai-eval-streaming-bench'
-let limited = false
-try {
-  mkdirSync(cg, { recursive: true })
-  writeFileSync(join(cg, 'memory.limit_in_bytes'), String(LIMIT_MB * 2 ** 20))
-  limited = true
-} catch (e) {
-  console.error(`no cgroup memory limit available (${e.message}); measuring peak RSS only`)
+/** Writes (once) the inputs of n samples in `format`; returns the CLI's data flags and the bytes on disk. */
+function inputs(format, n) {
+  const dir = join(DIR, `${format}-${n}`)
+  const done = join(dir, 'complete')
+  const blocks = {
+    x: () => npyBlocks('<f4', [n, 1, 28, 28], demo.x, ROW),
+    y: () => npyBlocks('<i8', [n], yTile, 8),
+    a: () => npyBlocks('<f4', [n, 1, 28, 28], demo.attributions.occlusion, ROW),
+  }
+  const files = format === 'npy' ? ['x.npy', 'y.npy', 'a.npy'] : ['data.npz']
+  if (!existsSync(done)) {
+    mkdirSync(dir, { recursive: true })
+    if (format === 'npy') for (const k of ['x', 'y', 'a']) writeNpy(join(dir, `${k}.npy`), blocks[k]())
+    else writeNpz(join(dir, 'data.npz'), { x: blocks.x(), y: blocks.y(), a: blocks.a() })
+    writeFileSync(done, '')
+  }
+  const flags =
+    format === 'npy'
+      ? ['--x', join(dir, 'x.npy'), '--y', join(dir, 'y.npy'), '--a', `occlusion=${join(dir, 'a.npy')}`]
+      : ['--x', `${join(dir, 'data.npz')}:x`, '--y', `${join(dir, 'data.npz')}:y`, '--a', `occlusion=${join(dir, 'data.npz')}:a`]
+  const bytes = files.reduce((s, f) => s + statSync(join(dir, f)).size, 0)
+  return { flags, bytes, out: join(dir, 'out') }
 }
 
-const args = [
-  cli,
-  'evaluate',
-  '--model',
-  demo.modelPath,
-  '--x',
-  x,
-  '--y',
-  y,
-  '--a',
-  `occlusion=${a}`,
-  '--metrics',
-  'pixel-flipping',
-  '--set',
-  'pixel-flipping.featuresInStep=392',
-  '--reps',
-  '200',
-  '--quiet',
-  '--out',
-  join(DIR, 'out'),
-]
-const script = limited ? `echo $$ > ${cg}/cgroup.procs && exec /usr/bin/time -v node ${args.map((s) => `'${s}'`).join(' ')}` : null
-const t0 = performance.now()
-const r = limited
-  ? spawnSync('sh', ['-c', script], { encoding: 'utf8' })
-  : spawnSync('/usr/bin/time', ['-v', 'node', ...args], { encoding: 'utf8' })
-const wall = (performance.now() - t0) / 1000
-const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? Number.NaN) / 1024
-let peak = Number.NaN
-let failcnt = Number.NaN
-if (limited) {
-  peak = Number(readFileSync(join(cg, 'memory.max_usage_in_bytes'), 'utf8')) / 2 ** 20
-  failcnt = Number(readFileSync(join(cg, 'memory.failcnt'), 'utf8'))
+const CG = '/sys/fs/cgroup/memory/xai-eval-streaming-bench'
+
+/** Runs the CLI in a fresh cgroup limited to LIMIT_MB, polling the process's memory. */
+async function measure(flags, out) {
+  let limited = false
   try {
-    rmdirSync(cg)
-  } catch {}
+    if (existsSync(CG)) rmdirSync(CG)
+    mkdirSync(CG)
+    writeFileSync(join(CG, 'memory.limit_in_bytes'), String(LIMIT_MB * 2 ** 20))
+    limited = true
+  } catch (e) {
+    console.error(`no cgroup memory limit (${e.message}): unlimited run`)
+  }
+  rmSync(out, { recursive: true, force: true })
+  const args = [cli, 'evaluate', '--model', demo.modelPath, ...flags]
+  args.push(
+    '--metrics',
+    'pixel-flipping',
+    '--set',
+    'pixel-flipping.featuresInStep=392',
+    '--reps',
+    '200',
+    '--chunk',
+    CHUNK,
+    '--quiet',
+    '--out',
+    out,
+  )
+  const quoted = ['node', ...args].map((s) => `'${s}'`).join(' ')
+  const t0 = performance.now()
+  const child = spawn('sh', ['-c', limited ? `echo $$ > ${CG}/cgroup.procs && exec ${quoted}` : `exec ${quoted}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (b) => {
+    stdout += b
+  })
+  child.stderr.on('data', (b) => {
+    stderr += b
+  })
+  let hwm = 0
+  let anon = 0
+  const kb = (status, key) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0)
+  const poll = setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
+      if (!status.includes('Name:\tnode')) return
+      hwm = Math.max(hwm, kb(status, 'VmHWM'))
+      anon = Math.max(anon, kb(status, 'RssAnon'))
+    } catch {}
+  }, 50)
+  const code = await new Promise((resolve) => child.on('close', resolve))
+  clearInterval(poll)
+  const wall = (performance.now() - t0) / 1000
+  let cgroupPeak = Number.NaN
+  let limitHits = Number.NaN
+  if (limited) {
+    cgroupPeak = Number(readFileSync(join(CG, 'memory.max_usage_in_bytes'), 'utf8')) / 2 ** 20
+    limitHits = Number(readFileSync(join(CG, 'memory.failcnt'), 'utf8'))
+    rmdirSync(CG)
+  }
+  if (code !== 0) throw new Error(`exit ${code}: ${stderr.trim()}`)
+  const doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+  return {
+    limitMB: limited ? LIMIT_MB : null,
+    peakRssMB: Math.round(hwm / 1024),
+    peakAnonMB: Math.round(anon / 1024),
+    cgroupPeakMB: Math.round(cgroupPeak),
+    limitHits,
+    wallS: Number(wall.toFixed(1)),
+    rowsPerS: Math.round(doc.forwardRows / wall),
+    meanScore: doc.comparisons[0].methods[0].mean,
+    stdout,
+  }
 }
-if (r.status !== 0) {
-  console.error(r.stdout, r.stderr)
-  process.exit(1)
+
+const rows = []
+for (const format of FORMATS) {
+  for (const m of SIZES) {
+    const n = BASE * m
+    const { flags, bytes, out } = inputs(format, n)
+    const r = await measure(flags, out)
+    const row = { format, samples: n, inputMB: Math.round(bytes / 2 ** 20), ...r }
+    delete row.stdout
+    rows.push(row)
+    console.log(JSON.stringify(row))
+  }
 }
-const rows = Number(/(\d+) model rows/.exec(r.stdout)?.[1])
-console.log(r.stdout.split('\n').slice(0, 6).join('\n'))
+console.log()
 console.log(
-  JSON.stringify(
-    {
-      samples: N,
-      inputFilesMB: Math.round(mb(x) + mb(y) + mb(a)),
-      memoryLimitMB: limited ? LIMIT_MB : null,
-      maxRssMB: Math.round(rss),
-      cgroupPeakMB: Math.round(peak),
-      cgroupLimitHits: failcnt,
-      wallS: Number(wall.toFixed(1)),
-      modelRows: rows,
-      rowsPerS: Math.round(rows / wall),
-    },
-    null,
-    1,
-  ),
+  '| format | samples | input MB | limit MB | peak RSS MB | peak anon RSS MB | cgroup peak MB | limit hits | wall s | model rows/s | mean score |',
 )
+console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+for (const r of rows) {
+  console.log(
+    `| ${r.format} | ${r.samples} | ${r.inputMB} | ${r.limitMB ?? '–'} | ${r.peakRssMB} | ${r.peakAnonMB} | ${r.cgroupPeakMB} | ${r.limitHits} | ${r.wallS} | ${r.rowsPerS} | ${r.meanScore.toFixed(6)} |`,
+  )
+}

@@ -8,14 +8,17 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { loadDemo } from './data.js'
+import { type DemoData, loadDemo } from './data.js'
+import { compareDemoMethods, DEMO_EXPLAINERS, type DemoComparison, type DemoExplainer, MAPS_SUFFIX } from './demo.js'
 import { DISTRIBUTED_USAGE, distributedCli } from './distributed/cli.js'
 import { XaiEvalError } from './errors.js'
+import type { FacadeProgress } from './facade.js'
 import { channelsLastModel, type Layout, openFiles } from './io/files.js'
 import { openImages } from './io/images.js'
-import { type JobResult, type MetricSpec, type ProgressEvent, parseSamples, runJob, type Source, sha256File } from './job.js'
+import { type JobResult, type MetricSpec, parseSamples, runJob, type Source, sha256File } from './job.js'
 import type { Model } from './models/model.js'
 import { OnnxModel, PROVIDERS } from './models/onnx-model.js'
+import { progressPrinter } from './progress.js'
 import { closest, describeValue, parseOptions, z } from './options.js'
 import { registry } from './registry.js'
 import { charts, renderReport } from './report.js'
@@ -39,7 +42,10 @@ function usage(): string {
 Usage:
   xai-eval evaluate --model M.onnx --x X.npy --y Y.npy --a NAME=FILE [--a NAME=FILE …] [options]
   xai-eval evaluate --config run.json [options]
-  xai-eval demo [options]            the embedded shape classifier and its five methods
+  xai-eval demo [options]            the embedded shape classifier: its five precomputed methods on the
+                                     faithfulness metrics, then the built-in explainers next to them on
+                                     the explanation metrics (deletion, insertion, sensitivity-N,
+                                     randomization checks, pointing game on the object masks)
   xai-eval report RESULTS_DIR        re-render RESULTS_DIR/report.html from its results.json
   xai-eval metrics                   every metric with its direction, cost and default settings
   xai-eval --version | --help
@@ -66,6 +72,8 @@ Metrics:
                          --set srg.featuresInStep=8 --set road.percentages=[0.1,0.5,0.9]; repeatable
   --seed N               seed of every metric's random draws and of the bootstrap (default 0)
   --reps N               bootstrap resamples (default 2000)
+  --explainers LIST      demo only: built-in explainers compared with the precomputed maps
+                         (default ${DEMO_EXPLAINERS.join(',')}; 'none' skips the second table)
 
 Model:
   --model FILE           ONNX classifier
@@ -138,6 +146,7 @@ const FLAGS = {
   workers: { type: 'string' },
   seed: { type: 'string' },
   reps: { type: 'string' },
+  explainers: { type: 'string' },
   samples: { type: 'string' },
   chunk: { type: 'string' },
   out: { type: 'string' },
@@ -186,9 +195,31 @@ interface Settings extends Config {
   /** Metrics of `--metrics all` left out, and why. */
   notRun: { id: string; reason: string }[]
   options: Record<string, Record<string, unknown>>
+  /** The demo's built-in explainers (none: no explainer comparison). */
+  explainers: DemoExplainer[]
   png: boolean
   json: boolean
   quiet: boolean
+}
+
+/** `--explainers LIST|none` (demo only). */
+function explainersOf(text: string | undefined, command: string): DemoExplainer[] {
+  if (text === undefined) return command === 'demo' ? [...DEMO_EXPLAINERS] : []
+  if (command !== 'demo') throw new XaiEvalError('INVALID_OPTION', '--explainers', 'is for xai-eval demo only')
+  if (text.trim() === 'none') return []
+  const list = text.split(',').map((t) => t.trim())
+  for (const [i, name] of list.entries()) {
+    if (!DEMO_EXPLAINERS.includes(name as DemoExplainer)) {
+      const hint = closest(name, [...DEMO_EXPLAINERS])
+      throw new XaiEvalError(
+        'INVALID_OPTION',
+        '--explainers',
+        `unknown explainer ${describeValue(name)}${hint ? ` (did you mean '${hint}'?)` : ''}: ${DEMO_EXPLAINERS.join(', ')} or none`,
+      )
+    }
+    if (list.indexOf(name) !== i) throw new XaiEvalError('INVALID_OPTION', '--explainers', `'${name}' is given twice`)
+  }
+  return list as DemoExplainer[]
 }
 
 async function settingsOf(values: Record<string, unknown>, command: string): Promise<Settings> {
@@ -297,6 +328,7 @@ async function settingsOf(values: Record<string, unknown>, command: string): Pro
     if (!s.metricList.includes(id))
       throw new XaiEvalError('INVALID_OPTION', '--set', `'${id}' is not among the metrics run (${s.metricList.join(', ')})`)
   }
+  s.explainers = explainersOf(str('explainers'), command)
   s.png = values.png === true
   s.json = values.json === true
   s.quiet = values.quiet === true
@@ -326,38 +358,8 @@ function metricSpecs(s: Settings): MetricSpec[] {
   })
 }
 
-/** Progress on stderr: a bar redrawn in place on a terminal, one line per finished metric otherwise. */
-function progressPrinter(quiet: boolean, metricCount: number, methodCount: number): ((p: ProgressEvent) => void) | undefined {
-  if (quiet) return undefined
-  const tty = process.stderr.isTTY === true
-  const start = performance.now()
-  let last = 0
-  let pairsDone = 0
-  return (p) => {
-    const elapsed = (performance.now() - start) / 1000
-    if (tty) {
-      const now = performance.now()
-      if (p.kind === 'rows' && now - last < 100) return
-      last = now
-      const width = 24
-      const filled = Math.round(p.fraction * width)
-      const eta = p.fraction > 0 ? (elapsed * (1 - p.fraction)) / p.fraction : Number.NaN
-      const rate = p.forwardRows / Math.max(elapsed, 1e-3)
-      process.stderr.write(
-        `\r\x1b[2K[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(100 * p.fraction).toFixed(0).padStart(3)}% ${p.metric} · ${p.method} · samples ${p.chunkStart}–${p.chunkEnd} · ${rate.toFixed(0)} rows/s · ${p.forwardRows} forward rows · ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '…'}`,
-      )
-      if (p.fraction >= 1) process.stderr.write('\n')
-    } else if (p.kind === 'pair') {
-      pairsDone++
-      if (pairsDone % methodCount === 0) {
-        process.stderr.write(
-          `xai-eval: ${p.metric} done on samples ${p.chunkStart}–${p.chunkEnd - 1} (${methodCount} methods; ${(100 * p.fraction).toFixed(0)}% of the run, ${elapsed.toFixed(1)} s)\n`,
-        )
-      }
-    }
-    void metricCount
-  }
-}
+/** A mean's interval as printed; none from fewer than two paired samples. */
+const interval = (ci: readonly number[]) => (Number.isNaN(ci[0]) ? '[no interval: n < 2]' : `[${ci[0]!.toFixed(3)}, ${ci[1]!.toFixed(3)}]`)
 
 function printTable(job: JobResult, header: string[], forwardCalls: number): void {
   for (const line of header) console.log(line)
@@ -369,7 +371,7 @@ function printTable(job: JobResult, header: string[], forwardCalls: number): voi
       const c = byMetric.get(e.id)?.methods.find((x) => x.method === method)
       if (!c) return '–'
       const mark = c.best ? ' ★' : c.significant ? ' *' : '  '
-      return `${c.mean.toFixed(3)} [${c.ci[0].toFixed(3)}, ${c.ci[1].toFixed(3)}] #${c.rank}${mark}`
+      return `${c.mean.toFixed(3)} ${interval(c.ci)} #${c.rank}${mark}`
     }),
   ])
   const widths = head.map((_, i) => Math.max(...[head, ...rows].map((r) => [...r[i]!].length)))
@@ -383,6 +385,65 @@ function printTable(job: JobResult, header: string[], forwardCalls: number): voi
   )
   for (const s of job.skipped) console.log(`not run: ${s.id}: ${s.reason}`)
   console.log(`${job.forwardRows} model rows in ${forwardCalls} forward calls, ${(job.ms / 1000).toFixed(1)} s.`)
+}
+
+/** Aligned text table: the first column left-aligned, the others right-aligned. */
+function tableText(head: string[], rows: string[][]): string[] {
+  const widths = head.map((_, i) => Math.max(...[head, ...rows].map((r) => [...r[i]!].length)))
+  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
+  return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)]
+}
+
+const settingText = (params: Record<string, unknown>) =>
+  Object.entries(params)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ')
+
+/** The demo's methods × explanation-metrics table, in the style of the faithfulness table. */
+function printComparison(c: DemoComparison, first: number): void {
+  const { table } = c
+  const n = Math.max(0, ...table.cells.map((x) => x.n))
+  console.log(
+    `\nexplanation methods: ${table.methods.length} methods × ${table.metrics.length} metrics (ExplanationMetrics) on samples ${first}…${first + n - 1}: the built-in explainers next to the demo's precomputed maps ('NAME${MAPS_SUFFIX}')`,
+  )
+  console.log('settings:')
+  for (const [name, o] of Object.entries(c.explainers)) console.log(`  ${name} (built-in explainer): ${settingText(o)}`)
+  for (const m of table.metrics) {
+    // The randomized copies are of the demo model itself: its path and load options are left out here (results.json has them).
+    const { onnx: _, modelOptions: __, ...params } = table.settings[m.id] ?? {}
+    console.log(`  ${m.id} (${m.higherIsBetter ? 'higher' : 'lower'} is better): ${settingText(params)}`)
+  }
+  console.log('')
+  const head = ['method', ...table.metrics.map((m) => `${m.id} ${m.higherIsBetter ? '↑' : '↓'}`)]
+  const rows = table.methods.map((method) => [
+    method,
+    ...table.metrics.map((m) => {
+      const x = table.cells.find((cell) => cell.method === method && cell.metric === m.id)!
+      if (x.error) return 'n/a  '
+      const mark = x.best ? ' ★' : x.significant ? ' *' : '  '
+      return `${x.mean.toFixed(3)} ${interval(x.ci)} #${x.rank}${mark}`
+    }),
+  ])
+  for (const line of tableText(head, rows)) console.log(line)
+  console.log(
+    `\nmean [${Math.round(100 * table.confidence)} % paired bootstrap interval] #rank (ties share the mean rank); ★ best per metric; * significantly worse than the best; n/a: precomputed maps cannot explain new (noisy or randomized) inputs`,
+  )
+  if (table.metrics.some((m) => m.id === 'sensitivity')) {
+    console.log(
+      table.settings.sensitivity?.normalise
+        ? 'sensitivity: the mean absolute change of the map, each map divided by its peak |value| (normalise)'
+        : "sensitivity: the mean absolute change of a method's own map values: compare it across methods whose maps share a scale",
+    )
+  }
+  console.log(
+    `${table.explanations.computed} explanations computed, ${table.explanations.reused} reused from the cache; ${c.modelRows} model rows (randomized copies not counted), ${(c.ms / 1000).toFixed(1)} s.`,
+  )
+}
+
+/** The comparison as it goes into results.json. */
+function comparisonDocument(c: DemoComparison) {
+  const { toString: _, ...table } = c.table
+  return { ...table, explainers: c.explainers, modelRows: c.modelRows, ms: c.ms }
 }
 
 function settingsLines(job: JobResult): string[] {
@@ -434,11 +495,13 @@ async function run(command: string, values: Record<string, unknown>, positionals
   const outDir = s.out ?? (command === 'evaluate' ? 'xai-eval-results' : undefined)
   let model: Model | undefined
   let source: Source & { close?(): Promise<void> }
+  let demo: DemoData | undefined
   let describe: Record<string, unknown>
   let modelPath: string
   try {
     if (command === 'demo') {
-      const demo = await loadDemo()
+      const d = await loadDemo()
+      demo = d
       modelPath = demo.modelPath
       const [n, c, h, w] = demo.shape
       const plane = c * h * w
@@ -448,9 +511,9 @@ async function run(command: string, values: Record<string, unknown>, positionals
         methods: Object.keys(demo.attributions),
         aChannels: Object.fromEntries(Object.keys(demo.attributions).map((m) => [m, 1])),
         read: async (start, end) => ({
-          x: demo.x.subarray(start * plane, end * plane),
-          y: demo.y.subarray(start, end),
-          a: Object.fromEntries(Object.entries(demo.attributions).map(([m, a]) => [m, a.subarray(start * h * w, end * h * w)])),
+          x: d.x.subarray(start * plane, end * plane),
+          y: d.y.subarray(start, end),
+          a: Object.fromEntries(Object.entries(d.attributions).map(([m, a]) => [m, a.subarray(start * h * w, end * h * w)])),
         }),
       }
       describe = { data: 'embedded demo', classes: demo.classes, shape: demo.shape }
@@ -516,7 +579,10 @@ async function run(command: string, values: Record<string, unknown>, positionals
       controller.abort()
     }
     process.on('SIGINT', onSigint)
+    const progress = s.quiet || s.json ? undefined : progressPrinter(process.stderr, source.methods.length)
     let job: JobResult
+    let comparison: DemoComparison | undefined
+    let comparisonInterrupted = false
     try {
       job = await runJob(model, source, {
         metrics: specs,
@@ -526,9 +592,40 @@ async function run(command: string, values: Record<string, unknown>, positionals
         reps: s.reps,
         seed: s.seed,
         signal: controller.signal,
-        onProgress: progressPrinter(s.quiet || s.json, specs.length, source.methods.length),
+        onProgress: progress?.onProgress,
       })
+      // The demo's second table: the built-in explainers next to the precomputed maps, through the facade.
+      if (demo && s.explainers.length > 0 && !job.partial) {
+        progress?.finish() // its lines start on a clean line, not on the bar
+        if (!s.quiet && !s.json) {
+          process.stderr.write(
+            `xai-eval: explaining with ${s.explainers.join(', ')} and scoring every method on the explanation metrics…\n`,
+          )
+        }
+        try {
+          comparison = await compareDemoMethods(onnx, demo, {
+            first: range.first,
+            count: range.count,
+            explainers: s.explainers,
+            seed: s.seed ?? 0,
+            reps: s.reps,
+            signal: controller.signal,
+            ...(s.quiet || s.json
+              ? {}
+              : {
+                  onProgress: (p: FacadeProgress) =>
+                    process.stderr.write(
+                      `xai-eval: ${p.metric} done for every method (${p.done} of ${p.total} explanation metrics, ${(p.ms / 1000).toFixed(1)} s)\n`,
+                    ),
+                }),
+          })
+        } catch (e) {
+          if (!(e instanceof XaiEvalError && e.code === 'ABORTED')) throw e
+          comparisonInterrupted = true
+        }
+      }
     } finally {
+      progress?.finish()
       process.off('SIGINT', onSigint)
       await source.close?.()
     }
@@ -561,10 +658,14 @@ async function run(command: string, values: Record<string, unknown>, positionals
       seed: s.seed ?? 0,
       reps: job.comparisons[0]?.reps ?? s.reps ?? 2000,
       ...(s.chunk ? { chunk: s.chunk } : {}),
+      ...(command === 'demo' ? { explainers: s.explainers } : {}),
       ...(command === 'evaluate' ? { model: s.model, x: s.x, y: s.y, a: s.a } : {}),
     }
     job.skipped.push(...s.notRun)
-    const doc = resultsDocument(job, VERSION, config, provenance)
+    const doc = {
+      ...resultsDocument(job, VERSION, config, provenance),
+      ...(comparison ? { explainerComparison: comparisonDocument(comparison) } : {}),
+    }
     if (s.json) console.log(resultsJson(doc))
     else {
       printTable(
@@ -577,6 +678,8 @@ async function run(command: string, values: Record<string, unknown>, positionals
         ],
         onnx.stats.forwardPasses,
       )
+      if (comparison) printComparison(comparison, range.first)
+      if (comparisonInterrupted) console.log('\nexplainer comparison interrupted: not shown, not written')
     }
     if (outDir) {
       const list = charts(doc as never)
@@ -589,7 +692,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
       if (!s.json)
         console.log(`wrote ${join(outDir, 'results.json')}, scores.csv and report.html${s.png ? ` and ${list.length} PNGs in plots/` : ''}`)
     }
-    if (job.partial) process.exitCode = 130
+    if (job.partial || comparisonInterrupted) process.exitCode = 130
   } finally {
     await model?.close()
   }

@@ -41,7 +41,12 @@ export interface MethodComparison {
   differenceCi: [number, number]
   /** Two-sided bootstrap p-value of the difference to the best (1 for the best). */
   p: number
-  /** Whether the difference to the best is significant at `alpha`. */
+  /**
+   * Whether the difference to the best is significant at `alpha`. With fewer than two paired
+   * samples nothing is tested: the intervals and `p` are NaN and no difference is significant
+   * (every resample of one sample is that sample: a zero-width interval would call any
+   * difference real).
+   */
   significant: boolean
 }
 
@@ -124,6 +129,24 @@ export function compareMethods(
   const rank = ranks(means.map((v) => sign * v))
   const bestRank = Math.min(...rank)
   const best = rank.indexOf(bestRank)
+  if (k < 2) {
+    const nan: [number, number] = [Number.NaN, Number.NaN]
+    const methods = names.map((method, j): MethodComparison => {
+      const isBest = j === best
+      return {
+        method,
+        mean: means[j]!,
+        ci: nan,
+        rank: rank[j]!,
+        best: rank[j] === bestRank,
+        difference: means[j]! - means[best]!,
+        differenceCi: isBest ? [0, 0] : nan,
+        p: isBest ? 1 : Number.NaN,
+        significant: false,
+      }
+    })
+    return { metric, higherIsBetter, pairedSamples: k, droppedSamples: n - k, reps: o.reps, seed: o.seed, alpha: o.alpha, methods }
+  }
   const boot = bootstrapMeans(flat, names.length, o.reps, o.seed)
   const [lo, hi] = [o.alpha / 2, 1 - o.alpha / 2]
   const column = (f: (row: number) => number) => Float64Array.from({ length: o.reps }, (_, r) => f(r)).sort()

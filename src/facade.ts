@@ -19,8 +19,11 @@ import {
 import { SensitivityN, type SensitivityNOptions } from './metrics/sensitivity.js'
 import type { Model } from './models/model.js'
 import { compareMethods as compareScores } from './compare.js'
-import { parseOptions, seed, z } from './options.js'
+import { describeValue, parseOptions, seed, z } from './options.js'
 import { checkDataset } from './validate.js'
+
+/** Options of a metric: absent or a plain object. */
+const isOptions = (o: unknown): o is object | undefined => o === undefined || (o !== null && typeof o === 'object' && !Array.isArray(o))
 
 /** An explanation method: an explainer, or precomputed maps `[N, C|1, H, W]` of the data set it is used with. */
 export type Method = ExplainerLike | Float32Array
@@ -83,7 +86,21 @@ const allOptions = z.strictObject({
   paramRandomization: z.record(z.string(), z.unknown()).optional(),
   dataRandomization: z.record(z.string(), z.unknown()).optional(),
   pointingGame: z.record(z.string(), z.unknown()).optional(),
+  /** Stops the run within a batch (an `ABORTED` error). */
+  signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+  /** Called after each metric has scored every method. */
+  onProgress: z.custom<(p: FacadeProgress) => void>((v) => typeof v === 'function', 'expected a function').optional(),
 })
+
+/** Progress of `evaluateAll` / `compareMethods`: a metric finished for every method. */
+export interface FacadeProgress {
+  metric: FacadeMetric
+  /** Metrics finished so far, and in all. */
+  done: number
+  total: number
+  /** Milliseconds since the call began. */
+  ms: number
+}
 
 export type EvaluateAllOptions = z.input<typeof allOptions>
 
@@ -106,8 +123,10 @@ export interface ComparisonCell {
   ci: [number, number]
   /** Paired samples compared. */
   n: number
-  /** 1 = best by the metric's direction; NaN when unavailable. */
+  /** 1 = best by the metric's direction (ties share the mean rank); NaN when unavailable. */
   rank: number
+  /** Whether this method has the best rank by the metric's direction (every one of tied best methods has). */
+  best: boolean
   /** Two-sided paired bootstrap p-value of the difference to the best method (NaN for the best itself). */
   pValue: number
   /** Whether the bootstrap interval of the difference to the best excludes 0 (false for the best itself). */
@@ -119,6 +138,8 @@ export interface ComparisonCell {
 export interface ComparisonTable {
   methods: string[]
   metrics: { id: FacadeMetric; higherIsBetter: boolean }[]
+  /** Each metric's validated parameters, defaults included (the explainer's name left out): what the table was computed with. */
+  settings: Partial<Record<FacadeMetric, Record<string, unknown>>>
   cells: ComparisonCell[]
   confidence: number
   alpha: number
@@ -185,15 +206,18 @@ export class ExplanationMetrics {
       ...(m ? { masks: m } : {}),
       ...(b ? { boxes: b } : {}),
     }
-    // Check everything but the attributions (not computed yet).
-    const n = Array.isArray(shape) ? (shape[0] ?? 0) : 0
-    const per = Array.isArray(shape) && shape.length === 4 ? shape[2]! * shape[3]! : 0
-    checkDataset({ ...d, a: new Float32Array(n * per), aShape: [n, 1, shape[2]!, shape[3]!] })
+    // Check everything but the attributions (not computed yet): the inputs stand in for them, so
+    // nothing is allocated before the shape is known to match x.
+    checkDataset({ ...d, a: data.x, aShape: shape })
     return d
   }
 
   /** The method's attributions of the data set's own inputs for their labels, computed once. */
-  private async attributions(name: string, d: ReturnType<ExplanationMetrics['dataOf']>): Promise<{ a: Float32Array; channels: number }> {
+  private async attributions(
+    name: string,
+    d: ReturnType<ExplanationMetrics['dataOf']>,
+    signal?: AbortSignal,
+  ): Promise<{ a: Float32Array; channels: number }> {
     let byMethod = this.explained.get(d.x)
     if (!byMethod) {
       byMethod = new Map()
@@ -234,6 +258,7 @@ export class ExplanationMetrics {
           parts.push(r.a)
           channels = r.channels
         },
+        signal,
       )
       const a = new Float32Array(parts.reduce((s, p) => s + p.length, 0))
       let off = 0
@@ -261,35 +286,31 @@ export class ExplanationMetrics {
   private async each<R extends MetricResult>(
     data: FacadeData,
     run: (d: Parameters<typeof checkDataset>[0], explainer: NamedExplainer) => Promise<R>,
-    masks?: Uint8Array,
-    boxes?: ArrayLike<number>,
-    cached = true,
+    how: { masks?: Uint8Array; boxes?: ArrayLike<number>; cached?: boolean; signal?: AbortSignal } = {},
   ): Promise<MethodResults<R>> {
-    const d = this.dataOf(data, masks, boxes)
+    const d = this.dataOf(data, how.masks, how.boxes)
     const out: MethodResults<R> = {}
     for (const name of this.methods.keys()) {
-      const { a, channels } = await this.attributions(name, d)
+      const { a, channels } = await this.attributions(name, d, how.signal)
       const [n, , h, w] = d.shape
-      out[name] = await run({ ...d, a, aShape: [n, channels, h, w] }, this.explainerOf(name, n, d.shape, cached))
+      out[name] = await run({ ...d, a, aShape: [n, channels, h, w] }, this.explainerOf(name, n, d.shape, how.cached ?? true))
     }
     return out
   }
 
   /** Deletion (autotimm `deletion`): one result per method. */
   async deletion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
-    const metric = new Deletion(options)
-    return this.each(data, (d) => metric.evaluate(this.model, d))
+    return this.run('deletion', data, options)
   }
 
   /** Insertion (autotimm `insertion`). */
   async insertion(data: FacadeData, options?: DeletionInsertionOptions): Promise<MethodResults<MetricResult>> {
-    const metric = new Insertion(options)
-    return this.each(data, (d) => metric.evaluate(this.model, d))
+    return this.run('insertion', data, options)
   }
 
   /** Sensitivity-N (autotimm `sensitivity_n`); precomputed maps cannot explain noisy inputs (typed error). */
   async sensitivityN(data: FacadeData, options?: Omit<SensitivityNOptions, 'explainer'>): Promise<MethodResults<MetricResult>> {
-    return this.each(data, (d, explainer) => new SensitivityN({ seed: this.options.seed, ...options, explainer }).evaluate(this.model, d))
+    return this.run('sensitivity', data, options)
   }
 
   /** Model parameter randomization (autotimm `model_parameter_randomization_test`); needs `onnx`. */
@@ -297,22 +318,7 @@ export class ExplanationMetrics {
     data: FacadeData,
     options?: Omit<ModelParameterRandomizationOptions, 'explainer' | 'onnx'>,
   ): Promise<MethodResults<MetricResult>> {
-    const onnx = this.options.onnx
-    if (!onnx)
-      throw new XaiEvalError(
-        'INVALID_OPTION',
-        'onnx',
-        'the parameter randomization test needs the model’s ONNX file: new ExplanationMetrics(model, { onnx })',
-      )
-    const modelOptions = this.options.modelOptions ?? {}
-    return this.each(
-      data,
-      (d, explainer) =>
-        new ModelParameterRandomization({ seed: this.options.seed, modelOptions, ...options, explainer, onnx }).evaluate(this.model, d),
-      undefined,
-      undefined,
-      false,
-    )
+    return this.run('paramRandomization', data, options)
   }
 
   /** Data randomization (autotimm `data_randomization_test`). */
@@ -320,9 +326,7 @@ export class ExplanationMetrics {
     data: FacadeData,
     options?: Omit<DataRandomizationOptions, 'explainer'>,
   ): Promise<MethodResults<MetricResult>> {
-    return this.each(data, (d, explainer) =>
-      new DataRandomization({ seed: this.options.seed, ...options, explainer }).evaluate(this.model, d),
-    )
+    return this.run('dataRandomization', data, options)
   }
 
   /** Pointing game (autotimm `pointing_game`): masks or boxes in the data (or given here). */
@@ -330,15 +334,87 @@ export class ExplanationMetrics {
     data: FacadeData,
     options?: PointingGameOptions & { masks?: Uint8Array; boxes?: ArrayLike<number> },
   ): Promise<MethodResults<MetricResult>> {
+    if (!isOptions(options)) return this.run('pointingGame', data, options) // a typed error
     const { masks, boxes, ...rest } = options ?? {}
-    const metric = new PointingGame(rest)
-    return this.each(data, (d) => metric.evaluate(this.model, d), masks, boxes)
+    return this.run('pointingGame', data, rest, { masks, boxes })
+  }
+
+  /**
+   * One facade metric for every method. `safe`: a method's explainer error (precomputed maps asked
+   * to explain a new input) becomes `{ error }` for that method instead of failing the call.
+   */
+  private run(
+    metric: FacadeMetric,
+    data: FacadeData,
+    options: object | undefined,
+    how: { masks?: Uint8Array; boxes?: ArrayLike<number>; signal?: AbortSignal; safe?: boolean } = {},
+  ): Promise<MethodResults<MetricResult>> {
+    // Spreading a number or a boolean into the metric's options would silently give its defaults.
+    if (!isOptions(options)) {
+      throw new XaiEvalError('INVALID_OPTION', 'options', `expected the ${metric} options as an object, got ${describeValue(options)}`)
+    }
+    const seed = this.options.seed
+    const { signal } = how
+    const evaluate = (m: { evaluate(model: Model, d: never, o?: object): Promise<MetricResult> }, d: unknown) =>
+      m.evaluate(this.model, d as never, signal ? { signal } : {})
+    let score: (d: Parameters<typeof checkDataset>[0], explainer: NamedExplainer) => Promise<MetricResult>
+    let cached = true
+    switch (metric) {
+      case 'deletion': {
+        const m = new Deletion(options as DeletionInsertionOptions)
+        score = (d) => evaluate(m, d)
+        break
+      }
+      case 'insertion': {
+        const m = new Insertion(options as DeletionInsertionOptions)
+        score = (d) => evaluate(m, d)
+        break
+      }
+      case 'pointingGame': {
+        const m = new PointingGame(options as PointingGameOptions)
+        score = (d) => evaluate(m, d)
+        break
+      }
+      case 'sensitivity':
+        score = (d, explainer) => evaluate(new SensitivityN({ seed, ...options, explainer }), d)
+        break
+      case 'dataRandomization':
+        score = (d, explainer) => evaluate(new DataRandomization({ seed, ...options, explainer }), d)
+        break
+      case 'paramRandomization': {
+        const onnx = this.options.onnx
+        if (!onnx) {
+          throw new XaiEvalError(
+            'INVALID_OPTION',
+            'onnx',
+            'the parameter randomization test needs the model’s ONNX file: new ExplanationMetrics(model, { onnx })',
+          )
+        }
+        const modelOptions = this.options.modelOptions ?? {}
+        score = (d, explainer) => evaluate(new ModelParameterRandomization({ seed, modelOptions, ...options, explainer, onnx }), d)
+        // The cache keys rows by input and target, not by model: a randomized model must bypass it.
+        cached = false
+        break
+      }
+    }
+    const guarded = how.safe
+      ? async (d: Parameters<typeof checkDataset>[0], e: NamedExplainer) => {
+          try {
+            return await score(d, e)
+          } catch (err) {
+            if (err instanceof XaiEvalError && err.code === 'EXPLAINER') return { error: err.message } as unknown as MetricResult
+            throw err
+          }
+        }
+      : score
+    return this.each(data, guarded, { masks: how.masks, boxes: how.boxes, cached, signal })
   }
 
   /**
    * Every applicable metric for every method (autotimm `evaluate_all`): explanations computed once
    * per method and shared. A metric a method cannot be scored by (precomputed maps asked to explain
-   * a noisy input) is `{ error }`, not a failure of the whole run.
+   * a noisy input) is `{ error }`, not a failure of the whole run. `signal` stops the run within a
+   * batch (an `ABORTED` error).
    */
   async evaluateAll(
     data: FacadeData,
@@ -352,67 +428,17 @@ export class ExplanationMetrics {
     const out: MethodResults<Partial<Record<FacadeMetric, MetricResult | Unavailable>>> = Object.fromEntries(
       this.methodNames.map((n) => [n, {}]),
     )
-    const runs: Record<FacadeMetric, () => Promise<MethodResults<MetricResult>>> = {
-      deletion: () => this.deletion(data, o.deletion as DeletionInsertionOptions),
-      insertion: () => this.insertion(data, o.insertion as DeletionInsertionOptions),
-      sensitivity: () =>
-        this.eachSafe(data, (d, e) =>
-          new SensitivityN({ seed: this.options.seed, ...o.sensitivity, explainer: e }).evaluate(this.model, d),
-        ),
-      paramRandomization: () =>
-        this.eachSafe(
-          data,
-          (d, e) => {
-            if (!this.options.onnx)
-              throw new XaiEvalError('INVALID_OPTION', 'onnx', 'the parameter randomization test needs the model’s ONNX file')
-            return new ModelParameterRandomization({
-              seed: this.options.seed,
-              modelOptions: this.options.modelOptions ?? {},
-              ...o.paramRandomization,
-              explainer: e,
-              onnx: this.options.onnx,
-            }).evaluate(this.model, d)
-          },
-          false,
-        ),
-      dataRandomization: () =>
-        this.eachSafe(data, (d, e) =>
-          new DataRandomization({ seed: this.options.seed, ...o.dataRandomization, explainer: e }).evaluate(this.model, d),
-        ),
-      pointingGame: () =>
-        this.pointingGame(data, {
-          ...(o.pointingGame as PointingGameOptions),
-          ...(o.masks ? { masks: o.masks } : {}),
-          ...(o.boxes ? { boxes: o.boxes } : {}),
-        }),
-    }
-    for (const m of metrics) {
-      const r = await runs[m]()
+    const t0 = performance.now()
+    for (const [i, m] of metrics.entries()) {
+      const r = await this.run(m, data, o[m], {
+        ...(m === 'pointingGame' ? { masks: o.masks, boxes: o.boxes } : {}),
+        signal: o.signal,
+        safe: m === 'sensitivity' || m === 'paramRandomization' || m === 'dataRandomization',
+      })
       for (const [name, v] of Object.entries(r)) out[name]![m] = v
+      o.onProgress?.({ metric: m, done: i + 1, total: metrics.length, ms: performance.now() - t0 })
     }
     return out
-  }
-
-  /** {@link each}, with a method's explainer error kept as `{ error }` for that method. */
-  private async eachSafe(
-    data: FacadeData,
-    run: (d: Parameters<typeof checkDataset>[0], explainer: NamedExplainer) => Promise<MetricResult>,
-    cached = true,
-  ): Promise<MethodResults<MetricResult>> {
-    return this.each(
-      data,
-      async (d, e) => {
-        try {
-          return await run(d, e)
-        } catch (err) {
-          if (err instanceof XaiEvalError && err.code === 'EXPLAINER') return { error: err.message } as unknown as MetricResult
-          throw err
-        }
-      },
-      undefined,
-      undefined,
-      cached,
-    )
   }
 
   /**
@@ -432,6 +458,7 @@ export class ExplanationMetrics {
     const metricIds = FACADE_METRICS.filter((m) => methods.some((n) => all[n]![m] !== undefined))
     const metrics: ComparisonTable['metrics'] = []
     const cells: ComparisonCell[] = []
+    const settings: ComparisonTable['settings'] = {}
     for (const id of metricIds) {
       const results = methods.map((n) => all[n]![id] as MetricResult | Unavailable | undefined)
       const scored = methods.flatMap((n, i) => {
@@ -440,6 +467,10 @@ export class ExplanationMetrics {
       })
       const higher = scored[0]?.[1].higherIsBetter ?? true
       metrics.push({ id, higherIsBetter: higher })
+      if (scored[0]) {
+        const { explainer: _, ...params } = scored[0][1].params
+        settings[id] = params
+      }
       // The statistics of the CLI and the report, on the methods that have scores.
       const comparison =
         scored.length > 0
@@ -460,6 +491,7 @@ export class ExplanationMetrics {
             ci: [Number.NaN, Number.NaN],
             n: 0,
             rank: Number.NaN,
+            best: false,
             pValue: Number.NaN,
             significant: false,
             error: r && 'error' in r ? r.error : 'not evaluated',
@@ -473,13 +505,23 @@ export class ExplanationMetrics {
           ci: c.ci,
           n: comparison!.pairedSamples,
           rank: c.rank,
+          best: c.best,
           pValue: c.best ? Number.NaN : c.p,
           significant: c.significant,
         })
       })
     }
     const explanations = { computed: this.cache.misses - before.misses, reused: this.cache.hits - before.hits }
-    return { methods, metrics, cells, confidence: 1 - alpha, alpha, explanations, toString: () => formatTable(methods, metrics, cells) }
+    return {
+      methods,
+      metrics,
+      settings,
+      cells,
+      confidence: 1 - alpha,
+      alpha,
+      explanations,
+      toString: () => formatTable(methods, metrics, cells),
+    }
   }
 }
 
@@ -492,7 +534,7 @@ function formatTable(methods: string[], metrics: ComparisonTable['metrics'], cel
     ...metrics.map((m) => {
       const c = cells.find((x) => x.method === method && x.metric === m.id)!
       if (c.error) return 'n/a'
-      return `${fmt(c.mean)} [${fmt(c.ci[0])}, ${fmt(c.ci[1])}] #${c.rank}${c.rank === 1 || c.significant ? ' ' : '='}`
+      return `${fmt(c.mean)} [${fmt(c.ci[0])}, ${fmt(c.ci[1])}] #${c.rank}${c.best || c.significant ? ' ' : '='}`
     }),
   ])
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)))

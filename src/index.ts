@@ -192,6 +192,7 @@ export {
   type ExplanationMetricsOptions,
   type FacadeData,
   type FacadeMetric,
+  type FacadeProgress,
   type Method,
   type MethodResults,
   type Unavailable,

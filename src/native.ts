@@ -133,7 +133,7 @@ export const fillMaskRows = typed(binding.fillMaskRows)
 export const maskSums = typed(binding.maskSums)
 export const noisyRows = typed(binding.noisyRows)
 /** Mergeable statistics: their methods throw native errors, rethrown typed by {@link typedCall}. */
-export const { SocoSoundnessStats, SocoCompletenessStats } = binding
+export const { SocoSoundnessStats, SocoCompletenessStats, NpyLayout } = binding
 
 /** Runs `f`, rethrowing a native error as a typed XaiEvalError. */
 export function typedCall<R>(f: () => R): R {

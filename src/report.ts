@@ -6,6 +6,7 @@
 // native dependency, so the page needs no JavaScript to show its charts and works offline.
 import * as echarts from 'echarts'
 
+import type { ComparisonTable } from './facade.js'
 import type { Comparison } from './compare.js'
 import type { Curves } from './metrics/curve.js'
 import type { MetricResult } from './metrics/protocol.js'
@@ -33,6 +34,8 @@ export interface ReportInput {
   agreement: { metrics: string[]; rho: number[][] }
   skipped: { id: string; reason: string }[]
   provenance: Record<string, unknown>
+  /** The demo's second table: built-in explainers and precomputed maps on the `ExplanationMetrics` facade's metrics. */
+  explainerComparison?: Omit<ComparisonTable, 'toString'> & { explainers: Record<string, Record<string, unknown>> }
 }
 
 /** One chart: its title, the SVG, and how many data points were given to it. */
@@ -232,13 +235,47 @@ function table(input: ReportInput): string {
       if (!c) return `<td data-method="${html(m)}" data-metric="${html(e.id)}">–</td>`
       const reps = byMetric.get(e.id)!.reps
       const p = c.p < 1 / reps ? `p < ${1 / reps}` : `p = ${fmt(c.p, 3)}`
-      const sig = c.best ? '★ best' : c.significant ? `worse than best, ${p}` : `n.s. vs best (${p})`
+      const sig = c.best
+        ? '★ best'
+        : Number.isNaN(c.p)
+          ? 'not tested (fewer than 2 paired samples)'
+          : c.significant
+            ? `worse than best, ${p}`
+            : `n.s. vs best (${p})`
       return `<td data-method="${html(m)}" data-metric="${html(e.id)}" class="${c.best ? 'best' : c.significant ? 'sig' : 'ns'}">
 <b>${fmt(c.mean)}</b> <small>[${fmt(c.ci[0])}, ${fmt(c.ci[1])}]</small><br><small>rank ${c.rank} · ${sig}</small></td>`
     })
     return `<tr><th>${html(m)}</th>${cells.join('')}</tr>`
   })
   return `<table id="comparison"><thead><tr><th>method</th>${head}</tr></thead><tbody>${rows.join('\n')}</tbody></table>`
+}
+
+/** The methods × explanation-metrics table of the demo (`explainerComparison` in results.json). */
+function explainerTable(c: NonNullable<ReportInput['explainerComparison']>): string {
+  const head = c.metrics.map((m) => `<th>${html(m.id)} ${m.higherIsBetter ? '↑' : '↓'}</th>`).join('')
+  const rows = c.methods.map((method) => {
+    const cells = c.metrics.map((m) => {
+      const x = c.cells.find((y) => y.method === method && y.metric === m.id)
+      const at = `data-method="${html(method)}" data-metric="${html(m.id)}"`
+      if (!x || x.error !== undefined) return `<td ${at} title="${html(x?.error ?? '')}">n/a</td>`
+      const sig = x.best ? '★ best' : x.significant ? `worse than best, p = ${fmt(x.pValue, 3)}` : `n.s. vs best (p = ${fmt(x.pValue, 3)})`
+      return `<td ${at} class="${x.best ? 'best' : x.significant ? 'sig' : 'ns'}">
+<b>${fmt(x.mean)}</b> <small>[${fmt(x.ci[0])}, ${fmt(x.ci[1])}]</small><br><small>rank ${x.rank} · ${sig}</small></td>`
+    })
+    return `<tr><th>${html(method)}</th>${cells.join('')}</tr>`
+  })
+  const settingRows = [
+    ...Object.entries(c.explainers).map(([name, o]) => [`${name} (built-in explainer)`, o] as const),
+    ...c.metrics.map((m) => [m.id, c.settings[m.id] ?? {}] as const),
+  ]
+    .map(([name, o]) => `<tr><td>${html(name)}</td><td><code>${html(JSON.stringify(o))}</code></td></tr>`)
+    .join('')
+  return `<p>The built-in explainers next to the precomputed maps (<i>NAME (maps)</i>), every method scored by the
+<code>ExplanationMetrics</code> facade on the same samples; each method's explanations are computed once and shared by every
+metric. n/a: precomputed maps cannot explain new (noisy or randomized) inputs. ${c.explanations.computed} explanations computed,
+${c.explanations.reused} reused.</p>
+<table id="explainer-comparison"><thead><tr><th>method</th>${head}</tr></thead><tbody>${rows.join('\n')}</tbody></table>
+<table><thead><tr><th>explainer / metric</th><th>settings</th></tr></thead><tbody>${settingRows}</tbody></table>`
 }
 
 function settings(input: ReportInput): string {
@@ -282,6 +319,7 @@ Mean with its 95 % percentile bootstrap interval${c0 ? ` (${c0.reps} paired resa
 <h2>Comparison</h2>
 ${table(input)}
 ${skipped ? `<p>Not run:</p><ul>${skipped}</ul>` : ''}
+${input.explainerComparison ? `<h2>Explanation methods</h2>\n${explainerTable(input.explainerComparison)}` : ''}
 <h2>Settings</h2>
 ${settings(input)}
 <h2>Curves, distributions and agreement</h2>

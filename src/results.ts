@@ -33,17 +33,29 @@ export function resultsDocument(job: JobResult, version: string, config: unknown
   }
 }
 
-/** One CSV row per sample × method × metric: `sample,method,metric,score` (NaN where undefined). */
-export function scoresCsv(job: Pick<JobResult, 'metrics' | 'methods'>): string {
-  const lines = ['sample,method,metric,score']
+/**
+ * One CSV row per sample × method × metric: `sample,method,metric,score` (NaN where undefined), as
+ * UTF-8 bytes encoded in blocks of lines: a million rows never exist as a million strings at once.
+ */
+export function scoresCsv(job: Pick<JobResult, 'metrics' | 'methods'>): Buffer {
+  const blocks: Buffer[] = []
+  let lines = ['sample,method,metric,score']
+  const flush = () => {
+    blocks.push(Buffer.from(`${lines.join('\n')}\n`))
+    lines = []
+  }
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
   for (const e of job.metrics) {
     for (const m of job.methods) {
       const r = e.results[m]!
-      for (let i = 0; i < r.scores.length; i++) lines.push(`${r.firstSample + i},${q(m)},${e.id},${r.scores[i]}`)
+      for (let i = 0; i < r.scores.length; i++) {
+        lines.push(`${r.firstSample + i},${q(m)},${e.id},${r.scores[i]}`)
+        if (lines.length === 4096) flush()
+      }
     }
   }
-  return `${lines.join('\n')}\n`
+  if (lines.length > 0) flush()
+  return Buffer.concat(blocks)
 }
 
 /** Checks that `dir` can be created and written, before any work is done. */

@@ -121,21 +121,19 @@ export async function openFiles(
     if (x.shape.length !== 4) {
       throw new XaiEvalError('SHAPE_MISMATCH', 'x', `${spec.x}: expected [N, C, H, W] or [N, H, W, C], got [${x.shape.join(', ')}]`)
     }
-    if (x.header.dtype.kind !== 'f')
-      throw new XaiEvalError('INVALID_OPTION', 'x', `${spec.x}: expected a float array, got ${x.header.descr}`)
+    if (x.header.kind !== 'f') throw new XaiEvalError('INVALID_OPTION', 'x', `${spec.x}: expected a float array, got ${x.header.descr}`)
     const n = x.rows
     if (y.shape.length !== 1 || y.rows !== n) {
       throw new XaiEvalError('SHAPE_MISMATCH', 'y', `${spec.y}: expected [${n}] labels (one per sample of x), got [${y.shape.join(', ')}]`)
     }
-    if (y.header.dtype.kind === 'f')
-      throw new XaiEvalError('INVALID_OPTION', 'y', `${spec.y}: expected integer labels, got ${y.header.descr}`)
+    if (y.header.kind === 'f') throw new XaiEvalError('INVALID_OPTION', 'y', `${spec.y}: expected integer labels, got ${y.header.descr}`)
     const lay = detectLayout(x.shape, modelInput, layout)
     const [, d1, d2, d3] = x.shape as [number, number, number, number]
     const [c, h, w] = lay === 'nchw' ? [d1, d2, d3] : [d3, d1, d2]
     const aChannels: Record<string, number> = {}
     for (const [m, s] of Object.entries(a)) {
       const file = spec.a[m]
-      if (s.header.dtype.kind !== 'f')
+      if (s.header.kind !== 'f')
         throw new XaiEvalError('INVALID_OPTION', `a ${m}`, `${file}: expected a float array, got ${s.header.descr}`)
       if (s.rows !== n) {
         throw new XaiEvalError('SHAPE_MISMATCH', `a ${m}`, `${file}: holds ${s.rows} maps, x holds ${n} samples`)

@@ -1,14 +1,17 @@
 // NumPy arrays (.npy, and .npz archives of them) read row range by row range, so a data set larger
 // than memory streams through an evaluation: only the rows of the batches in flight are in memory.
-// The .npy header is NumPy's documented format (a magic, a version, a Python-literal dict); the
-// .npz container is a zip archive, read with yauzl (the maintained, random-access zip reader of the
-// npm ecosystem). Stored (np.savez) members stream like .npy files; compressed ones
-// (np.savez_compressed) are inflated whole into memory, since deflate has no random access.
+// The format is handled by the Rust crate npyz in the core (`NpyLayout`: header, dtypes, byte
+// order, Fortran order), the .npz container by yauzl (the maintained zip reader of the npm
+// ecosystem); this file only moves bytes. Stored (np.savez) members are read by range like .npy
+// files; compressed (np.savez_compressed) members are inflated as a stream that is read forward
+// from the start, never held whole.
 import { type FileHandle, open } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
 
 import yauzl from 'yauzl'
 
-import { XaiEvalError } from '../errors.js'
+import { fromNative, XaiEvalError } from '../errors.js'
+import { NpyLayout } from '../native.js'
 import { describeValue } from '../options.js'
 
 export interface NpyArray {
@@ -17,118 +20,66 @@ export interface NpyArray {
   data: Float32Array | Int32Array
 }
 
-const MAGIC = '\x93NUMPY'
-
-interface Dtype {
-  kind: 'f' | 'i' | 'u' | 'b'
-  size: number
-  littleEndian: boolean
-}
-
-/** What the header says: where the values start and how they are laid out. */
+/** What the header says: the element type, the layout and where the values start. */
 export interface NpyHeader {
-  dtype: Dtype
+  /** The dtype as NumPy writes it, e.g. `<f4`, `>i8`, `|b1`. */
   descr: string
+  /** NumPy's kind: float, signed or unsigned integer, boolean. */
+  kind: 'f' | 'i' | 'u' | 'b'
+  itemSize: number
   fortranOrder: boolean
   shape: number[]
   /** Byte offset of the first value from the start of the .npy bytes. */
   dataOffset: number
 }
 
-const SUPPORTED = 'float16/32/64, int8/16/32/64, uint8/16/32 or bool'
+/** Bytes read for the header first, then at most (NumPy itself refuses headers over 10 000 bytes). */
+const HEADER_FIRST = 4096
+const HEADER_BYTES = 65_536 + 12
 
-function dtypeOf(descr: string, fail: (why: string) => never): Dtype {
-  const m = /^([<>|=])([fiub])(\d+)$/.exec(descr)
-  if (!m) return fail(`dtype '${descr}' (expected ${SUPPORTED})`)
-  const [, order, kind, sizeText] = m
-  const size = Number(sizeText)
-  const ok = kind === 'f' ? [2, 4, 8] : kind === 'i' ? [1, 2, 4, 8] : kind === 'u' ? [1, 2, 4] : [1]
-  if (!ok.includes(size)) fail(`dtype '${descr}' (expected ${SUPPORTED})`)
-  return { kind: kind as Dtype['kind'], size, littleEndian: order !== '>' }
+/** Where the bytes of one .npy come from. */
+interface Bytes {
+  /** Total length. */
+  size: number
+  /** Fills `target` from `position` on; resolves to the bytes read (fewer at the end). */
+  readInto(target: Uint8Array, position: number): Promise<number>
+  close(): Promise<void>
 }
 
-/** Parses the header at the start of `bytes` (which may hold only the header); `what` names the file in errors. */
-export function parseNpyHeader(bytes: Uint8Array, arg: string, what: string): NpyHeader {
-  const fail = (why: string): never => {
-    throw new XaiEvalError('INVALID_OPTION', arg, `${what} is not a readable .npy array: ${why}`)
-  }
-  if (bytes.length < 10 || String.fromCharCode(...bytes.subarray(0, 6)) !== MAGIC) fail('bad magic (not a .npy file)')
-  const major = bytes[6]!
-  if (major < 1 || major > 3) fail(`unknown format version ${major}`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (major > 1 && bytes.length < 12) fail('truncated header')
-  const [headerLen, start] = major === 1 ? [view.getUint16(8, true), 10] : [view.getUint32(8, true), 12]
-  if (start + headerLen > bytes.length) fail(`truncated header (${headerLen} bytes announced, ${bytes.length - start} present)`)
-  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, start + headerLen))
-  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1] ?? fail('no descr in the header')
-  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1] ?? fail('no fortran_order in the header')
-  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? fail('no shape in the header')
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => (/^\d+L?$/.test(s) ? Number.parseInt(s, 10) : fail(`shape entry '${s}'`)))
-  return { dtype: dtypeOf(descr, fail), descr, fortranOrder: fortran === 'True', shape, dataOffset: start + headerLen }
-}
-
-/** Reads `length` bytes at `position` of the array's bytes. */
-type ReadAt = (position: number, length: number) => Promise<Uint8Array>
-
-/** Converts raw values to float32 (floats) or int32 (integers), byte order handled. */
-function convert(raw: Uint8Array, d: Dtype, count: number, fail: (why: string) => never): Float32Array | Int32Array {
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
-  const le = d.littleEndian
-  if (d.kind === 'f') {
-    const out = new Float32Array(count)
-    if (d.size === 4) for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, le)
-    else if (d.size === 8) for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, le)
-    else for (let i = 0; i < count; i++) out[i] = half(view.getUint16(2 * i, le))
-    return out
-  }
-  const out = new Int32Array(count)
-  for (let i = 0; i < count; i++) {
-    const at = i * d.size
-    let v: number
-    if (d.size === 8) {
-      const b = d.kind === 'i' ? view.getBigInt64(at, le) : view.getBigUint64(at, le)
-      if (b < -0x80000000n || b > 0x7fffffffn) return fail(`value ${b} does not fit a 32-bit integer label`)
-      v = Number(b)
-    } else if (d.size === 4) v = d.kind === 'i' ? view.getInt32(at, le) : view.getUint32(at, le)
-    else if (d.size === 2) v = d.kind === 'i' ? view.getInt16(at, le) : view.getUint16(at, le)
-    else v = d.kind === 'i' ? view.getInt8(at) : view.getUint8(at)
-    if (v > 0x7fffffff) return fail(`value ${v} does not fit a 32-bit integer label`)
-    out[i] = v
-  }
-  return out
-}
-
-/** IEEE 754 half precision to a number. */
-function half(h: number): number {
-  const e = (h >> 10) & 0x1f
-  const f = h & 0x3ff
-  const s = h & 0x8000 ? -1 : 1
-  if (e === 0) return s * 2 ** -14 * (f / 1024)
-  if (e === 31) return f ? Number.NaN : s * Number.POSITIVE_INFINITY
-  return s * 2 ** (e - 15) * (1 + f / 1024)
+/** The message of a native error without the argument prefix the core puts on it. */
+function reason(e: unknown): string {
+  const typed = fromNative(e)
+  return typed instanceof Error ? typed.message.replace(/^npy: `npy`: /, '') : String(typed)
 }
 
 /** An array on disk whose leading-axis rows are read on demand. */
 export class NpySource {
+  readonly header: NpyHeader
   /** Elements per row (the product of the shape after the first axis). */
   readonly rowSize: number
+  /** Length of the first axis (1 for a 0-d array). */
+  readonly rows: number
 
   private constructor(
-    readonly header: NpyHeader,
-    private readonly readAt: ReadAt,
-    private readonly closeFn: () => Promise<void>,
-    /** Bytes of values the file holds. */
-    available: number,
+    private readonly layout: InstanceType<typeof NpyLayout>,
+    private readonly bytes: Bytes,
     /** Option and file name, for errors. */
     readonly arg: string,
     readonly what: string,
   ) {
-    this.rowSize = header.shape.slice(1).reduce((p, d) => p * d, 1)
-    const need = this.rows * this.rowSize * header.dtype.size
+    const l = layout
+    this.header = {
+      descr: l.descr,
+      kind: l.kind,
+      itemSize: l.itemSize,
+      fortranOrder: l.fortranOrder,
+      shape: l.shape,
+      dataOffset: l.dataOffset,
+    }
+    this.rows = l.rows
+    this.rowSize = l.rowSize
+    const need = this.rows * this.rowSize * l.itemSize
+    const available = bytes.size - l.dataOffset
     if (available < need) this.fail(`truncated: ${need} bytes of values expected, ${available} present`)
   }
 
@@ -136,13 +87,30 @@ export class NpySource {
     return this.header.shape
   }
 
-  /** Length of the first axis (1 for a 0-d array). */
-  get rows(): number {
-    return this.header.shape[0] ?? 1
-  }
-
   private fail(why: string): never {
     throw new XaiEvalError('INVALID_OPTION', this.arg, `${this.what}: ${why}`)
+  }
+
+  /**
+   * Parses the header of `bytes` and checks that the values are all there. The first 4 KiB hold
+   * any header NumPy writes in practice (64–128 bytes); a longer one is read again in full.
+   */
+  private static async over(bytes: Bytes, arg: string, what: string): Promise<NpySource> {
+    let layout: InstanceType<typeof NpyLayout> | undefined
+    for (const want of [HEADER_FIRST, HEADER_BYTES]) {
+      const prefix = new Uint8Array(Math.min(bytes.size, want))
+      const got = await bytes.readInto(prefix, 0)
+      const whole = got >= bytes.size
+      try {
+        layout = NpyLayout.parse(prefix.subarray(0, got), whole)
+        break
+      } catch (e) {
+        if (whole || want === HEADER_BYTES) {
+          throw new XaiEvalError('INVALID_OPTION', arg, `${what} is not a readable .npy array: ${reason(e)}`, { cause: e })
+        }
+      }
+    }
+    return new NpySource(layout!, bytes, arg, what)
   }
 
   /**
@@ -153,7 +121,7 @@ export class NpySource {
     if (typeof arg !== 'string') throw new XaiEvalError('INVALID_OPTION', 'arg', 'expected the name of the option, a string')
     if (typeof spec !== 'string') throw new XaiEvalError('INVALID_OPTION', arg, 'expected a file path (FILE.npy or FILE.npz:KEY)')
     const m = /^(.*\.npz)(?::([^:]*))?$/i.exec(spec)
-    if (m) return openNpz(m[1]!, m[2], arg)
+    if (m) return NpySource.openNpz(m[1]!, m[2], arg)
     let fh: FileHandle
     try {
       fh = await open(spec, 'r')
@@ -161,40 +129,81 @@ export class NpySource {
       throw new XaiEvalError('INVALID_OPTION', arg, `cannot read ${spec}: ${(e as Error).message}`, { cause: e })
     }
     try {
-      const size = (await fh.stat()).size
-      const readAt: ReadAt = async (position, length) => {
-        const buf = new Uint8Array(length)
-        const { bytesRead } = await fh.read(buf, 0, length, position)
-        return buf.subarray(0, bytesRead)
+      const bytes: Bytes = {
+        size: (await fh.stat()).size,
+        readInto: async (target, position) => {
+          let done = 0
+          while (done < target.length) {
+            const { bytesRead } = await fh.read(target, done, target.length - done, position + done)
+            if (bytesRead === 0) break
+            done += bytesRead
+          }
+          return done
+        },
+        close: () => fh.close(),
       }
-      const header = parseNpyHeader(await readAt(0, Math.min(size, 65_536 + 12)), arg, spec)
-      return new NpySource(header, readAt, () => fh.close(), size - header.dataOffset, arg, spec)
+      return await NpySource.over(bytes, arg, spec)
     } catch (e) {
       await fh.close()
       throw e
     }
   }
 
-  /** An array behind `readAt` (e.g. a stored .npz member). */
-  static fromReader(
-    header: NpyHeader,
-    readAt: ReadAt,
-    close: () => Promise<void>,
-    available: number,
-    arg: string,
-    what: string,
-  ): NpySource {
-    return new NpySource(header, readAt, close, available, arg, what)
-  }
-
-  /** An array held in memory (e.g. an inflated .npz member). */
-  static fromBytes(bytes: Uint8Array, arg: string, what: string): NpySource {
+  /** An array held in memory. */
+  static async fromBytes(bytes: Uint8Array, arg: string, what: string): Promise<NpySource> {
     if (typeof arg !== 'string' || typeof what !== 'string')
       throw new XaiEvalError('INVALID_OPTION', 'arg', 'expected option and file names, strings')
     if (!(bytes instanceof Uint8Array)) throw new XaiEvalError('INVALID_OPTION', arg, 'expected the bytes of a .npy file (a Uint8Array)')
-    const header = parseNpyHeader(bytes, arg, what)
-    const readAt: ReadAt = async (position, length) => bytes.subarray(position, position + length)
-    return new NpySource(header, readAt, async () => {}, bytes.length - header.dataOffset, arg, what)
+    const source: Bytes = {
+      size: bytes.length,
+      readInto: async (target, position) => {
+        const part = bytes.subarray(position, position + target.length)
+        target.set(part)
+        return part.length
+      },
+      close: async () => {},
+    }
+    return NpySource.over(source, arg, what)
+  }
+
+  /** Opens the member `key` of the archive at `path`. */
+  private static async openNpz(path: string, key: string | undefined, arg: string): Promise<NpySource> {
+    let zip: yauzl.ZipFile
+    try {
+      zip = await openZip(path)
+    } catch (e) {
+      throw new XaiEvalError('INVALID_OPTION', arg, `cannot read ${path} as an .npz archive: ${(e as Error).message}`, { cause: e })
+    }
+    let bytes: Bytes | undefined
+    try {
+      const entries: yauzl.Entry[] = await new Promise((resolve, reject) => {
+        const list: yauzl.Entry[] = []
+        zip.on('entry', (e: yauzl.Entry) => {
+          list.push(e)
+          zip.readEntry()
+        })
+        zip.on('end', () => resolve(list))
+        zip.on('error', reject)
+        zip.readEntry()
+      })
+      const keys = entries.map((e) => e.fileName.replace(/\.npy$/, ''))
+      if (key === undefined && keys.length !== 1) {
+        throw new XaiEvalError('INVALID_OPTION', arg, `${path} holds ${keys.length} arrays (${keys.join(', ')}): name one as ${path}:KEY`)
+      }
+      const i = keys.indexOf(key ?? keys[0]!)
+      if (i < 0) throw new XaiEvalError('INVALID_OPTION', arg, `${path} has no array '${key}'; it holds ${keys.join(', ') || 'none'}`)
+      const entry = entries[i]!
+      const what = `${path}:${keys[i]}`
+      const corrupt = (e: unknown): never => {
+        throw new XaiEvalError('INVALID_OPTION', arg, `${what}: corrupt archive member: ${(e as Error).message}`, { cause: e })
+      }
+      bytes = entry.compressionMethod === 0 ? storedMember(zip, entry, corrupt) : inflatedMember(zip, entry, corrupt)
+      return await NpySource.over(bytes, arg, what)
+    } catch (e) {
+      if (bytes) await bytes.close()
+      else zip.close()
+      throw e
+    }
   }
 
   /** Rows `[start, end)` as float32 (floats) or int32 (integers and booleans), C order. */
@@ -206,36 +215,25 @@ export class NpySource {
         `expected 0 ≤ start ≤ end ≤ ${this.rows}, got ${describeValue(start)}, ${describeValue(end)}`,
       )
     }
-    const { dtype, dataOffset, fortranOrder } = this.header
-    const count = (end - start) * this.rowSize
-    const fail = (why: string) => this.fail(why)
-    if (!fortranOrder || this.rowSize === 1) {
-      const raw = await this.readAt(dataOffset + start * this.rowSize * dtype.size, count * dtype.size)
-      if (raw.length < count * dtype.size) fail('truncated while reading')
-      return convert(raw, dtype, count, fail)
-    }
-    // Fortran order: the first axis varies fastest, so each element of a row is a run of `rows`
-    // values; read rows [start, end) of every run and transpose the rest of the axes to C order.
-    const rest = this.header.shape.slice(1)
+    const { itemSize, dataOffset } = this.header
     const k = end - start
-    if (count === 0) return dtype.kind === 'f' ? new Float32Array(0) : new Int32Array(0)
-    const strides = rest.map((_, i) => rest.slice(i + 1).reduce((p, d) => p * d, 1))
-    let result: Float32Array | Int32Array | undefined
-    for (let j = 0; j < this.rowSize; j++) {
-      const raw = await this.readAt(dataOffset + (j * this.rows + start) * dtype.size, k * dtype.size)
-      if (raw.length < k * dtype.size) fail('truncated while reading')
-      const run = convert(raw, dtype, k, fail)
-      result ??= run instanceof Float32Array ? new Float32Array(count) : new Int32Array(count)
-      // j is the Fortran index of the rest axes; its C index:
-      let f = j
-      let c = 0
-      for (let i = 0; i < rest.length; i++) {
-        c += (f % rest[i]!) * strides[i]!
-        f = Math.floor(f / rest[i]!)
+    const raw = new Uint8Array(k * this.rowSize * itemSize)
+    if (!this.layout.strided) {
+      if ((await this.bytes.readInto(raw, dataOffset + start * this.rowSize * itemSize)) < raw.length) this.fail('truncated while reading')
+    } else {
+      // Fortran order: the first axis varies fastest, so element j of every row is one run of
+      // `rows` values; rows [start, end) of each run, concatenated, are the chunk in Fortran order.
+      const run = k * itemSize
+      for (let j = 0; j < this.rowSize && run > 0; j++) {
+        const target = raw.subarray(j * run, (j + 1) * run)
+        if ((await this.bytes.readInto(target, dataOffset + (j * this.rows + start) * itemSize)) < run) this.fail('truncated while reading')
       }
-      for (let r = 0; r < k; r++) result[r * this.rowSize + c] = run[r]!
     }
-    return result!
+    try {
+      return await this.layout.decode(raw, k)
+    } catch (e) {
+      return this.fail(reason(e))
+    }
   }
 
   /** The whole array. */
@@ -244,7 +242,7 @@ export class NpySource {
   }
 
   close(): Promise<void> {
-    return this.closeFn()
+    return this.bytes.close()
   }
 }
 
@@ -254,58 +252,98 @@ function openZip(path: string): Promise<yauzl.ZipFile> {
   )
 }
 
-async function openNpz(path: string, key: string | undefined, arg: string): Promise<NpySource> {
-  let zip: yauzl.ZipFile
-  let keepOpen = false
-  try {
-    zip = await openZip(path)
-  } catch (e) {
-    throw new XaiEvalError('INVALID_OPTION', arg, `cannot read ${path} as an .npz archive: ${(e as Error).message}`, { cause: e })
+/** A read stream of a member's bytes (inflated when compressed), from `start` to `end` when stored. */
+function memberStream(zip: yauzl.ZipFile, entry: yauzl.Entry, range?: { start: number; end: number }): Promise<Readable> {
+  return new Promise((resolve, reject) => zip.openReadStream(entry, range ?? {}, (err, stream) => (err ? reject(err) : resolve(stream))))
+}
+
+/** The bytes of a stored member: read by range, straight from the archive. */
+function storedMember(zip: yauzl.ZipFile, entry: yauzl.Entry, corrupt: (e: unknown) => never): Bytes {
+  const size = entry.uncompressedSize
+  return {
+    size,
+    readInto: async (target, position) => {
+      const end = Math.min(size, position + target.length)
+      if (end <= position) return 0
+      let done = 0
+      try {
+        for await (const b of await memberStream(zip, entry, { start: position, end })) {
+          target.set(b as Buffer, done)
+          done += (b as Buffer).length
+        }
+      } catch (e) {
+        corrupt(e)
+      }
+      return done
+    },
+    close: async () => zip.close(),
   }
-  try {
-    const entries: yauzl.Entry[] = await new Promise((resolve, reject) => {
-      const list: yauzl.Entry[] = []
-      zip.on('entry', (e: yauzl.Entry) => {
-        list.push(e)
-        zip.readEntry()
-      })
-      zip.on('end', () => resolve(list))
-      zip.on('error', reject)
-      zip.readEntry()
-    })
-    const keys = entries.map((e) => e.fileName.replace(/\.npy$/, ''))
-    if (key === undefined && keys.length !== 1) {
-      throw new XaiEvalError('INVALID_OPTION', arg, `${path} holds ${keys.length} arrays (${keys.join(', ')}): name one as ${path}:KEY`)
+}
+
+/**
+ * The bytes of a compressed member: one inflating stream read forward. A read behind the stream's
+ * position starts it again from the beginning (deflate has no random access); a read ahead skips.
+ * Memory: the target plus one inflated block the stream hands out (≤ 64 KiB), whatever the size.
+ */
+function inflatedMember(zip: yauzl.ZipFile, entry: yauzl.Entry, corrupt: (e: unknown) => never): Bytes {
+  let blocks: AsyncIterator<Buffer> | undefined
+  let stream: Readable | undefined
+  /** Bytes of the member before `left`. */
+  let position = 0
+  /** Inflated bytes not handed out yet; they start at `position`. */
+  let left: Uint8Array = new Uint8Array(0)
+  let queue: Promise<unknown> = Promise.resolve()
+  const restart = async () => {
+    stream?.destroy()
+    stream = await memberStream(zip, entry)
+    blocks = stream[Symbol.asyncIterator]()
+    position = 0
+    left = new Uint8Array(0)
+  }
+  /** Fills `target` from `at` on, the stream positioned at or before `at`. */
+  const fill = async (target: Uint8Array, at: number) => {
+    let done = 0
+    while (done < target.length) {
+      if (left.length === 0) {
+        const next = await blocks!.next()
+        if (next.done) break
+        left = next.value
+      }
+      const skip = Math.min(left.length, Math.max(0, at - position))
+      if (skip > 0) {
+        left = left.subarray(skip)
+        position += skip
+        continue
+      }
+      const take = Math.min(left.length, target.length - done)
+      target.set(left.subarray(0, take), done)
+      left = left.subarray(take)
+      position += take
+      done += take
     }
-    const i = keys.indexOf(key ?? keys[0]!)
-    if (i < 0) throw new XaiEvalError('INVALID_OPTION', arg, `${path} has no array '${key}'; it holds ${keys.join(', ') || 'none'}`)
-    const entry = entries[i]!
-    const what = `${path}:${keys[i]}`
-    const range = (start?: number, end?: number) =>
-      new Promise<Uint8Array>((resolve, reject) =>
-        zip.openReadStream(entry, start === undefined ? {} : { start, end }, (err, stream) => {
-          if (err) return reject(err)
-          const parts: Buffer[] = []
-          stream.on('data', (b: Buffer) => parts.push(b))
-          stream.on('end', () => resolve(Buffer.concat(parts)))
-          stream.on('error', reject)
-        }),
-      ).catch((e: unknown) => {
-        throw new XaiEvalError('INVALID_OPTION', arg, `${what}: corrupt archive member: ${(e as Error).message}`, { cause: e })
-      })
-    if (entry.compressionMethod === 0) {
-      // np.savez stores members uncompressed: read row ranges straight from the archive.
-      const size = entry.uncompressedSize
-      const readAt: ReadAt = (position, length) =>
-        position >= size ? Promise.resolve(new Uint8Array(0)) : range(position, Math.min(size, position + length))
-      const header = parseNpyHeader(await readAt(0, Math.min(size, 65_536 + 12)), arg, what)
-      keepOpen = true
-      return NpySource.fromReader(header, readAt, async () => zip.close(), size - header.dataOffset, arg, what)
+    return done
+  }
+  const readInto = async (target: Uint8Array, at: number) => {
+    try {
+      if (blocks === undefined || at < position) await restart()
+      return await fill(target, at)
+    } catch (e) {
+      blocks = undefined // a failed stream is not read again: the next read starts over
+      return corrupt(e)
     }
-    const bytes = await range()
-    return NpySource.fromBytes(bytes, arg, what)
-  } finally {
-    if (!keepOpen) zip.close()
+  }
+  return {
+    size: entry.uncompressedSize,
+    // One read at a time: each moves the one stream.
+    readInto: (target, at) => {
+      const run = queue.then(() => readInto(target, at))
+      queue = run.catch(() => {})
+      return run
+    },
+    close: async () => {
+      stream?.destroy()
+      zip.close()
+    },
   }
 }
 

@@ -23,8 +23,11 @@ import { type CheckedMapOptions, column, type Merged, Metric, type MetricMeta, t
 /** Noise of one family of draws. */
 type NoiseSpec = { kind: 'gaussian'; sigma: number; mean?: number } | { kind: 'uniform'; low: number; high: number }
 
-/** Per-draw statistic of a reference explanation `a`, a noisy one `b` (same length) and the draw's input statistic. */
-type Compare = (a: Float32Array, b: Float32Array, inputStat: number) => number
+/**
+ * Per-draw statistic of a reference explanation `a`, a noisy one `b` (same length) and the draw's
+ * input statistic; `row` is the draw's index in the shard's `[N, draws]` output.
+ */
+type Compare = (a: Float32Array, b: Float32Array, inputStat: number, row: number) => number
 
 /**
  * Explains every noisy copy of every sample and compares it with the sample's reference:
@@ -83,7 +86,7 @@ async function noisyComparisons(
       for (let i = 0; i < rows; i++) {
         const r = start + i
         const s = Math.floor(r / draws)
-        out[r] = compare(d.a.subarray(s * per, (s + 1) * per), explained.subarray(i * per, (i + 1) * per), inputStats[r]!)
+        out[r] = compare(d.a.subarray(s * per, (s + 1) * per), explained.subarray(i * per, (i + 1) * per), inputStats[r]!, r)
       }
     },
     o.signal,
@@ -98,6 +101,177 @@ function explainerOf(options: unknown): CheckedExplainer {
   return checkExplainer((options as { explainer?: unknown } | undefined)?.explainer)
 }
 
+/** `compat` and Quantus's `batch_size`, shared by the metrics whose Quantus numbers depend on the batch. */
+const compatFields = {
+  /** `'quantus'` reproduces quantus 0.6.0 (see the class comment). */
+  compat: z.enum(['quantus']).optional(),
+  /**
+   * Quantus's `batch_size` (default 64 with compat): with `normalise`, Quantus divides the noisy
+   * explanations of each batch of consecutive samples (at each draw) by one maximum. Only with
+   * `compat: 'quantus'`.
+   */
+  batchSize: z.int().min(1).max(1_000_000).optional(),
+}
+
+function checkCompatBatch(o: { batchSize?: number; compat?: string }, ctx: z.RefinementCtx): void {
+  if (o.batchSize !== undefined && !o.compat) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['batchSize'],
+      message: "only with compat: 'quantus' (the default normalises each map by itself, so batches do not matter)",
+    })
+  }
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0
+  for (const v of a) if (Math.abs(v) > m) m = Math.abs(v)
+  return m
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!
+  return s
+}
+
+/**
+ * Quantus's normalisation by maximum, reproduced across shards. Quantus divides the reference maps
+ * by one maximum |value| over the whole data set it is called with, and the noisy explanations of
+ * each batch at each draw by one maximum over that batch (an all-zero array is left as it is), so
+ * a shard alone cannot normalise. Each shard keeps, per sample, `‖a‖²` and `max |a|`, and per draw
+ * `a·ã`, `‖ã‖²` and `max |ã|`; the reduce finds the maxima and rebuilds
+ * `‖a/M − ã/m‖² = ‖a‖²/M² − 2 a·ã/(M m) + ‖ã‖²/m²` in float64 (a change below ~1e-7 of the maps'
+ * norm is not resolved). Batches are `batchSize` consecutive samples counted from the first sample
+ * evaluated, as Quantus's batches of the array it is given.
+ */
+const batchNormalised = {
+  /** The columns of a shard; `compare` returns `a·ã` and records `‖ã‖²` and `max |ã|`. */
+  collect(d: Checked, draws: number) {
+    const per = d.attrChannels * d.height * d.width
+    const aa = new Float64Array(d.n)
+    const maxA = new Float64Array(d.n)
+    for (let s = 0; s < d.n; s++) {
+      const a = d.a.subarray(s * per, (s + 1) * per)
+      aa[s] = dot(a, a)
+      maxA[s] = maxAbs(a)
+    }
+    const bb = new Float64Array(d.n * draws)
+    const maxB = new Float64Array(d.n * draws)
+    const compare: Compare = (a, b, _stat, r) => {
+      bb[r] = dot(b, b)
+      maxB[r] = maxAbs(b)
+      return dot(a, b)
+    }
+    const columns = (ab: Float64Array) => ({
+      aa: { width: 1, values: aa },
+      maxA: { width: 1, values: maxA },
+      ab: { width: draws, values: ab },
+      bb: { width: draws, values: bb },
+      maxB: { width: draws, values: maxB },
+    })
+    return { compare, columns }
+  },
+  /** `[N, draws]` distances `‖a/M − ã/m‖₂` and `[N]` reference norms `‖a/M‖₂` of the merged data set. */
+  distances(merged: Merged, batchSize: number): { distances: Float64Array; referenceNorms: Float64Array } {
+    const n = merged.samples
+    const aa = column(merged, 'aa').values
+    const maxA = column(merged, 'maxA').values
+    const { width: k, values: ab } = column(merged, 'ab')
+    const bb = column(merged, 'bb').values
+    const maxB = column(merged, 'maxB').values
+    let big = 0
+    for (const v of maxA) if (v > big) big = v
+    const M = big === 0 ? 1 : big
+    const distances = new Float64Array(n * k)
+    for (let b0 = 0; b0 < n; b0 += batchSize) {
+      const b1 = Math.min(n, b0 + batchSize)
+      for (let t = 0; t < k; t++) {
+        let most = 0
+        for (let s = b0; s < b1; s++) if (maxB[s * k + t]! > most) most = maxB[s * k + t]!
+        const m = most === 0 ? 1 : most
+        for (let s = b0; s < b1; s++) {
+          const r = s * k + t
+          distances[r] = Math.sqrt(Math.max(0, aa[s]! / (M * M) - (2 * ab[r]!) / (M * m) + bb[r]! / (m * m)))
+        }
+      }
+    }
+    return { distances, referenceNorms: Float64Array.from(aa, (v) => Math.sqrt(v) / M) }
+  },
+}
+
+/** NaN-ignoring max and mean (NumPy's `nanmax`/`nanmean`; NaN when every value is NaN). */
+function nanMax(values: Float64Array): number {
+  let m = Number.NaN
+  for (const v of values) if (!Number.isNaN(v) && !(v <= m)) m = v
+  return m
+}
+
+function nanMean(values: Float64Array): number {
+  let s = 0
+  let c = 0
+  for (const v of values) {
+    if (Number.isNaN(v)) continue
+    s += v
+    c++
+  }
+  return c === 0 ? Number.NaN : s / c
+}
+
+/**
+ * Which noisy copies change the model's predicted class (1 = changed), `[N, draws]`: Quantus's
+ * `return_nan_when_prediction_changes`. The clean rows and every (sample, draw) noisy row (the
+ * same keyed noise the explainer saw) go through the engine in one plan; targets −1 score the argmax.
+ */
+async function predictionChanges(
+  model: Model,
+  d: Checked,
+  o: CheckedMapOptions,
+  seedValue: number,
+  noise: NoiseSpec,
+  draws: number,
+  cost: ReturnType<typeof newCost>,
+): Promise<Float64Array> {
+  const [a, b] = noise.kind === 'gaussian' ? [noise.sigma, noise.mean ?? 0] : [noise.low, noise.high]
+  const k = draws
+  const len = d.channels * d.height * d.width
+  const plan: Plan = {
+    rows: d.n * (1 + k),
+    async build(start, end, out, targets, signal) {
+      targets.fill(-1)
+      const noisy: number[] = []
+      for (let r = start; r < end; r++) {
+        if (r < d.n) out.set(d.x.subarray(r * len, (r + 1) * len), (r - start) * len)
+        else noisy.push(r)
+      }
+      if (noisy.length === 0) return
+      const rows = new Uint32Array(2 * noisy.length)
+      noisy.forEach((r, i) => {
+        rows[2 * i] = Math.floor((r - d.n) / k)
+        rows[2 * i + 1] = (r - d.n) % k
+      })
+      const first = noisy[0]! - start
+      await noisyRows(
+        d.x,
+        d.n,
+        o.firstSample,
+        seedValue,
+        noise.kind,
+        a,
+        b,
+        rows,
+        out.subarray(first * len, (first + noisy.length) * len),
+        signal,
+      )
+    },
+  }
+  const predicted = new Int32Array(plan.rows)
+  await run(model, [d.channels, d.height, d.width], plan, needsSoftmax(model), ({ start, argmax }) => predicted.set(argmax, start), o, cost)
+  const changed = new Float64Array(d.n * k)
+  for (let r = 0; r < d.n * k; r++) changed[r] = predicted[d.n + r] !== predicted[Math.floor(r / k)] ? 1 : 0
+  return changed
+}
+
 const sensitivityNSchema = z.strictObject({
   /** The explainer that explains each noisy input (required; its name goes into the params). */
   explainer: explainerField,
@@ -105,6 +279,12 @@ const sensitivityNSchema = z.strictObject({
   nSamples: z.int().min(1).max(10_000).default(50),
   /** Standard deviation of the Gaussian noise added to every input entry (autotimm's `noise_level`, default 0.15). */
   noiseLevel: z.number().min(0).max(1e6).default(0.15),
+  /**
+   * Divide the reference and each noisy map by its own maximum |value| first (default false,
+   * autotimm's maps as given; all-zero maps stay): changes in units of the map's peak, comparable
+   * across methods whose maps have different scales.
+   */
+  normalise: z.boolean().default(false),
   seed: seed.default(0),
 })
 
@@ -130,6 +310,8 @@ export interface SensitivityNResult extends MetricResult {
  * but not the formula of a change; we use the mean absolute difference of the maps as given (no
  * normalisation), and explain for the label, not the predicted class. Cost: `nSamples` explanations
  * per sample (the explainer's forward passes are on the model's counters, not this result's).
+ * Not a Quantus metric, so no `compat`. The change is in the map's own units unless `normalise`
+ * divides each map by its peak |value|: compare methods whose maps have different scales with it.
  */
 export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult> {
   static readonly meta: MetricMeta = {
@@ -160,8 +342,10 @@ export class SensitivityN extends Metric<SensitivityNParams, SensitivityNResult>
       p.nSamples,
       { kind: 'gaussian', sigma: p.noiseLevel },
       (a, b) => {
+        const ma = p.normalise ? maxAbs(a) || 1 : 1
+        const mb = p.normalise ? maxAbs(b) || 1 : 1
         let s = 0
-        for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!)
+        for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! / ma - b[i]! / mb)
         return s / a.length
       },
     )
@@ -202,18 +386,33 @@ const yehSchema = z
     /** Noise `U(−lowerBound, lowerBound)` per entry, or `U(lowerBound, upperBound)` when `upperBound` is set (Quantus's `uniform_noise`; default 0.2). */
     lowerBound: z.number().min(-1e6).max(1e6).default(0.2),
     upperBound: z.number().min(-1e6).max(1e6).optional(),
+    /**
+     * Divide the maps by their maximum |value| first (default false, as Quantus): each map by its
+     * own; with `compat: 'quantus'` the reference maps by one maximum over the data set and the
+     * noisy maps by one per batch and draw, as Quantus.
+     */
+    normalise: z.boolean().default(false),
+    /**
+     * A draw whose noisy input changes the model's predicted class makes the sample NaN (Quantus's
+     * `return_nan_when_prediction_changes`, default false); costs `1 + nrSamples` model rows per sample.
+     */
+    nanWhenPredictionChanges: z.boolean().default(false),
     seed: seed.default(0),
+    ...compatFields,
   })
-  .refine((p) => p.upperBound === undefined || p.upperBound >= p.lowerBound, {
-    message: 'expected upperBound ≥ lowerBound',
-    path: ['upperBound'],
+  .superRefine((p, ctx) => {
+    if (p.upperBound !== undefined && p.upperBound < p.lowerBound) {
+      ctx.addIssue({ code: 'custom', path: ['upperBound'], message: 'expected upperBound ≥ lowerBound' })
+    }
+    checkCompatBatch(p, ctx)
   })
+  .transform((p) => (p.compat ? { ...p, batchSize: p.batchSize ?? 64 } : p))
 
 export type YehSensitivityOptions = z.input<typeof yehSchema> & { explainer: ExplainerLike }
 export type YehSensitivityParams = z.output<typeof yehSchema>
 
 export interface YehSensitivityResult extends MetricResult {
-  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / ‖a‖₂` of every draw. */
+  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / ‖a‖₂` of every draw (of the normalised maps with `normalise`). */
   sensitivities: Float64Array
   /** Every sample whose score is NaN, with the reason (its reference attribution is all zeros). */
   undefinedScores: UndefinedScore[]
@@ -228,6 +427,7 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
     this.explainer = explainerOf(options)
   }
 
+  /** The score of one sample's draws (none NaN, except all of them with compat). */
   protected abstract aggregate(values: Float64Array): number
 
   protected async shardOf(model: Model, d: Checked, o: CheckedMapOptions): Promise<Shard> {
@@ -236,30 +436,63 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
       p.upperBound === undefined
         ? { kind: 'uniform', low: -p.lowerBound, high: p.lowerBound }
         : { kind: 'uniform', low: p.lowerBound, high: p.upperBound }
+    const cost = newCost()
+    const changed = await changedColumn(p.nanWhenPredictionChanges, model, d, o, p.seed, noise, p.nrSamples, cost)
+    if (p.compat && p.normalise) {
+      const sums = batchNormalised.collect(d, p.nrSamples)
+      const ab = await noisyComparisons(this.explainer, model, d, o, p.seed, p.nrSamples, noise, sums.compare)
+      return this.shard(o.firstSample, d.n, { ...sums.columns(ab), ...changed }, cost)
+    }
     const values = await noisyComparisons(this.explainer, model, d, o, p.seed, p.nrSamples, noise, (a, b) => {
+      const ma = p.normalise ? maxAbs(a) || 1 : 1
+      const mb = p.normalise ? maxAbs(b) || 1 : 1
       let num = 0
       let den = 0
       for (let i = 0; i < a.length; i++) {
-        num += (a[i]! - b[i]!) ** 2
-        den += a[i]! ** 2
+        num += (a[i]! / ma - b[i]! / mb) ** 2
+        den += (a[i]! / ma) ** 2
       }
-      return den === 0 ? Number.NaN : Math.sqrt(num) / Math.sqrt(den)
+      // Quantus divides by the zero norm of an all-zero reference: ∞, or NaN for 0/0.
+      return den === 0 && !p.compat ? Number.NaN : Math.sqrt(num) / Math.sqrt(den)
     })
-    return this.shard(o.firstSample, d.n, { sensitivities: { width: p.nrSamples, values } }, newCost())
+    return this.shard(o.firstSample, d.n, { sensitivities: { width: p.nrSamples, values }, ...changed }, cost)
   }
 
   protected finish(merged: Merged): YehSensitivityResult {
-    const { width: k, values } = column(merged, 'sensitivities')
+    const p = this.params
+    let values: Float64Array
+    let k: number
+    if (p.compat && p.normalise) {
+      const { distances, referenceNorms } = batchNormalised.distances(merged, p.batchSize!)
+      k = p.nrSamples
+      values = distances.map((v, r) => v / referenceNorms[Math.floor(r / k)]!)
+    } else ({ width: k, values } = column(merged, 'sensitivities'))
+    const flagged = p.nanWhenPredictionChanges ? column(merged, 'changed').values : undefined
+    values = markChanged(merged, p.nanWhenPredictionChanges, values)
     const scores = new Float64Array(merged.samples)
     const undefinedScores: UndefinedScore[] = []
     for (let s = 0; s < merged.samples; s++) {
       const row = values.subarray(s * k, (s + 1) * k)
       // A zero reference makes every draw NaN (0/0 or x/0): the score is undefined, with its reason.
-      scores[s] = Number.isNaN(row[0]!) ? Number.NaN : this.aggregate(row)
+      // With compat x/0 is ∞ (Quantus's number) and only draws of 0/0 are NaN, left out as by NumPy's
+      // nan-aggregates; a changed prediction makes the sample NaN (Quantus's np.max / np.mean then).
+      scores[s] = flagged
+        ? row.some(Number.isNaN)
+          ? Number.NaN
+          : this.aggregate(row)
+        : p.compat
+          ? this.aggregate(row.filter((v) => !Number.isNaN(v)))
+          : Number.isNaN(row[0]!)
+            ? Number.NaN
+            : this.aggregate(row)
       if (Number.isNaN(scores[s]!)) {
         undefinedScores.push({
           sample: merged.firstSample + s,
-          reason: 'the reference attribution is all zeros: a relative change is undefined',
+          reason: flagged?.subarray(s * k, (s + 1) * k).some((v) => v === 1)
+            ? CHANGED
+            : p.compat
+              ? 'the reference attribution and every noisy one are all zeros: every relative change is 0/0'
+              : 'the reference attribution is all zeros: a relative change is undefined',
         })
       }
     }
@@ -273,8 +506,17 @@ abstract class YehSensitivity extends Metric<YehSensitivityParams, YehSensitivit
  * Differences from Quantus: the noise is keyed by (seed, global sample, draw) instead of NumPy's
  * global generator (so batches and shards never change numbers; the fixture hands Quantus our
  * draws and agrees to 1e-5); a sample whose reference attribution is all zeros scores NaN, listed
- * in `undefinedScores` (Quantus divides by zero). The paper takes the maximum over a ball of
- * radius r of the unnormalised `‖Φ(x̃) − Φ(x)‖`; the relative form is Quantus's default.
+ * in `undefinedScores` (Quantus divides by zero: ∞); `normalise` divides each map by its own
+ * maximum |value| (Quantus: the references by one maximum over the data set, the noisy maps by one
+ * per batch of `batch_size` samples, so its numbers change with the batch size). The paper takes
+ * the maximum over a ball of radius r of the unnormalised `‖Φ(x̃) − Φ(x)‖`; the relative form is
+ * Quantus's default.
+ *
+ * `compat: 'quantus'` reproduces Quantus given the same noise: ∞ for an all-zero reference (NaN
+ * only when every noisy map is zero too), NaN draws left out (`np.nanmax`), and with `normalise`
+ * its batch normalisation for a stated `batchSize` (default 64), rebuilt across shards from per-draw
+ * sums. `nanWhenPredictionChanges` is Quantus's `return_nan_when_prediction_changes` (in either mode).
+ * Not reproduced: custom `perturb_func`/`similarity_func`/norms.
  */
 export class MaxSensitivity extends YehSensitivity {
   static readonly meta: MetricMeta = {
@@ -288,11 +530,11 @@ export class MaxSensitivity extends YehSensitivity {
   }
 
   protected aggregate(values: Float64Array): number {
-    return Math.max(...values)
+    return nanMax(values)
   }
 }
 
-/** Avg-Sensitivity: the mean of the same relative changes as {@link MaxSensitivity}, same differences from Quantus. */
+/** Avg-Sensitivity: the mean of the same relative changes as {@link MaxSensitivity}, same differences from Quantus and the same `compat` (`np.nanmean`). */
 export class AvgSensitivity extends YehSensitivity {
   static readonly meta: MetricMeta = {
     id: 'avg-sensitivity',
@@ -305,9 +547,7 @@ export class AvgSensitivity extends YehSensitivity {
   }
 
   protected aggregate(values: Float64Array): number {
-    let s = 0
-    for (const v of values) s += v
-    return s / values.length
+    return nanMean(values)
   }
 }
 
@@ -322,27 +562,60 @@ const lipschitzSchema = z
     perturbStd: z.number().min(0).max(1e6).default(0.1),
     /** Uniform noise `U(low, high)` per entry instead of the Gaussian. */
     uniform: z.tuple([z.number().min(-1e6).max(1e6), z.number().min(-1e6).max(1e6)]).optional(),
-    /** Divide each map (reference and noisy) by its own max |value| first (default true; all-zero maps stay). */
+    /**
+     * Divide the maps by their maximum |value| first (default true, as Quantus; all-zero maps stay):
+     * each map by its own; with `compat: 'quantus'` the reference maps by one maximum over the data
+     * set and the noisy maps by one per batch and draw, as Quantus.
+     */
     normalise: z.boolean().default(true),
+    /**
+     * A draw whose noisy input changes the model's predicted class makes the sample NaN (Quantus's
+     * `return_nan_when_prediction_changes`, default false); costs `1 + nrSamples` model rows per sample.
+     */
+    nanWhenPredictionChanges: z.boolean().default(false),
     seed: seed.default(0),
+    ...compatFields,
   })
-  .refine((p) => p.uniform === undefined || p.uniform[0] <= p.uniform[1], {
-    message: 'expected uniform: [low, high] with low ≤ high',
-    path: ['uniform'],
+  .superRefine((p, ctx) => {
+    if (p.uniform !== undefined && p.uniform[0] > p.uniform[1]) {
+      ctx.addIssue({ code: 'custom', path: ['uniform'], message: 'expected uniform: [low, high] with low ≤ high' })
+    }
+    checkCompatBatch(p, ctx)
   })
+  .transform((p) => (p.compat ? { ...p, batchSize: p.batchSize ?? 64 } : p))
 
 export type LocalLipschitzEstimateOptions = z.input<typeof lipschitzSchema> & { explainer: ExplainerLike }
 export type LocalLipschitzEstimateParams = z.output<typeof lipschitzSchema>
 
 export interface LocalLipschitzEstimateResult extends MetricResult {
-  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` of every draw. */
+  /** `[N, nrSamples]`: `‖a − ã_k‖₂ / (‖x − x̃_k‖₂ + 1e-10)` of every draw (NaN where the prediction changed, with `nanWhenPredictionChanges`). */
   ratios: Float64Array
+  /** Every sample whose score is NaN, with the reason (a noisy copy changed the prediction). */
+  undefinedScores: UndefinedScore[]
 }
 
-function maxAbs(a: Float32Array): number {
-  let m = 0
-  for (const v of a) if (Math.abs(v) > m) m = Math.abs(v)
-  return m
+const CHANGED = 'a noisy copy changed the predicted class (nanWhenPredictionChanges)'
+
+/** The shard's `changed` column (with `nanWhenPredictionChanges`), counting the check's rows in `cost`. */
+async function changedColumn(
+  on: boolean,
+  model: Model,
+  d: Checked,
+  o: CheckedMapOptions,
+  seedValue: number,
+  noise: NoiseSpec,
+  draws: number,
+  cost: ReturnType<typeof newCost>,
+): Promise<Record<string, { width: number; values: Float64Array }>> {
+  if (!on) return {}
+  return { changed: { width: draws, values: await predictionChanges(model, d, o, seedValue, noise, draws, cost) } }
+}
+
+/** `values` with the draws whose prediction changed set to NaN (a copy), or `values` itself. */
+function markChanged(merged: Merged, on: boolean, values: Float64Array): Float64Array {
+  if (!on) return values
+  const changed = column(merged, 'changed').values
+  return values.map((v, r) => (changed[r] ? Number.NaN : v))
 }
 
 /**
@@ -351,7 +624,15 @@ function maxAbs(a: Float32Array): number {
  * (lower = more robust). Differences from Quantus: noise keyed by (seed, global sample, draw) and
  * added in float32; `normalise` divides each map by its own max |value|, where Quantus divides the
  * reference maps by the max over the whole data set and each noisy batch by the max over that batch
- * (so its scores depend on the batch size); the fixture compares with `normalise: false`.
+ * (so its scores depend on the batch size and on which samples share a batch).
+ *
+ * `compat: 'quantus'` reproduces that normalisation for a stated `batchSize` (Quantus's
+ * `batch_size`, default 64): batches of consecutive samples from the first one evaluated, rebuilt
+ * across shards from per-draw sums (checked against a quantus 0.6.0 fixture at two batch sizes).
+ * Quantus's Gaussian draws come from NumPy's global generator; ours are keyed, so the fixture
+ * hands Quantus our uniform draws (`uniform`). `nanWhenPredictionChanges` is Quantus's
+ * `return_nan_when_prediction_changes` (in either mode). Not reproduced: custom similarity or norm
+ * functions.
  */
 export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams, LocalLipschitzEstimateResult> {
   static readonly meta: MetricMeta = {
@@ -376,6 +657,32 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
     const noise: NoiseSpec = p.uniform
       ? { kind: 'uniform', low: p.uniform[0], high: p.uniform[1] }
       : { kind: 'gaussian', sigma: p.perturbStd, mean: p.perturbMean }
+    const noiseNorm = (clean: Float32Array, noisy: Float32Array) => {
+      let q = 0
+      for (let i = 0; i < clean.length; i++) q += (noisy[i]! - clean[i]!) ** 2
+      return Math.sqrt(q)
+    }
+    const cost = newCost()
+    const changed = await changedColumn(p.nanWhenPredictionChanges, model, d, o, p.seed, noise, p.nrSamples, cost)
+    if (p.compat && p.normalise) {
+      const sums = batchNormalised.collect(d, p.nrSamples)
+      const norms = new Float64Array(d.n * p.nrSamples)
+      const ab = await noisyComparisons(
+        this.explainer,
+        model,
+        d,
+        o,
+        p.seed,
+        p.nrSamples,
+        noise,
+        (a, b, stat, r) => {
+          norms[r] = stat
+          return sums.compare(a, b, stat, r)
+        },
+        noiseNorm,
+      )
+      return this.shard(o.firstSample, d.n, { ...sums.columns(ab), noise: { width: p.nrSamples, values: norms }, ...changed }, cost)
+    }
     const values = await noisyComparisons(
       this.explainer,
       model,
@@ -391,20 +698,31 @@ export class LocalLipschitzEstimate extends Metric<LocalLipschitzEstimateParams,
         for (let i = 0; i < a.length; i++) q += (a[i]! / ma - b[i]! / mb) ** 2
         return Math.sqrt(q) / (noiseNorm + 1e-10)
       },
-      (clean, noisy) => {
-        let q = 0
-        for (let i = 0; i < clean.length; i++) q += (noisy[i]! - clean[i]!) ** 2
-        return Math.sqrt(q)
-      },
+      noiseNorm,
     )
-    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values } }, newCost())
+    return this.shard(o.firstSample, d.n, { ratios: { width: p.nrSamples, values }, ...changed }, cost)
   }
 
   protected finish(merged: Merged): LocalLipschitzEstimateResult {
-    const { width: k, values } = column(merged, 'ratios')
+    const p = this.params
+    let values: Float64Array
+    let k: number
+    if (p.compat && p.normalise) {
+      const { distances } = batchNormalised.distances(merged, p.batchSize!)
+      const norms = column(merged, 'noise').values
+      k = p.nrSamples
+      values = distances.map((v, r) => v / (norms[r]! + 1e-10))
+    } else ({ width: k, values } = column(merged, 'ratios'))
+    values = markChanged(merged, p.nanWhenPredictionChanges, values)
     const scores = new Float64Array(merged.samples)
-    for (let s = 0; s < merged.samples; s++) scores[s] = Math.max(...values.subarray(s * k, (s + 1) * k))
-    return this.result(merged, scores, { ratios: values })
+    const undefinedScores: UndefinedScore[] = []
+    for (let s = 0; s < merged.samples; s++) {
+      const row = values.subarray(s * k, (s + 1) * k)
+      // Quantus's np.nanmax, or np.max (NaN-propagating) when a changed prediction makes a draw NaN.
+      scores[s] = row.some(Number.isNaN) ? Number.NaN : nanMax(row)
+      if (Number.isNaN(scores[s]!)) undefinedScores.push({ sample: merged.firstSample + s, reason: CHANGED })
+    }
+    return this.result(merged, scores, { ratios: values, undefinedScores })
   }
 }
 
@@ -453,7 +771,9 @@ function relativeNorm(u: Float32Array, v: Float32Array, eps: number): number {
  * makes the sample NaN. Lower = more stable. Differences from Quantus: noise keyed by (seed, global
  * sample, draw) and added in float32; computed in float64 (Quantus divides the float32 maps in
  * float32). Cost: `nrSamples` explanations plus `1 + nrSamples` model rows per sample for the
- * prediction check.
+ * prediction check. No `compat` flag: Quantus's RelativeInputStability does not normalise by
+ * default, so given the same noise its numbers are these (the fixture agrees to 1e-5 relative; the
+ * float32 division is what differs).
  */
 export class RelativeInputStability extends Metric<RelativeInputStabilityParams, RelativeInputStabilityResult> {
   static readonly meta: MetricMeta = {
@@ -489,50 +809,8 @@ export class RelativeInputStability extends Metric<RelativeInputStabilityParams,
     )
     const cost = newCost()
     if (p.nanWhenPredictionChanges) {
-      // The clean rows first, then every (sample, draw) noisy row: targets −1 score the argmax.
-      const k = p.nrSamples
-      const len = d.channels * d.height * d.width
-      const plan: Plan = {
-        rows: d.n * (1 + k),
-        async build(start, end, out, targets, signal) {
-          targets.fill(-1)
-          const noisy: number[] = []
-          for (let r = start; r < end; r++) {
-            if (r < d.n) out.set(d.x.subarray(r * len, (r + 1) * len), (r - start) * len)
-            else noisy.push(r)
-          }
-          if (noisy.length === 0) return
-          const rows = new Uint32Array(2 * noisy.length)
-          noisy.forEach((r, i) => {
-            rows[2 * i] = Math.floor((r - d.n) / k)
-            rows[2 * i + 1] = (r - d.n) % k
-          })
-          const first = noisy[0]! - start
-          await noisyRows(
-            d.x,
-            d.n,
-            o.firstSample,
-            p.seed,
-            'uniform',
-            p.lowerBound,
-            p.upperBound,
-            rows,
-            out.subarray(first * len, (first + noisy.length) * len),
-            signal,
-          )
-        },
-      }
-      const predicted = new Int32Array(plan.rows)
-      await run(
-        model,
-        [d.channels, d.height, d.width],
-        plan,
-        needsSoftmax(model),
-        ({ start, argmax }) => predicted.set(argmax, start),
-        o,
-        cost,
-      )
-      for (let r = 0; r < d.n * k; r++) if (predicted[d.n + r] !== predicted[Math.floor(r / k)]) objectives[r] = Number.NaN
+      const changed = await predictionChanges(model, d, o, p.seed, noise, p.nrSamples, cost)
+      for (let r = 0; r < changed.length; r++) if (changed[r]) objectives[r] = Number.NaN
     }
     return this.shard(o.firstSample, d.n, { objectives: { width: p.nrSamples, values: objectives } }, cost)
   }

@@ -23,6 +23,7 @@ pub mod layout;
 pub mod localisation;
 pub mod maps;
 pub mod mask;
+pub mod npy;
 pub mod order;
 pub mod randomization;
 pub mod region;

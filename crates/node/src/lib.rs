@@ -19,6 +19,7 @@ pub mod impute;
 pub mod layout;
 pub mod localisation;
 pub mod mask;
+pub mod npy;
 pub mod order;
 pub mod randomization;
 pub mod region;
