@@ -5,7 +5,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import test, { type ExecutionContext } from 'ava'
-import { FunctionModel, loadDemo, OnnxModel, PixelFlipping, SymmetricRelevanceGain, type Dataset, type DemoData } from 'xai-eval'
+import { FunctionModel, loadDemo, OnnxModel, PixelFlipping, SymmetricRelevanceGain, writeOnnx, type Dataset, type DemoData } from 'xai-eval'
 
 import { argmax, batched, softmax } from './reference.js'
 
@@ -245,4 +245,27 @@ test("maxBatchSize 'auto' climbs powers of two on the metric's own rows and give
   // The size asked for last: a step of the climb (the last batch may be short of it).
   t.true(a.batchSize! >= 16 && Number.isInteger(Math.log2(a.batchSize!)), `reported ${a.batchSize}`)
   t.is(f.batchSize, 64)
+})
+
+test('an output produced by Softmax is read as probabilities (softmax never applied twice), any other as logits', async (t) => {
+  const graph = (softmax: boolean) =>
+    writeOnnx({
+      inputs: [{ name: 'x', dims: ['N', 1, 2, 2] }],
+      outputs: [{ name: 'y', dims: ['N', 4] }],
+      initializers: [{ name: 'w', dims: [4, 4], data: Float32Array.from({ length: 16 }, (_, i) => (i % 5) - 2) }],
+      nodes: [
+        { op: 'Flatten', inputs: ['x'], outputs: ['f'], attributes: { axis: 1 } },
+        { op: 'MatMul', inputs: ['f', 'w'], outputs: [softmax ? 'z' : 'y'] },
+        ...(softmax ? [{ op: 'Softmax', inputs: ['z'], outputs: ['y'], attributes: { axis: 1 } }] : []),
+      ],
+    })
+  const dir = mkdtempSync(join(tmpdir(), 'xai-softmax-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const softmax of [true, false]) {
+    const path = join(dir, `${softmax}.onnx`)
+    writeFileSync(path, graph(softmax))
+    const model = await OnnxModel.load(path, { workers: 1, threads: 1 })
+    t.teardown(() => model.close())
+    t.is(model.rawOutput, softmax ? 'probabilities' : 'logits')
+  }
 })

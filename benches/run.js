@@ -1,6 +1,7 @@
 // `npm run bench`: every bench in turn; results land in benches/results/*.json.
 import * as coreVsJs from './core-vs-js.js'
 import * as explainers from './explainers.js'
+import * as imputeBench from './impute.js'
 import * as localisation from './localisation.js'
 import * as srgOverhead from './srg-overhead.js'
 import * as soundness from './soundness.js'
@@ -13,7 +14,19 @@ import { machine } from './common.js'
 
 const only = process.argv[2]
 console.log(machine())
-for (const bench of [coreVsJs, srgOverhead, srgVsPerStep, soundness, explainers, localisation, distributed, compare, overhead, peers]) {
+for (const bench of [
+  coreVsJs,
+  srgOverhead,
+  srgVsPerStep,
+  imputeBench,
+  soundness,
+  explainers,
+  localisation,
+  distributed,
+  compare,
+  overhead,
+  peers,
+]) {
   if (only && bench.name !== only) continue
   if (bench === srgOverhead) {
     // Every core busy with inference (2 single-threaded sessions on 2 cores), then one core left

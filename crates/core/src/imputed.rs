@@ -132,7 +132,7 @@ pub fn impute_rows(
       let xi = &x[s as usize * image..][..image];
       match fill {
         Fill::NoisyLinear { noise } => {
-          o.copy_from_slice(&impute::noisy_linear(xi, m, c, h, w, noise, seed, key)?)
+          impute::noisy_linear_into(xi, m, [c, h, w], noise, seed, key, o)?
         }
         Fill::Constant(value) => {
           o.copy_from_slice(xi);

@@ -59,6 +59,7 @@ mod mg;
 
 use crate::error::{check_finite, expect_len, CoreError, Result};
 use crate::rng::{Purpose, Rng};
+use multiversion::multiversion;
 
 /// Weight of each of the 4 direct (edge-sharing) neighbours.
 pub const W_DIRECT: f64 = 1.0 / 6.0;
@@ -100,13 +101,39 @@ pub fn noisy_linear(
   seed: u64,
   key: NoiseKey,
 ) -> Result<Vec<f32>> {
+  let (image, _) = image_sizes(channels, height, width)?;
+  let mut out = vec![0.0f32; image];
+  noisy_linear_into(
+    x,
+    mask,
+    [channels, height, width],
+    noise,
+    seed,
+    key,
+    &mut out,
+  )?;
+  Ok(out)
+}
+
+/// [`noisy_linear`] written into `out` (`[channels, height, width]`, every value overwritten), so
+/// that rows of a batch are imputed in place: a fresh 3×224×224 output plus the copy into the
+/// batch cost about a tenth of the solve.
+pub fn noisy_linear_into(
+  x: &[f32],
+  mask: &[u8],
+  [channels, height, width]: [usize; 3],
+  noise: f32,
+  seed: u64,
+  key: NoiseKey,
+  out: &mut [f32],
+) -> Result<()> {
   let (image, pixels) = image_sizes(channels, height, width)?;
   expect_len("x", x.len(), image)?;
   expect_len("mask", mask.len(), pixels)?;
+  expect_len("out", out.len(), image)?;
   check_noise(noise)?;
   check_mask(mask)?;
   check_finite("x", x)?;
-  let mut out = vec![0.0f32; image];
   with_imputer(|imp| {
     imp.impute(
       x,
@@ -114,10 +141,10 @@ pub fn noisy_linear(
       [channels, height, width],
       noise,
       key.rng(seed),
-      &mut out,
+      out,
     );
   });
-  Ok(out)
+  Ok(())
 }
 
 thread_local! {
@@ -185,8 +212,9 @@ struct Imputer {
   solver: mg::Solver,
   /// The mask cropped to the solved box.
   mask: Vec<u8>,
-  /// One row's noise values.
-  noise: Vec<f64>,
+  /// The masked pixels: padded index in the iterate, flat index in the image (see
+  /// [`list_masked`]).
+  masked: Vec<(usize, usize)>,
 }
 
 impl Imputer {
@@ -245,53 +273,80 @@ impl Imputer {
     let (pw, n) = self.solver.padded_dims();
     let u = self.solver.iterate_mut(c);
     for ch in 0..c {
-      for by in 0..bh {
-        let y = y0 + by;
-        let src = &x[ch * hw + y * w + x0..ch * hw + y * w + x1];
-        let st = ch * n + (by + 1) * pw + 1;
-        for ((d, &s), &mk) in u[st..st + bw]
-          .iter_mut()
-          .zip(src)
-          .zip(&mask[y * w + x0..y * w + x1])
-        {
-          // Branch-free (the mask is random): 0 at unknown pixels, `x` (finite) elsewhere.
-          *d = f64::from(s) * f64::from(1 - mk);
-        }
-      }
+      fill_iterate(
+        &x[ch * hw..(ch + 1) * hw],
+        mask,
+        [w, y0, x0, bh, bw, pw],
+        &mut u[ch * n..(ch + 1) * n],
+      );
     }
     self.solver.solve(c, REL_TOL);
+    // The imputed pixels in row-major order, as (padded index in a plane of the iterate, flat
+    // index in an image plane): the same for every channel, so listed once.
+    let k = list_masked(mask, [w, y0, x0, bh, bw, pw], &mut self.masked);
+    let masked = &self.masked[..k];
     let u = self.solver.iterate();
     let mut normals = (noise > 0.0).then(|| rng.normals());
-    self.noise.clear();
-    self.noise.resize(bw, 0.0);
     for ch in 0..c {
-      for by in 0..bh {
-        let y = y0 + by;
-        let st = ch * n + (by + 1) * pw + 1;
-        let row = &u[st..st + bw];
-        let mrow = &mask[y * w + x0..y * w + x1];
-        let o = &mut out[ch * hw + y * w + x0..ch * hw + y * w + x1];
-        if let Some(normals) = normals.as_mut() {
-          // This row's normals, in order, then a branch-free merge (the k-th imputed pixel of
-          // the row takes the k-th value).
-          let k = mrow.iter().filter(|&&v| v != 0).count();
-          for z in &mut self.noise[..k] {
-            *z = noise * normals.next_normal();
+      let (plane, o) = (&u[ch * n..(ch + 1) * n], &mut out[ch * hw..(ch + 1) * hw]);
+      match normals.as_mut() {
+        // The k-th imputed value of the image (channel-major, then row-major) takes the k-th
+        // normal of the stream.
+        Some(normals) => {
+          for &(up, op) in masked {
+            o[op] = (plane[up] + noise * normals.next_normal()) as f32;
           }
-          let mut j = 0;
-          for ((o, &v), &mk) in o.iter_mut().zip(row).zip(mrow) {
-            let imputed = (v + self.noise[j.min(k.saturating_sub(1))]) as f32;
-            *o = if mk != 0 { imputed } else { *o };
-            j += usize::from(mk);
-          }
-        } else {
-          for ((o, &v), &mk) in o.iter_mut().zip(row).zip(mrow) {
-            *o = if mk != 0 { v as f32 } else { *o };
+        }
+        None => {
+          for &(up, op) in masked {
+            o[op] = plane[up] as f32;
           }
         }
       }
     }
   }
+}
+
+/// Copies one channel plane of the solved box into its plane of the padded iterate, 0 at unknown
+/// pixels. `[w, y0, x0, bh, bw, pw]`: image width, the box's origin and size, the padded width.
+#[multiversion(targets = "simd")]
+fn fill_iterate(x: &[f32], mask: &[u8], [w, y0, x0, bh, bw, pw]: [usize; 6], u: &mut [f64]) {
+  for by in 0..bh {
+    let y = y0 + by;
+    let st = (by + 1) * pw + 1;
+    let (src, mrow) = (
+      &x[y * w + x0..y * w + x0 + bw],
+      &mask[y * w + x0..y * w + x0 + bw],
+    );
+    for ((d, &s), &mk) in u[st..st + bw].iter_mut().zip(src).zip(mrow) {
+      // Branch-free (the mask is random): 0 at unknown pixels, `x` (finite) elsewhere.
+      *d = f64::from(s) * f64::from(1 - mk);
+    }
+  }
+}
+
+/// The masked pixels of the box in row-major order as `(padded index, flat image index)`, in
+/// `list[..k]`; returns `k`. Written branch-free: every pixel is stored, and the next slot
+/// advances only past masked ones (`list` keeps its length between calls, so nothing is zeroed).
+#[multiversion(targets = "simd")]
+fn list_masked(
+  mask: &[u8],
+  [w, y0, x0, bh, bw, pw]: [usize; 6],
+  list: &mut Vec<(usize, usize)>,
+) -> usize {
+  if list.len() < bh * bw + 1 {
+    list.resize(bh * bw + 1, (0, 0));
+  }
+  let mut k = 0;
+  for by in 0..bh {
+    let y = y0 + by;
+    let (st, ost) = ((by + 1) * pw + 1, y * w + x0);
+    for (bx, &mk) in mask[ost..ost + bw].iter().enumerate() {
+      list[k] = (st + bx, ost + bx);
+      k += usize::from(mk);
+    }
+  }
+  k
 }
 
 #[cfg(test)]

@@ -441,6 +441,17 @@ fn typed_errors_on_bad_input() {
     )),
     "SHAPE_MISMATCH"
   );
+  let mut short = vec![0.0f32; 11];
+  let into = noisy_linear_into(
+    &x,
+    &mask,
+    [3, 2, 2],
+    0.0,
+    0,
+    NoiseKey::new(0, 0),
+    &mut short,
+  );
+  assert_eq!(into.unwrap_err().code(), "SHAPE_MISMATCH");
   let mut bad = x.clone();
   bad[5] = f32::NAN;
   let err = noisy_linear(&bad, &mask, 3, 2, 2, 0.0, 0, NoiseKey::new(0, 0)).unwrap_err();
@@ -490,6 +501,38 @@ fn small_and_sparse_masks_match_dense_solve() {
       let reference = dense_reference(&x, &mask, 2, h, w);
       let d = max_diff(&out, &reference);
       assert!(d < 1e-5, "{h}x{w} p {p}: {d}");
+    }
+  }
+}
+
+#[test]
+fn reused_buffers_give_the_bits_of_fresh_ones() {
+  // One imputer's buffers serve images of every size in turn (grown, shrunk, the same box with
+  // another mask): padding is only zeroed when the grid changes, so a stale value anywhere would
+  // show here as a difference from a fresh imputer.
+  let mut reused = Imputer::default();
+  let mut seed = 60;
+  for (c, h, w, p) in [
+    (3, 40, 36, 0.5),
+    (2, 9, 11, 0.6),
+    (3, 40, 36, 0.3),
+    (3, 40, 36, 0.5),
+    (1, 40, 36, 0.9),
+    (3, 57, 20, 0.5),
+    (3, 40, 36, 0.02),
+  ] {
+    seed += 1;
+    let x = random_image(c, h, w, seed);
+    let mut mask = random_mask(h, w, p, seed);
+    mask[0] = 1; // the box spans the whole image for most masks
+    for noise in [0.0, 0.05] {
+      let key = NoiseKey::new(seed, 1);
+      let mut a = vec![0.0f32; x.len()];
+      reused.impute(&x, &mask, [c, h, w], noise, key.rng(5), &mut a);
+      let mut b = vec![0.0f32; x.len()];
+      Imputer::default().impute(&x, &mask, [c, h, w], noise, key.rng(5), &mut b);
+      let same = a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits());
+      assert!(same, "{c}x{h}x{w} p {p} noise {noise}");
     }
   }
 }

@@ -3,7 +3,10 @@
 //! smoothing, and the V-cycle that ties them together. Apart from the fine level (`fine.rs`)
 //! because these kernels know nothing of the image, only of stored stencils.
 
+use multiversion::multiversion;
+
 use super::dense::Dense;
+use super::fine::restrict_row;
 use super::{coarse_len, Level, LevelWs, OMEGA_COARSE};
 
 /// `y = A·x` on a coarse level, row `y`, for the channel plane starting at `base_c`.
@@ -33,6 +36,7 @@ pub(super) fn general_row(lv: &Level, y: usize, src: &[f32], base_c: usize, out:
 }
 
 /// `r = b − A·x` on a coarse level.
+#[multiversion(targets = "simd")]
 pub(super) fn residual(lv: &Level, c: usize, b: &[f32], x: &[f32], r: &mut [f32]) {
   let (w, n) = (lv.w, lv.n());
   for y in 0..lv.h {
@@ -49,6 +53,7 @@ pub(super) fn residual(lv: &Level, c: usize, b: &[f32], x: &[f32], r: &mut [f32]
 }
 
 /// `x += dinv·(b − A·x)` (Jacobi step; `r` is scratch).
+#[multiversion(targets = "simd")]
 pub(super) fn jacobi(lv: &Level, c: usize, b: &[f32], x: &mut [f32], r: &mut [f32], om: f32) {
   residual(lv, c, b, x, r);
   let n = lv.n();
@@ -61,6 +66,7 @@ pub(super) fn jacobi(lv: &Level, c: usize, b: &[f32], x: &mut [f32], r: &mut [f3
 }
 
 /// `bc = Pᵀ r` (restriction of `c` planes from `f` to `cl`); `row` is scratch.
+#[multiversion(targets = "simd")]
 pub(super) fn restrict(
   f: &Level,
   cl: &Level,
@@ -72,7 +78,7 @@ pub(super) fn restrict(
   let (nf, nc) = (f.n(), cl.n());
   let fpw = f.pw;
   row.clear();
-  row.resize(fpw, 0.0);
+  row.resize(fpw + 1, 0.0); // one past the padded row, for `restrict_row`
   for ch in 0..c {
     for yc in 0..cl.h {
       // Vertical: fine rows 2Y−1 (½), 2Y (1), 2Y+1 (½) over the whole padded row.
@@ -85,14 +91,13 @@ pub(super) fn restrict(
       }
       // Horizontal: fine columns 2X−1, 2X, 2X+1; padded index of x is x + 1.
       let c0 = ch * nc + cl.row(yc);
-      for (xc, o) in bc[c0..c0 + cl.w].iter_mut().enumerate() {
-        *o = 0.5 * (row[2 * xc] + row[2 * xc + 2]) + row[2 * xc + 1];
-      }
+      restrict_row(row, &mut bc[c0..c0 + cl.w]);
     }
   }
 }
 
 /// `x += act·(P xc)` (prolongation of `c` planes from `cl` to `f`); `row` is scratch.
+#[multiversion(targets = "simd")]
 pub(super) fn prolong(
   f: &Level,
   cl: &Level,
@@ -137,6 +142,7 @@ pub(super) fn prolong(
 
 /// One V(1,1)-cycle for `A x = b` on `levels[0]` (`b = ws[0].b`, result in `ws[0].x`), from
 /// `x = 0`. Channels marked `done` are computed too (harmless; they are not used).
+#[multiversion(targets = "simd")]
 pub(super) fn vcycle(
   levels: &[Level],
   ws: &mut [LevelWs],
@@ -169,6 +175,7 @@ pub(super) fn vcycle(
 
 /// `coarse = Pᵀ fine P` (Galerkin product, see module docs), in an x pass into `bx` (the
 /// `h_f × w_c` grid) and a y pass into `coarse`.
+#[multiversion(targets = "simd")]
 pub(super) fn galerkin(f: &Level, cl: &mut Level, bx: &mut [Vec<f32>; 5]) {
   let (hc, wc) = (coarse_len(f.h), coarse_len(f.w));
   cl.reset(hc, wc);

@@ -3,6 +3,8 @@
 //! stencil's weights folded in (centre `s`, 1/6 direct, 1/12 diagonal) and whole rows streamed
 //! branch-free through ring buffers; the f64 residual that the stopping test relies on is here.
 
+use multiversion::multiversion;
+
 use super::{Fine, Level, OMEGA_FINE};
 
 /// Fine residual of row `y` in f64 (`act·(W u − s·u)`), rounded to f32 into `out`.
@@ -58,16 +60,17 @@ pub(super) fn fine_jacobi_row(
 
 /// First half of the preconditioner for one channel: Jacobi step from zero `e = ω/s·r`, residual
 /// `r − A e`, restricted into `bc` (the channel's plane on level 1).
+#[multiversion(targets = "simd")]
 pub(super) fn precond_down(f: &Fine, cl: &Level, r: &[f32], bc: &mut [f32], rows: &mut Vec<f32>) {
   let (h, w, pw) = (f.h, f.w, f.pw);
   bc.fill(0.0);
-  // Scratch: 3 ring rows of e (padded, from column −1), a zero row, a t row, a restricted row.
+  // Scratch: 3 ring rows of e (padded, from column −1), a zero row, a t row (one longer, see
+  // [`restrict_row`]), a restricted row.
   rows.clear();
-  rows.resize(7 * pw + 1, 0.0);
+  rows.resize(6 * pw + 1, 0.0);
   let (ring, rest) = rows.split_at_mut(3 * pw);
   let (zero, rest) = rest.split_at_mut(pw);
-  let (t, rest) = rest.split_at_mut(pw);
-  let (hrow, g) = rest.split_at_mut(pw);
+  let (t, hrow) = rest.split_at_mut(pw + 1);
   let cpw = cl.pw;
   for y in 0..=h {
     if y < h {
@@ -112,15 +115,8 @@ pub(super) fn precond_down(f: &Fine, cl: &Level, r: &[f32], bc: &mut [f32], rows
     }
     // Restrict row yy: horizontally (fine columns 2X−1, 2X, 2X+1 with ½, 1, ½; t is padded, so
     // fine column x is t[x + 1]), then into coarse rows.
-    // (All columns in a loop that vectorises, then every other one.)
     let wc = cl.w;
-    let (tw, g) = (&t[..w + 3], &mut g[..=w]);
-    for i in 0..=w {
-      g[i] = 0.5 * (tw[i] + tw[i + 2]) + tw[i + 1];
-    }
-    for (o, &v) in hrow[..wc].iter_mut().zip(g.iter().step_by(2)) {
-      *o = v;
-    }
+    restrict_row(t, &mut hrow[..wc]);
     let add = |bc: &mut [f32], yc: usize, wgt: f32| {
       let c0 = (yc + 1) * cpw + 1;
       for (o, &v) in bc[c0..c0 + wc].iter_mut().zip(&hrow[..wc]) {
@@ -138,6 +134,7 @@ pub(super) fn precond_down(f: &Fine, cl: &Level, r: &[f32], bc: &mut [f32], rows
 
 /// Second half of the preconditioner for one channel: `e = ω/s·r + act·P xc`, one Jacobi step on
 /// `e`, written to `z`. Returns `r·z`.
+#[multiversion(targets = "simd")]
 pub(super) fn precond_up(
   f: &Fine,
   cl: &Level,
@@ -174,14 +171,14 @@ pub(super) fn precond_up(
       }
       // Horizontal: fine x = 2X ← coarse X (padded X + 1); x = 2X + 1 ← ½(X, X + 1), as
       // ½(d[x] + d[x + 1]) of the doubled row d[2X] = d[2X + 1] = X: two loops that vectorise.
-      for (pair, &v) in dup.chunks_exact_mut(2).zip(&crow[1..]) {
-        pair[0] = v;
-        pair[1] = v;
-      }
+      duplicate(&crow[1..], dup);
       let (act, rr, si) = (&f.act[st..st + w], &r[st..st + w], &f.sinv[k][..w]);
-      let d = &dup[..w + 1];
-      for i in 0..w {
-        e[i] = act[i] * (0.5 * (d[i] + d[i + 1])) + OMEGA_FINE * si[i] * rr[i];
+      // (Zipped, not indexed: with indices LLVM kept the bounds checks and left the loop scalar.)
+      let (d0, d1) = (&dup[..w], &dup[1..=w]);
+      for ((((o, &a), (&l, &r)), &s), &ri) in
+        e.iter_mut().zip(act).zip(d0.iter().zip(d1)).zip(si).zip(rr)
+      {
+        *o = a * (0.5 * (l + r)) + OMEGA_FINE * s * ri;
       }
     }
     if y == 0 {
@@ -206,8 +203,35 @@ pub(super) fn precond_up(
   rz
 }
 
+/// Horizontal full weighting of a padded row: `out[X] = ½(t[2X] + t[2X + 2]) + t[2X + 1]`
+/// (fine column x is `t[x + 1]`; `t` holds at least `2·out.len() + 2` values, the last one only
+/// so that the pairs below come out whole). Apart, like [`duplicate`], because LLVM vectorises
+/// this stride-2 loop on its own but not inside the callers' row loops.
+#[multiversion(targets = "simd")]
+#[inline(never)]
+pub(super) fn restrict_row(t: &[f32], out: &mut [f32]) {
+  debug_assert!(t.len() >= 2 * out.len() + 2);
+  for (o, (a, b)) in out
+    .iter_mut()
+    .zip(t.chunks_exact(2).zip(t[2..].chunks_exact(2)))
+  {
+    *o = 0.5 * (a[0] + b[0]) + a[1];
+  }
+}
+
+/// `d[2i] = d[2i + 1] = c[i]`. Apart (not inlined) because LLVM vectorises this loop on its own
+/// but not inside the row loop of [`precond_up`], where it stayed scalar.
+#[multiversion(targets = "simd")]
+#[inline(never)]
+fn duplicate(c: &[f32], d: &mut [f32]) {
+  for (pair, &v) in d.chunks_exact_mut(2).zip(c) {
+    pair[0] = v;
+    pair[1] = v;
+  }
+}
+
 /// `a·b` of two f32 rows, accumulated in f32 lanes and returned in f64.
-#[inline]
+#[inline(always)]
 pub(super) fn dot32(a: &[f32], b: &[f32]) -> f64 {
   let mut acc = [0.0f32; 8];
   let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -227,6 +251,7 @@ pub(super) fn dot32(a: &[f32], b: &[f32]) -> f64 {
 
 /// `p = z + β·p`, then `q = A·p` and `p·q` on the fine level (whole planes; `p`, `z` zero at
 /// inactive nodes). Row `y` of `p` is updated before row `y − 1` of `q` is formed.
+#[multiversion(targets = "simd")]
 pub(super) fn fine_apply(f: &Fine, z: &[f32], beta: f32, p: &mut [f32], q: &mut [f32]) -> f64 {
   let (w, pw) = (f.w, f.pw);
   let (wd, wg) = (f.wd as f32, f.wg as f32);
@@ -262,6 +287,7 @@ pub(super) fn fine_apply(f: &Fine, z: &[f32], beta: f32, p: &mut [f32], q: &mut 
 }
 
 /// `u += α·p` (f64), `r −= α·q` (the f32 recurrence); returns `‖r‖²`.
+#[multiversion(targets = "simd")]
 pub(super) fn fine_update(
   f: &Fine,
   alpha: f64,
@@ -287,6 +313,7 @@ pub(super) fn fine_update(
 }
 
 /// True residual of `u` in f64, rounded to f32 into `r` (whole plane). Returns `‖r‖²` (f64).
+#[multiversion(targets = "simd")]
 pub(super) fn fine_residual(f: &Fine, u: &[f64], r: &mut [f32]) -> f64 {
   let w = f.w;
   let mut rr = 0.0f64;
