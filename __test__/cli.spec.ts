@@ -156,10 +156,12 @@ test('evaluate: every method × metric equals the library, in one chunk or three
   }
 })
 
-test('evaluate prints the comparison table with the effective settings; --samples evaluates a range', async (t) => {
+test('evaluate prints the comparison table with the effective settings; --samples evaluates a range; --workers auto runs', async (t) => {
   const { dir, demo } = await files()
   const { stdout } = await run('node', [
     ...base(dir, demo.modelPath),
+    '--workers',
+    'auto',
     '--metrics',
     'pixel-flipping',
     '--set',

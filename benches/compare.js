@@ -4,9 +4,11 @@
 // ResNet-18-sized model (3×224×224, random weights: `python scripts/make_resnet18.py`, skipped when
 // absent), 1 and 2 threads. The two sides alternate (interleaved pairs) so drift on a shared VM
 // lands on both; we report the median ratio and its quartiles. Results: benches/results/compare.json
-// and compare.md. Environment: BENCH_MODELS=small,resnet18  BENCH_PAIRS=<n>.
+// and compare.md. Environment: BENCH_MODELS=small,resnet18  BENCH_PAIRS=<n>, and for a narrower run
+// BENCH_POOLS=1x1,1x2,2x1,auto (sessions × threads) and BENCH_FAMILIES=srg,pf,del,road.
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
+import os from 'node:os'
 
 import * as ort from 'onnxruntime-node'
 import { Deletion, Insertion, OnnxModel, PixelFlipping, Road, SymmetricRelevanceGain } from 'xai-eval'
@@ -17,24 +19,30 @@ export const name = 'compare'
 
 const RESNET = 'benches/models/resnet18.onnx'
 
-/** 1 thread; 2 threads as one spinning session and as the default pool of two 1-thread sessions. */
+/**
+ * 1 thread; 2 threads as one spinning session, as the default pool of two 1-thread sessions, and
+ * as the pool shape xai-eval measures itself (`workers`/`threads: 'auto'`, against 2 bare threads).
+ */
 const POOLS = [
-  { threads: 1, options: { workers: 1, threads: 1 } },
-  { threads: 2, options: { workers: 1, threads: 2 } },
-  { threads: 2, options: { workers: 2, threads: 1 } },
+  { key: '1x1', threads: 1, options: { workers: 1, threads: 1 } },
+  { key: '1x2', threads: 2, options: { workers: 1, threads: 2 } },
+  { key: '2x1', threads: 2, options: { workers: 2, threads: 1 } },
+  { key: 'auto', threads: 2, options: { workers: 'auto', threads: 'auto' } },
 ]
 
 /** Deletion and Insertion are one family: their curves share a model and a substrate. */
 function families(steps) {
+  const only = process.env.BENCH_FAMILIES?.split(',')
   return [
-    { name: `SRG (featuresInStep ${steps.srg} values)`, metrics: [new SymmetricRelevanceGain({ featuresInStep: steps.srg })] },
-    { name: `PixelFlipping (featuresInStep ${steps.srg} values)`, metrics: [new PixelFlipping({ featuresInStep: steps.srg })] },
+    { key: 'srg', name: `SRG (featuresInStep ${steps.srg} values)`, metrics: [new SymmetricRelevanceGain({ featuresInStep: steps.srg })] },
+    { key: 'pf', name: `PixelFlipping (featuresInStep ${steps.srg} values)`, metrics: [new PixelFlipping({ featuresInStep: steps.srg })] },
     {
+      key: 'del',
       name: `Deletion + Insertion (${steps.del} steps)`,
       metrics: [new Deletion({ steps: steps.del }), new Insertion({ steps: steps.del })],
     },
-    { name: 'ROAD (7 percentages, MoRF)', metrics: [new Road()] },
-  ]
+    { key: 'road', name: 'ROAD (7 percentages, MoRF)', metrics: [new Road()] },
+  ].filter((f) => !only || only.includes(f.key))
 }
 
 async function setups() {
@@ -70,7 +78,7 @@ async function setups() {
         steps: { srg: 9408, del: 16 },
         sizes: [1, 2, 4],
         pairs: 3,
-        pools: [POOLS[0], POOLS[2]],
+        pools: [POOLS[0], POOLS[2], POOLS[3]],
       })
     }
   }
@@ -102,6 +110,12 @@ async function bare(path, threads, rowShape, sizes) {
   return { session, size: best.size, run: (rows) => forwards(rows, best.size) }
 }
 
+/** `1 × 2 threads`, or for a measured shape `auto: 1 × 2 spin`. */
+function poolLabel(options, chosen) {
+  if (options.workers !== 'auto') return `${options.workers} × ${options.threads} thread${options.threads > 1 ? 's' : ''}`
+  return chosen ? `auto: ${chosen.workers} × ${chosen.threads}${chosen.spin ? ' spin' : ''}` : 'auto'
+}
+
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]
 const quartiles = (v) => {
   const s = [...v].sort((a, b) => a - b)
@@ -111,9 +125,11 @@ const quartiles = (v) => {
 export async function run() {
   const pairs = process.env.BENCH_PAIRS ? Number(process.env.BENCH_PAIRS) : undefined
   const rows = []
+  const loadBefore = os.loadavg()
   for (const s of await setups()) {
     const rowShape = s.data.shape.slice(1)
-    for (const pool of s.pools) {
+    const pools = process.env.BENCH_POOLS?.split(',')
+    for (const pool of s.pools.filter((p) => !pools || pools.includes(p.key))) {
       const limit = await bare(s.path, pool.threads, rowShape, s.sizes)
       const rss0 = process.memoryUsage.rss()
       const model = await OnnxModel.load(s.path, pool.options)
@@ -130,9 +146,10 @@ export async function run() {
         const ratios = []
         const ours = []
         const theirs = []
+        let last = first
         for (let i = 0; i < (pairs ?? s.pairs); i++) {
           t = performance.now()
-          await evaluate()
+          last = await evaluate()
           ours.push(performance.now() - t)
           t = performance.now()
           await limit.run(needed)
@@ -142,11 +159,11 @@ export async function run() {
         const [q1, q3] = quartiles(ratios)
         const row = {
           model: s.label,
-          pool: `${pool.options.workers} × ${pool.options.threads} thread${pool.options.threads > 1 ? 's' : ''}`,
+          pool: poolLabel(pool.options, last.at(-1).pool),
           threads: pool.threads,
           family: f.name,
           rows: needed,
-          batchSize: first.at(-1).batchSize,
+          batchSize: last.at(-1).batchSize,
           bareBatchSize: limit.size,
           firstMs,
           ms: median(ours),
@@ -168,10 +185,11 @@ export async function run() {
   await mkdir('benches/results', { recursive: true })
   await writeFile(
     'benches/results/compare.json',
-    `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), rows }, null, 2)}\n`,
+    `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), load: { before: loadBefore, after: os.loadavg() }, rows }, null, 2)}\n`,
   )
+  const load = (l) => l.map((v) => v.toFixed(1)).join(' ')
   const md = [
-    `Machine: ${machine()}. Median of interleaved pairs (xai-eval ÷ bare forward passes), quartiles in brackets.`,
+    `Machine: ${machine()}; load average ${load(loadBefore)} before, ${load(os.loadavg())} after. Median of interleaved pairs (xai-eval ÷ bare forward passes), quartiles in brackets.`,
     '',
     '| model | pool (sessions × threads) | family | rows | xai-eval ms (batch) | bare ms (batch) | ratio |',
     '|---|---|---|---:|---:|---:|---:|',

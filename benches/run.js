@@ -10,6 +10,7 @@ import * as srgVsPerStep from './srg-vs-per-step.js'
 import * as distributed from './distributed.js'
 import * as compare from './compare.js'
 import * as peers from './peers.js'
+import * as overhead from './overhead.js'
 import { machine } from './common.js'
 
 const only = process.argv[2]
@@ -25,6 +26,7 @@ for (const bench of [
   localisation,
   distributed,
   compare,
+  overhead,
   peers,
 ]) {
   if (only && bench.name !== only) continue

@@ -83,7 +83,7 @@ Model:
   --output KIND          logits|probabilities: what the metrics score (default probabilities)
   --provider NAME        ${PROVIDERS.join('|')} (default cpu; falls back to cpu with a warning)
   --batch-size N|auto    rows per forward call (default auto: measured)
-  --workers N            ONNX Runtime sessions (default 2 on CPU)
+  --workers N|auto       ONNX Runtime sessions (default 2 on CPU; auto: the pool shape, sessions × threads, measured)
 
 Output:
   --out DIR              results folder (default xai-eval-results; demo writes only when given)
@@ -115,7 +115,7 @@ const configSchema = z.strictObject({
   output: z.enum(['logits', 'probabilities']).optional(),
   provider: z.enum(PROVIDERS).optional(),
   batchSize: z.union([z.int().min(1), z.literal('auto')]).optional(),
-  workers: z.int().min(1).optional(),
+  workers: z.union([z.int().min(1), z.literal('auto')]).optional(),
   seed: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   reps: z.int().min(100).max(1_000_000).optional(),
   samples: z.string().optional(),
@@ -264,7 +264,7 @@ async function settingsOf(values: Record<string, unknown>, command: string): Pro
   s.output = choice('output', ['logits', 'probabilities'] as const) ?? s.output
   s.provider = choice('provider', PROVIDERS) ?? s.provider
   if (str('batch-size') !== undefined) s.batchSize = str('batch-size') === 'auto' ? 'auto' : int('batch-size', str('batch-size')!, 1)
-  if (str('workers') !== undefined) s.workers = int('workers', str('workers')!, 1)
+  if (str('workers') !== undefined) s.workers = str('workers') === 'auto' ? 'auto' : int('workers', str('workers')!, 1)
   if (str('seed') !== undefined) s.seed = int('seed', str('seed')!, 0)
   if (str('reps') !== undefined) s.reps = int('reps', str('reps')!, 100)
   if (str('chunk') !== undefined) s.chunk = int('chunk', str('chunk')!, 1)
@@ -527,7 +527,7 @@ async function run(command: string, values: Record<string, unknown>, positionals
     if (outDir) await checkWritable(outDir)
     const onnx = await OnnxModel.load(modelPath, {
       maxBatchSize: s.batchSize ?? 'auto',
-      workers: s.workers,
+      ...(s.workers === 'auto' ? { workers: 'auto', threads: 'auto' } : { workers: s.workers }),
       executionProviders: s.provider ? [s.provider] : undefined,
       output: s.output,
       inputName: s.inputName,

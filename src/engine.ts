@@ -12,10 +12,12 @@ import { computeBaselines, fillRows, rankFeatures, scoreRows, type BaselineSpec,
 export interface Source {
   data: Checked
   layout: LayoutSpec
-  /** Stable descending feature orders `[N, F]`. */
+  /** Stable descending feature orders `[N, F]`: valid for samples `[0, end)` once `ready(end)` resolved. */
   order: Uint32Array
-  /** Baseline snapshot of every sample, `[N, C, H, W]`. */
+  /** Baseline snapshot of every sample, `[N, C, H, W]`, valid as `order` is. */
   baselines: Float32Array
+  /** Resolves once the first `end` samples are ranked and their baselines taken. */
+  ready(end: number): Promise<void>
 }
 
 export interface RunOptions {
@@ -26,7 +28,13 @@ export interface RunOptions {
   rows?: RowCache
 }
 
-/** Ranks features and snapshots baselines, both off the JS thread and at the same time. */
+/**
+ * Ranks features and snapshots baselines, both off the JS thread and at the same time: first for
+ * the leading eighth of the samples, then, while the first batches already run, for the rest (a
+ * session idles while nothing is ranked; on the small CNN that was a tenth of a PixelFlipping run).
+ * Each sample's order and baseline depend on that sample alone (random baselines are keyed by its
+ * global index), so the split changes nothing.
+ */
 export async function prepare(
   data: Checked,
   layout: LayoutSpec,
@@ -36,12 +44,26 @@ export async function prepare(
   firstSample: number,
   signal?: AbortSignal,
 ): Promise<Source> {
-  const shape = [data.n, data.channels, data.height, data.width]
-  const [order, baselines] = await Promise.all([
-    rankFeatures(data.a, data.n, layout, abs, signal),
-    computeBaselines(data.x, shape, baseline, firstSample, signal),
-  ])
-  return { data, layout, order, baselines }
+  const { n, channels, height, width } = data
+  const aLen = data.a.length / n
+  const xLen = channels * height * width
+  let order: Uint32Array | undefined
+  const baselines = new Float32Array(n * xLen)
+  const part = async (from: number, to: number): Promise<void> => {
+    const [o, b] = await Promise.all([
+      rankFeatures(data.a.subarray(from * aLen, to * aLen), to - from, layout, abs, signal),
+      computeBaselines(data.x.subarray(from * xLen, to * xLen), [to - from, channels, height, width], baseline, firstSample + from, signal),
+    ])
+    order ??= new Uint32Array((o.length / (to - from)) * n)
+    order.set(o, (from * o.length) / (to - from))
+    baselines.set(b, from * xLen)
+  }
+  const head = Math.ceil(n / 8)
+  await part(0, head)
+  const rest = head < n ? part(head, n) : Promise.resolve()
+  // Awaited by the rows that need it; a failure nobody waits for (the run already failed) is dropped here.
+  rest.catch(() => {})
+  return { data, layout, order: order!, baselines, ready: (end) => (end <= head ? Promise.resolve() : rest) }
 }
 
 /** A metric's rows: how many, and how to build rows `[start, end)` with their target classes. */
@@ -60,7 +82,8 @@ export function maskedRows(src: Source, perSample: readonly (readonly [number, n
   const { data } = src
   return {
     rows: data.n * k,
-    build(start, end, out, targets, signal) {
+    async build(start, end, out, targets, signal) {
+      await src.ready(Math.floor((end - 1) / k) + 1)
       const triples = new Uint32Array(3 * (end - start))
       for (let r = start; r < end; r++) {
         const s = Math.floor(r / k)
@@ -172,25 +195,42 @@ export async function run(
   // One more lane than the model can run at once, so the next batch is being filled natively
   // while the model works on the current ones; memory stays at `lanes` batches. Small batches
   // (under SMALL_BATCH bytes) get as many lanes again: their forward pass is as short as the
-  // hand-off between threads, which more batches in flight hide. Batch sizes are asked for batch
-  // by batch (an 'auto' model climbs on these very rows). On a failure or an abort no lane starts
-  // another batch, and we return only once every started one has settled: the caller may close
-  // the model right away.
-  const lanes = model.concurrency + 1
+  // hand-off between threads, which more batches in flight hide. Batch sizes and the model's
+  // concurrency are asked for batch by batch (an 'auto' model measures them on these very rows):
+  // lanes beyond what the model runs now wait for the next batch to finish. On a failure or an
+  // abort no lane starts another batch, and we return only once every started one has settled:
+  // the caller may close the model right away.
+  let wake = (): void => {}
+  let finished = new Promise<void>((r) => (wake = r))
+  const batchDone = (): void => {
+    const w = wake
+    finished = new Promise<void>((r) => (wake = r))
+    w()
+  }
   const settled = await Promise.allSettled(
-    Array.from({ length: 2 * lanes }, async (_, lane) => {
+    Array.from({ length: 2 * (Math.max(model.concurrency, model.maxConcurrency ?? 0) + 1) }, async (_, lane) => {
       while (next < plan.rows && !failed) {
         try {
           throwIfAborted(signal)
           const size = model.batchSize?.(rowShape) ?? model.maxBatchSize
-          if (lane >= lanes && size * rowLen * 4 > SMALL_BATCH) return
+          const lanes = model.concurrency + 1
+          if (lane >= (size * rowLen * 4 > SMALL_BATCH ? lanes : 2 * lanes)) {
+            await finished
+            continue
+          }
           const start = next
           const n = Math.min(size, plan.rows - start)
           next += n
           cost.batchSize = size
-          await one(start, n)
+          try {
+            await one(start, n)
+          } finally {
+            batchDone()
+          }
+          if (model.pool) cost.pool = model.pool
         } catch (e) {
           failed = true
+          batchDone()
           throw e
         }
       }

@@ -77,7 +77,7 @@ export {
 export { NpySource, readNpy, type NpyArray } from './io/npy.js'
 
 // Models
-export type { Model, ModelStats, OutputKind } from './models/model.js'
+export type { Model, ModelStats, OutputKind, PoolShape } from './models/model.js'
 export { OnnxModel, type ExecutionProvider, type OnnxModelOptions } from './models/onnx-model.js'
 export { FunctionModel, type FunctionModelOptions } from './models/function-model.js'
 export {

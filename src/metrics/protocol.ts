@@ -8,7 +8,7 @@ import { getMaxListeners, setMaxListeners } from 'node:events'
 import type { Dataset } from '../data.js'
 import type { RunOptions } from '../engine.js'
 import { throwIfAborted, XaiEvalError } from '../errors.js'
-import type { Model } from '../models/model.js'
+import type { Model, PoolShape } from '../models/model.js'
 import { summarize } from '../native.js'
 import { closest, describeValue, parseOptions, z } from '../options.js'
 import { RowCache } from '../row-cache.js'
@@ -41,6 +41,8 @@ export interface Cost {
   batches: number
   /** Rows per model call at the end of the run: the settled size with `'auto'` (absent when no rows ran). */
   batchSize?: number
+  /** The model's pool shape at the end of the run (the settled one with `'auto'` workers or threads), when it has one. */
+  pool?: PoolShape
 }
 
 export const newCost = (): Cost => ({ forwardPasses: 0, batches: 0 })
@@ -69,6 +71,7 @@ export interface Shard {
   forwardPasses: number
   batches: number
   batchSize?: number
+  pool?: PoolShape
 }
 
 const shardSchema = z.looseObject({
@@ -125,6 +128,12 @@ export interface MetricResult {
   batches: number
   /** Largest rows per model call (the settled size with `maxBatchSize: 'auto'`); absent when no rows ran. */
   batchSize?: number
+  /**
+   * The model's pool shape (sessions × threads, spinning) when the last shard's rows ended, the
+   * measured one with OnnxModel's `workers`/`threads: 'auto'`: pass it back to fix it. Absent for
+   * models without a pool.
+   */
+  pool?: PoolShape
 }
 
 /** Options of `map` and `evaluate`. */
@@ -381,6 +390,7 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
         forwardPasses: sorted.reduce((a, s) => a + s.forwardPasses, 0),
         batches: sorted.reduce((a, s) => a + s.batches, 0),
         ...batchSizeOf(sorted),
+        ...poolOf(sorted),
       },
     }
   }
@@ -390,6 +400,12 @@ export abstract class Metric<P extends object = Record<string, unknown>, R exten
 function batchSizeOf(shards: readonly Shard[]): { batchSize?: number } {
   const sizes = shards.map((s) => (s as { batchSize?: unknown }).batchSize).filter((b): b is number => typeof b === 'number')
   return sizes.length > 0 ? { batchSize: Math.max(...sizes) } : {}
+}
+
+/** The pool shape of the last shard that reports one, as `{ pool }`, or nothing. */
+function poolOf(shards: readonly Shard[]): { pool?: PoolShape } {
+  const pool = [...shards].reverse().find((s) => s.pool !== undefined)?.pool
+  return pool ? { pool: { ...pool } } : {}
 }
 
 /** A metric class: constructible from its options, with its meta. */

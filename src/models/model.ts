@@ -9,6 +9,13 @@ export interface ModelStats {
   rows: number
 }
 
+/** How a model's sessions share the cores: sessions × intra-op threads each, and whether those threads spin-wait. */
+export interface PoolShape {
+  workers: number
+  threads: number
+  spin: boolean
+}
+
 /** A classifier the metrics can call. {@link OnnxModel} and {@link FunctionModel} implement it. */
 export interface Model {
   /** What the metrics score: `'probabilities'` applies softmax to logits (once). */
@@ -19,6 +26,13 @@ export interface Model {
   readonly maxBatchSize: number
   /** Batches the model can run at once (worker pool size); the engine keeps this many busy. */
   readonly concurrency: number
+  /**
+   * Largest {@link concurrency} the model may switch to while it measures its pool shape (default
+   * `concurrency`): the engine prepares lanes for it and keeps `concurrency + 1` of them busy.
+   */
+  readonly maxConcurrency?: number
+  /** The pool shape the last batch ran on, when the model has one (reported in results). */
+  readonly pool?: PoolShape
   readonly stats: ModelStats
   /**
    * Runs `rows` inputs of shape `rowShape` (`[C, H, W]`) and returns `[rows, classes]` outputs.

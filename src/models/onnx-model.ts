@@ -6,7 +6,7 @@ import { Piscina } from 'piscina'
 import { XaiEvalError } from '../errors.js'
 import { closedError, Lifecycle } from './lifecycle.js'
 import { parseOptions, z } from '../options.js'
-import type { Model, ModelStats, OutputKind } from './model.js'
+import type { Model, ModelStats, OutputKind, PoolShape } from './model.js'
 import { producerOf } from './onnx-graph.js'
 import type { ForwardRequest, ForwardResult, SessionMeta, WorkerConfig } from './onnx-worker.js'
 
@@ -63,13 +63,18 @@ const optionsSchema = z.strictObject({
     .default({ batchBytes: 32 * 2 ** 20, rssBytes: 2 ** 30, ms: 1000, margin: 0.1 }),
   /**
    * Whether ORT's intra-op threads may spin-wait for work (default: only when the pool has one
-   * session, which then owns its cores; spinning sessions that share cores steal them from each other).
+   * session, which then owns its cores; spinning sessions that share cores steal them from each
+   * other; with `'auto'` workers or threads, a lone session is tried both ways).
    */
   spin: z.boolean().optional(),
-  /** Sessions (worker threads) in the pool (default: 2 on CPU, 1 on a GPU; at most 4 × cores). */
-  workers: z.int().min(1).max(MAX_THREADS).optional(),
-  /** Intra-op threads per session (default: cores / workers; at most 4 × cores). */
-  threads: z.int().min(1).max(MAX_THREADS).optional(),
+  /**
+   * Sessions (worker threads) in the pool (default: 2 on CPU, 1 on a GPU; at most 4 × cores), or
+   * `'auto'`: measured like the batch size (see {@link poolShapes}); the result's `pool` says
+   * what was chosen, and passing it back fixes it.
+   */
+  workers: z.union([z.int().min(1).max(MAX_THREADS), z.literal('auto')]).optional(),
+  /** Intra-op threads per session (default: cores / workers; at most 4 × cores), or `'auto'` (see `workers`). */
+  threads: z.union([z.int().min(1).max(MAX_THREADS), z.literal('auto')]).optional(),
   /** What the metrics score (default `'probabilities'`): softmax is applied unless the graph ends in Softmax. */
   output: z.enum(['logits', 'probabilities']).default('probabilities'),
   /** Graph input and output to use (default: the first of each). */
@@ -93,16 +98,23 @@ const FIRST_BYTES = 64 * 1024
 const WINDOW_MS = 20
 
 /**
+ * Batches a session runs in less time than this are mostly hand-off between threads (≈ 0.2 ms a
+ * batch, measured on the small CNN): the climb goes past them whatever a noisy window says (the
+ * small CNN at one thread settled at 16 rows, 1.40 × the bare limit, where 128 rows gave 1.10).
+ */
+const SHORT_BATCH_MS = 2
+
+/**
  * The `'auto'` climb of one (model file, row shape, provider, pool shape): doubling batch sizes,
  * each measured by the pool's throughput as the engine sees it (rows completed per wall-clock
  * millisecond, per-batch overheads included) over at least {@link WINDOW_MS} and `2 × sessions`
- * batches, after one batch per session has paid for the new shape. Shared by every model of the
+ * batches, after two batches per session have paid for the new shape. Shared by every model of the
  * process with that key, so a settled size is reused and an unfinished climb goes on where it stopped.
  */
 class Climb {
   size: number
   settled: number | undefined
-  private best = { size: 0, rate: 0 }
+  best = { size: 0, rate: 0 }
   /** Doublings in a row that did not beat the best by the margin: two end the climb (noise may fake one). */
   private misses = 0
   private completed = 0
@@ -133,20 +145,23 @@ class Climb {
     const size = rows
     if (this.settled !== undefined || size !== this.size) return
     const now = performance.now()
-    if (++this.completed <= this.sessions) {
+    // Two batches per session pay for a new shape: onnxruntime's first runs at a new batch size
+    // allocate (with one, the small CNN measured 256 rows at a third of 128's rate).
+    if (++this.completed <= 2 * this.sessions) {
       this.since = now
       this.rows = 0
       return
     }
     this.rows += rows
-    if (this.completed < 3 * this.sessions || now - this.since < WINDOW_MS) return
+    if (this.completed < 4 * this.sessions || now - this.since < WINDOW_MS) return
     const rate = this.rows / (now - this.since)
     const overMemory = process.memoryUsage.rss() - this.rss > this.tuning.rssBytes
     const improved = !overMemory && rate > this.best.rate * (1 + this.tuning.margin)
     if (improved) this.best = { size, rate }
-    this.misses = improved ? 0 : this.misses + 1
+    const short = (size * this.sessions) / rate < SHORT_BATCH_MS
+    this.misses = improved || short ? 0 : this.misses + 1
     if (overMemory || this.misses === 2 || 2 * size > this.cap || now - this.start > this.tuning.ms) {
-      this.settled = this.best.size
+      this.settled = this.best.size || size
     } else {
       this.size *= 2
       this.completed = 0
@@ -154,26 +169,196 @@ class Climb {
   }
 }
 
-const climbs = new Map<string, Climb>()
+/**
+ * The pool shapes `'auto'` workers or threads try on `cores` cores, the default shape first: 1, 2,
+ * 4, … sessions (and one per core) sharing the cores evenly, a lone multi-thread session both
+ * spinning and not. Fixed `workers`, `threads` or `spin` narrow the list.
+ */
+export function poolShapes(
+  cores: number,
+  gpu: boolean,
+  o: { workers?: number | 'auto'; threads?: number | 'auto'; spin?: boolean | undefined },
+): PoolShape[] {
+  const shape = (workers: number, threads?: number, spin?: boolean): PoolShape => {
+    const t = threads ?? Math.max(1, Math.floor(cores / workers))
+    return { workers, threads: t, spin: spin ?? workers === 1 }
+  }
+  const fixedWorkers = typeof o.workers === 'number' ? o.workers : undefined
+  const fixedThreads = typeof o.threads === 'number' ? o.threads : undefined
+  const first = shape(fixedWorkers ?? (gpu ? 1 : Math.min(2, cores)), fixedThreads, o.spin)
+  if (o.workers !== 'auto' && o.threads !== 'auto') return [first]
+  const counts = fixedWorkers !== undefined ? [fixedWorkers] : gpu ? [1, 2] : [1, 2, 4, 8, 16, 32, 64, cores].filter((w) => w <= cores)
+  const all = [first]
+  for (const w of counts) {
+    const t = fixedThreads ?? Math.max(1, Math.floor(cores / w))
+    const spins = o.spin !== undefined ? [o.spin] : w === 1 && t > 1 ? [true, false] : [w === 1]
+    for (const spin of spins) all.push(shape(w, t, spin))
+  }
+  const seen = new Set<string>()
+  return all.filter((p) => {
+    const k = `${p.workers}×${p.threads}${p.spin ? ' spin' : ''}`
+    if (seen.has(k) || p.workers * p.threads > MAX_THREADS) return false
+    seen.add(k)
+    return true
+  })
+}
+
+/**
+ * The `'auto'` choice of one (model file, row shape, provider, candidate pool shapes, budgets):
+ * first the batch size {@link Climb}s on the first (default) shape; then every other shape runs
+ * the settled size for one measuring window (the metric's own rows again, after two batches per
+ * session have warmed it up); a shape replaces the best so far only if its rows/s beat it by
+ * `tuning.margin`. The time and memory budgets cover both stages (new sessions included): once
+ * spent, the best so far is kept, even in the middle of a trial. Shared by every model of the
+ * process with that key.
+ */
+class Tuner {
+  settled: { shape: number; size: number } | undefined
+  private readonly climb: Climb
+  private climbing = true
+  /** Shape under trial in the second stage. */
+  private trial = 0
+  private best = { shape: 0, rate: 0 }
+  private completed = 0
+  private rows = 0
+  private since = 0
+  private readonly start = performance.now()
+  private readonly rss = process.memoryUsage.rss()
+
+  constructor(
+    readonly shapes: readonly PoolShape[],
+    first: number,
+    cap: number,
+    private readonly tuning: Tuning,
+  ) {
+    this.climb = new Climb(first, cap, shapes[0]!.workers, tuning)
+    this.afterClimb()
+  }
+
+  /** The candidate shape the next batch should run on. */
+  get shape(): number {
+    return this.settled?.shape ?? this.trial
+  }
+
+  /** The size of the next batch. */
+  get size(): number {
+    return this.settled?.size ?? this.climb.next
+  }
+
+  /**
+   * A batch of `rows` rows has just completed on candidate `shape`; `alone` when no other
+   * candidate's sessions were running or opening (a shape is measured only alone: one still
+   * draining its queue, or loading a model, takes cores from the one under trial).
+   */
+  record(shape: number, rows: number, alone: boolean): void {
+    if (this.settled !== undefined) return
+    if (this.climbing) {
+      if (shape === 0) this.climb.record(rows)
+      this.afterClimb()
+      return
+    }
+    const now = performance.now()
+    // A trial is abandoned when the budget runs out (a big model's window alone may take seconds).
+    if (now - this.start > this.tuning.ms) {
+      this.settled = { shape: this.best.shape, size: this.climb.settled! }
+      return
+    }
+    if (shape !== this.trial || rows !== this.climb.settled) return
+    const sessions = this.shapes[shape]!.workers
+    if (!alone) this.completed = 0
+    // Fresh sessions: two batches each warm them up (the first allocates, the second still ran cold).
+    if (++this.completed <= 2 * sessions) {
+      this.since = now
+      this.rows = 0
+      return
+    }
+    this.rows += rows
+    if (this.completed < 4 * sessions || now - this.since < WINDOW_MS) return
+    const rate = this.rows / (now - this.since)
+    if (rate > this.best.rate * (1 + this.tuning.margin)) this.best = { shape, rate }
+    this.nextTrial(now)
+  }
+
+  /** Candidate `shape` could not be opened: it is passed over. */
+  skip(shape: number): void {
+    if (this.settled === undefined && !this.climbing && shape === this.trial && shape > 0) this.nextTrial(performance.now())
+  }
+
+  private afterClimb(): void {
+    const size = this.climb.settled
+    if (size === undefined) return
+    this.climbing = false
+    if (this.shapes.length === 1) this.settled = { shape: 0, size }
+    // A fixed batch size is not climbed: the first shape is measured like the others.
+    else if (this.climb.best.rate === 0) this.trial = 0
+    else {
+      this.best = { shape: 0, rate: this.climb.best.rate }
+      this.nextTrial(performance.now())
+    }
+  }
+
+  private nextTrial(now: number): void {
+    this.trial++
+    this.completed = 0
+    const overMemory = process.memoryUsage.rss() - this.rss > this.tuning.rssBytes
+    if (this.trial >= this.shapes.length || overMemory || now - this.start > this.tuning.ms) {
+      this.settled = { shape: this.best.shape, size: this.climb.settled! }
+    }
+  }
+}
+
+const tuners = new Map<string, Tuner>()
+
+/** One candidate shape's sessions: opening, then open (or failed). */
+interface Pool {
+  shape: PoolShape
+  piscina: Piscina | undefined
+  failed: boolean
+  opening: Promise<void>
+  /** Forward passes handed to this pool and not yet finished there. */
+  inPool: Set<Promise<unknown>>
+}
+
+/** Opens `shape`'s sessions on worker threads (each loads the model when it first runs). */
+function openPool(config: Omit<WorkerConfig, 'threads' | 'spin'>, shape: PoolShape): Piscina {
+  const workerData: WorkerConfig = { ...config, threads: shape.threads, spin: shape.spin }
+  return new Piscina({
+    filename: new URL('./onnx-worker.js', import.meta.url).href,
+    workerData,
+    minThreads: shape.workers,
+    maxThreads: shape.workers,
+    idleTimeout: Number.POSITIVE_INFINITY,
+    // The next batch waits in the worker's own queue, not the main thread's: the session goes
+    // from one run to the next without sleeping until the main thread has handled a reply
+    // (on a busy machine, each such wake-up costs a scheduler slice). The engine bounds the
+    // batches in flight, so a deeper queue only reorders them.
+    concurrentTasksPerWorker: 2,
+  })
+}
 
 /** An ONNX model served by a pool of onnxruntime-node sessions, one per worker thread. */
 export class OnnxModel implements Model {
   readonly stats: ModelStats = { forwardPasses: 0, rows: 0 }
-  readonly concurrency: number
+  readonly maxConcurrency: number
   private readonly batch: number | 'auto'
   private readonly fixedBatch: number | undefined
-  /** Input buffers handed back by the workers, for the next batches of the same length. */
+  /** Input buffers of finished batches, for the next batches of the same length. */
   private readonly spare: Float32Array[] = []
-  private last: Climb | undefined
+  private last: Tuner | undefined
   private readonly life = new Lifecycle()
-  /** Forward passes handed to the pool and not yet finished there (whoever still waits on them). */
-  private readonly inPool = new Set<Promise<unknown>>()
+  /** Sessions of each candidate shape, opened when first wanted. */
+  private readonly pools: (Pool | undefined)[]
+  /** Candidate the last batch ran on. */
+  private active = 0
   private closing: Promise<void> | undefined
 
   private constructor(
-    private readonly pool: Piscina,
+    first: Piscina,
     /** Shared with the workers: set to 1 on close, so batches still queued are refused, not run. */
     private readonly stop: Int32Array,
+    private readonly config: Omit<WorkerConfig, 'threads' | 'spin'>,
+    /** Candidate pool shapes, the one of `first` first (one shape unless workers or threads are `'auto'`). */
+    private readonly shapes: readonly PoolShape[],
     /** The execution provider that actually runs the model. */
     readonly provider: string,
     readonly output: OutputKind,
@@ -183,14 +368,15 @@ export class OnnxModel implements Model {
     /** Input shape from the model's metadata (`null` = symbolic), when known. */
     readonly inputShape: readonly (number | null)[] | undefined,
     batch: number | 'auto',
-    workers: number,
-    /** Identifies the model file and pool shape for the process's batch-size cache. */
+    /** Identifies the model file, provider and candidate shapes for the process's tuning cache. */
     private readonly key: string,
     private readonly tuning: Tuning,
     /** Every output of the graph (the model scores {@link outputName}). */
     readonly outputNames: readonly string[] = [outputName],
   ) {
-    this.concurrency = workers
+    this.pools = shapes.map(() => undefined)
+    this.pools[0] = { shape: shapes[0]!, piscina: first, failed: false, opening: Promise.resolve(), inPool: new Set() }
+    this.maxConcurrency = Math.max(...shapes.map((p) => p.workers))
     const fixed = inputShape?.[0]
     this.fixedBatch = typeof fixed === 'number' ? fixed : undefined
     this.batch = this.fixedBatch ?? batch
@@ -199,12 +385,9 @@ export class OnnxModel implements Model {
   static async load(path: string, opts?: OnnxModelOptions): Promise<OnnxModel> {
     if (typeof path !== 'string') throw new XaiEvalError('INVALID_OPTION', 'path', 'expected a path to an .onnx file')
     const options = parseOptions(optionsSchema, opts)
-    if ((options.workers ?? 1) * (options.threads ?? 1) > MAX_THREADS) {
-      throw new XaiEvalError(
-        'INVALID_OPTION',
-        'threads',
-        `expected workers × threads ≤ ${MAX_THREADS} (4 × cores), got ${options.workers} × ${options.threads}`,
-      )
+    const { workers: w, threads: t } = options
+    if (typeof w === 'number' && typeof t === 'number' && w * t > MAX_THREADS) {
+      throw new XaiEvalError('INVALID_OPTION', 'threads', `expected workers × threads ≤ ${MAX_THREADS} (4 × cores), got ${w} × ${t}`)
     }
     const { output, maxBatchSize: batch, tuning } = options
     let bytes: Uint8Array
@@ -219,19 +402,10 @@ export class OnnxModel implements Model {
     const cores = availableParallelism()
     let failure: unknown
     for (const [i, p] of requested.entries()) {
-      const gpu = p.name !== 'cpu'
-      const workers = options.workers ?? (gpu ? 1 : Math.min(2, cores))
-      const threads = options.threads ?? Math.max(1, Math.floor(cores / workers))
-      const spin = options.spin ?? workers === 1
+      const shapes = poolShapes(cores, p.name !== 'cpu', options)
       const stop = new Int32Array(new SharedArrayBuffer(4))
-      const config: WorkerConfig = { path, provider: p.name, deviceId: p.deviceId ?? 0, threads, spin, stop }
-      const pool = new Piscina({
-        filename: new URL('./onnx-worker.js', import.meta.url).href,
-        workerData: config,
-        minThreads: workers,
-        maxThreads: workers,
-        idleTimeout: Number.POSITIVE_INFINITY,
-      })
+      const config = { path, provider: p.name, deviceId: p.deviceId ?? 0, stop }
+      const pool = openPool(config, shapes[0]!)
       try {
         const meta = (await pool.run({ kind: 'meta' })) as SessionMeta
         const inputName = pick('inputName', options.inputName, meta.inputNames)
@@ -243,10 +417,13 @@ export class OnnxModel implements Model {
             detail: String(failure),
           })
         }
-        const key = `${path}|${bytes.length}|${p.name}:${p.deviceId ?? 0}|${workers}×${threads}${spin ? ' spin' : ''}`
+        const shapeKeys = shapes.map((s) => `${s.workers}×${s.threads}${s.spin ? ' spin' : ''}`).join(',')
+        const key = `${path}|${bytes.length}|${p.name}:${p.deviceId ?? 0}|${shapeKeys}`
         return new OnnxModel(
           pool,
           stop,
+          config,
+          shapes,
           p.name,
           output,
           rawOutput,
@@ -254,7 +431,6 @@ export class OnnxModel implements Model {
           outputName,
           meta.inputShapes[inputName],
           batch,
-          workers,
           key,
           tuning,
           meta.outputNames,
@@ -268,41 +444,112 @@ export class OnnxModel implements Model {
     throw new XaiEvalError('MODEL_LOAD', 'path', `cannot load ${path}: ${String(failure)}`, { cause: failure })
   }
 
+  /** Batches the pool the last batch ran on can run at once (its sessions). */
+  get concurrency(): number {
+    return this.shapes[this.active]!.workers
+  }
+
+  /** The pool shape the last batch ran on: with `'auto'` workers or threads, the one measured fastest once settled. */
+  get pool(): PoolShape {
+    return { ...this.shapes[this.active]! }
+  }
+
   /** Rows per forward call: the fixed size, or the `'auto'` size last used (64 before any). */
   get maxBatchSize(): number {
     if (this.batch !== 'auto') return this.batch
-    return this.last?.next ?? 64
+    return this.last?.size ?? 64
   }
 
   /**
-   * Rows of the next batch of inputs `rowShape`: the fixed size, or the `'auto'` climb's current
+   * Rows of the next batch of inputs `rowShape`: the fixed size, or the `'auto'` tuner's current
    * (then settled) size for this shape, fed by {@link forward}'s timings.
    */
   batchSize(rowShape: readonly number[]): number {
-    if (this.batch !== 'auto') return this.batch
     this.checkRowShape(rowShape)
-    this.last = this.climb(rowShape)
-    return this.last.next
+    const tuner = this.tuner(rowShape)
+    if (tuner) this.last = tuner
+    return this.batch === 'auto' ? (tuner?.size ?? 64) : this.batch
   }
 
-  private climb(rowShape: readonly number[]): Climb {
+  /**
+   * The tuning of inputs `rowShape`: with `'auto'` batch size and pool shape both, or one of them
+   * (the other stays fixed); none when nothing is measured.
+   */
+  private tuner(rowShape: readonly number[]): Tuner | undefined {
+    const autoBatch = this.batch === 'auto'
+    if (!autoBatch && this.shapes.length === 1) return undefined
     const { batchBytes, rssBytes, ms, margin } = this.tuning
-    const key = `${this.key}|${rowShape.join('×')}|${batchBytes},${rssBytes},${ms},${margin}`
-    let c = climbs.get(key)
-    if (!c) {
+    const key = `${this.key}|${autoBatch ? 'auto' : this.batch}|${rowShape.join('×')}|${batchBytes},${rssBytes},${ms},${margin}`
+    let t = tuners.get(key)
+    if (!t) {
       const rowBytes = 4 * rowShape.reduce((p, d) => p * d, 1)
-      const cap = Math.max(1, Math.min(MAX_AUTO, Math.floor(this.tuning.batchBytes / rowBytes)))
-      const first = 2 ** Math.max(0, Math.floor(Math.log2(FIRST_BYTES / rowBytes)))
-      c = new Climb(first, cap, this.concurrency, this.tuning)
-      climbs.set(key, c)
+      const cap = autoBatch ? Math.max(1, Math.min(MAX_AUTO, Math.floor(batchBytes / rowBytes))) : (this.batch as number)
+      const first = autoBatch ? 2 ** Math.max(0, Math.floor(Math.log2(FIRST_BYTES / rowBytes))) : cap
+      t = new Tuner(this.shapes, first, cap, this.tuning)
+      tuners.set(key, t)
     }
-    return c
+    return t
   }
 
-  /** A zeroed or reused (then stale) buffer of `length` floats: inputs come back from the workers. */
+  /**
+   * The candidate the next batch of `rowShape` runs on: the one the tuner wants once its sessions
+   * are open (they open in the background meanwhile, and the batches go on where they ran). Once
+   * a tuning settles, the other candidates' sessions are closed after their last batches.
+   */
+  private route(rowShape: readonly number[]): number {
+    const tuner = this.shapes.length > 1 ? this.tuner(rowShape) : undefined
+    if (!tuner) return 0
+    const want = tuner.shape
+    const pool = this.pools[want] ?? this.open(want)
+    if (pool.failed) tuner.skip(want)
+    else if (pool.piscina) this.active = want
+    if (tuner.settled !== undefined) this.retire(this.active)
+    return this.active
+  }
+
+  private open(index: number): Pool {
+    const shape = this.shapes[index]!
+    const pool: Pool = { shape, piscina: undefined, failed: false, opening: Promise.resolve(), inPool: new Set() }
+    const piscina = openPool(this.config, shape)
+    // The sessions load before the first batch is routed here, so that batch measures inference only.
+    pool.opening = Promise.all(Array.from({ length: shape.workers }, () => piscina.run({ kind: 'meta' }))).then(
+      () => {
+        if (this.life.closed) void piscina.destroy()
+        else pool.piscina = piscina
+      },
+      () => {
+        pool.failed = true
+        void piscina.destroy()
+      },
+    )
+    this.pools[index] = pool
+    return pool
+  }
+
+  /** Whether candidate `index` runs alone: no other candidate's sessions have batches or are opening. */
+  private alone(index: number): boolean {
+    return this.pools.every((p, i) => i === index || !p || (p.piscina !== undefined && p.inPool.size === 0) || p.failed)
+  }
+
+  /** Closes every candidate's sessions but `keep`'s, once their batches have finished. */
+  private retire(keep: number): void {
+    this.pools.forEach((pool, i) => {
+      if (i === keep || !pool?.piscina) return
+      this.pools[i] = undefined
+      const { piscina } = pool
+      void Promise.allSettled(pool.inPool).then(() => piscina.destroy())
+    })
+  }
+
+  /**
+   * A zeroed or reused (then stale) buffer of `length` floats, shared with the workers: a batch
+   * built there reaches a session without a transfer, so no batch allocates (fresh buffers on
+   * every hand-off drove V8 into a full GC every few runs: 17 ms of main thread per
+   * PixelFlipping run on the small CNN).
+   */
   buffer(length: number): Float32Array {
     const i = this.spare.findIndex((b) => b.length === length)
-    if (i < 0) return new Float32Array(length)
+    if (i < 0) return new Float32Array(new SharedArrayBuffer(4 * length))
     return this.spare.splice(i, 1)[0]!
   }
 
@@ -322,24 +569,29 @@ export class OnnxModel implements Model {
       x = padded
       batch = this.fixedBatch
     }
-    const owned = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength
+    const shared = x.buffer instanceof SharedArrayBuffer
+    const owned = !shared && x.byteOffset === 0 && x.byteLength === x.buffer.byteLength
     const req: ForwardRequest = { kind: 'forward', inputName: this.inputName, outputName: this.outputName, x, dims: [batch, ...rowShape] }
     this.life.check()
-    const task = this.pool.run(req, owned ? { transferList: [x.buffer as ArrayBuffer] } : {}).catch((e: unknown) => {
+    const index = this.route(rowShape)
+    const pool = this.pools[index]!
+    const task = pool.piscina!.run(req, owned ? { transferList: [x.buffer as ArrayBuffer] } : {}).catch((e: unknown) => {
       if (this.life.closed) throw closedError()
       throw new XaiEvalError('MODEL_OUTPUT', 'model', `forward pass failed: ${(e as Error).message}`, { cause: e })
     }) as Promise<ForwardResult>
-    this.inPool.add(task)
+    pool.inPool.add(task)
     task.then(
-      () => this.inPool.delete(task),
-      () => this.inPool.delete(task),
+      () => pool.inPool.delete(task),
+      () => pool.inPool.delete(task),
     )
     const out = await this.life.guard(task)
     if (out.dims.length !== 2 || out.dims[0] !== batch) {
       throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${batch}, classes], got [${out.dims.join(', ')}]`)
     }
-    if (this.batch === 'auto' && this.fixedBatch === undefined) this.climb(rowShape).record(rows)
-    if (owned && out.x.length === x.length && this.spare.length < 2 * this.concurrency + 2) this.spare.push(out.x)
+    if (this.fixedBatch === undefined) this.tuner(rowShape)?.record(index, rows, this.alone(index))
+    // The worker is done with the input: a shared one is ours again, a moved one came back.
+    const back = shared ? x : out.x
+    if (back && back.length === x.length && this.spare.length < 2 * this.maxConcurrency + 2) this.spare.push(back)
     return batch === rows ? out.data : out.data.subarray(0, rows * out.dims[1]!)
   }
 
@@ -357,14 +609,21 @@ export class OnnxModel implements Model {
 
   /**
    * Refuses further calls with CLOSED and rejects the calls waiting on the model with CLOSED at
-   * once; batches still queued are refused by the workers, and the pool is torn down only after
+   * once; batches still queued are refused by the workers, and the pools are torn down only after
    * the batches already inside onnxruntime finish (at most one batch's time): terminating a worker
    * in the middle of `session.run` aborts the whole process. Idempotent.
    */
   close(): Promise<void> {
     if (this.life.close()) {
       Atomics.store(this.stop, 0, 1)
-      this.closing = Promise.allSettled(this.inPool).then(() => this.pool.destroy())
+      this.closing = Promise.all(
+        this.pools.map(async (pool) => {
+          if (!pool) return
+          await pool.opening
+          await Promise.allSettled(pool.inPool)
+          await pool.piscina?.destroy()
+        }),
+      ).then(() => {})
     }
     return this.closing!
   }
