@@ -414,6 +414,9 @@ test('countingModel: adds the rows and calls it serves to a cost, unwraps to the
   await counted.close()
   t.is((await own.forward(x.slice(0, P), 1, [C, H, W])).length, K)
   await rejects(t, () => countingModel(own, { forwardPasses: 'x' } as never), 'INVALID_OPTION', 'cost')
+  // Everything the engine reads passes through (an ONNX model's pool shape and concurrency bound).
+  const view = countingModel(model, { forwardPasses: 0, batches: 0 })
+  t.deepEqual([view.pool, view.maxConcurrency, view.concurrency], [model.pool, model.maxConcurrency, model.concurrency])
 })
 
 /** An explainer that records every input row it is given, by the model it ran on. */

@@ -282,6 +282,12 @@ export function countingModel(model: Model, cost: Cost): Model {
     get concurrency() {
       return model.concurrency
     },
+    get maxConcurrency() {
+      return model.maxConcurrency
+    },
+    get pool() {
+      return model.pool
+    },
     get stats() {
       return model.stats
     },
