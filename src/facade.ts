@@ -158,8 +158,6 @@ export class ExplanationMetrics {
   private readonly options: z.output<typeof constructorSchema>
   private readonly cache: ExplanationCache
   private readonly methods: Map<string, Method>
-  /** The explainers without the cache: the cache keys rows by input and target, not by model, so a randomized model must bypass it. */
-  private readonly uncached = new Map<string, NamedExplainer>()
   private readonly explained = new WeakMap<Float32Array, Map<string, { a: Float32Array; channels: number }>>()
 
   constructor(
@@ -177,9 +175,7 @@ export class ExplanationMetrics {
       }
       // Named by the method (the checks and cache keys use the function the user gave).
       const e = checkExplainer(m, `explainers.${name}`)
-      const own = { name, explain: e.source, batchSize: e.batchSize }
-      this.uncached.set(name, own)
-      this.methods.set(name, this.cache.wrap(own))
+      this.methods.set(name, this.cache.wrap({ name, explain: e.source, batchSize: e.batchSize }))
     }
   }
 
@@ -273,8 +269,7 @@ export class ExplanationMetrics {
   }
 
   /** The explainer the re-explaining metrics use for a method (precomputed maps answer only their own rows). */
-  private explainerOf(name: string, n: number, shape: readonly number[], cached = true): NamedExplainer {
-    if (!cached && this.uncached.has(name)) return this.uncached.get(name)!
+  private explainerOf(name: string, n: number, shape: readonly number[]): NamedExplainer {
     const m = this.methods.get(name)!
     if (m instanceof Float32Array) {
       const [, c, h, w] = shape as [number, number, number, number]
@@ -286,14 +281,14 @@ export class ExplanationMetrics {
   private async each<R extends MetricResult>(
     data: FacadeData,
     run: (d: Parameters<typeof checkDataset>[0], explainer: NamedExplainer) => Promise<R>,
-    how: { masks?: Uint8Array; boxes?: ArrayLike<number>; cached?: boolean; signal?: AbortSignal } = {},
+    how: { masks?: Uint8Array; boxes?: ArrayLike<number>; signal?: AbortSignal } = {},
   ): Promise<MethodResults<R>> {
     const d = this.dataOf(data, how.masks, how.boxes)
     const out: MethodResults<R> = {}
     for (const name of this.methods.keys()) {
       const { a, channels } = await this.attributions(name, d, how.signal)
       const [n, , h, w] = d.shape
-      out[name] = await run({ ...d, a, aShape: [n, channels, h, w] }, this.explainerOf(name, n, d.shape, how.cached ?? true))
+      out[name] = await run({ ...d, a, aShape: [n, channels, h, w] }, this.explainerOf(name, n, d.shape))
     }
     return out
   }
@@ -358,7 +353,6 @@ export class ExplanationMetrics {
     const evaluate = (m: { evaluate(model: Model, d: never, o?: object): Promise<MetricResult> }, d: unknown) =>
       m.evaluate(this.model, d as never, signal ? { signal } : {})
     let score: (d: Parameters<typeof checkDataset>[0], explainer: NamedExplainer) => Promise<MetricResult>
-    let cached = true
     switch (metric) {
       case 'deletion': {
         const m = new Deletion(options as DeletionInsertionOptions)
@@ -392,8 +386,8 @@ export class ExplanationMetrics {
         }
         const modelOptions = this.options.modelOptions ?? {}
         score = (d, explainer) => evaluate(new ModelParameterRandomization({ seed, modelOptions, ...options, explainer, onnx }), d)
-        // The cache keys rows by input and target, not by model: a randomized model must bypass it.
-        cached = false
+        // The cache keys explanations by model too: the trained model's maps (MPRT's reference)
+        // come from it, each randomized copy's are its own.
         break
       }
     }
@@ -407,7 +401,7 @@ export class ExplanationMetrics {
           }
         }
       : score
-    return this.each(data, guarded, { masks: how.masks, boxes: how.boxes, cached, signal })
+    return this.each(data, guarded, { masks: how.masks, boxes: how.boxes, signal })
   }
 
   /**
