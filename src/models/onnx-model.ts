@@ -156,9 +156,12 @@ class Climb {
     if (this.completed < 4 * this.sessions || now - this.since < WINDOW_MS) return
     const rate = this.rows / (now - this.since)
     const overMemory = process.memoryUsage.rss() - this.rss > this.tuning.rssBytes
-    const improved = !overMemory && rate > this.best.rate * (1 + this.tuning.margin)
-    if (improved) this.best = { size, rate }
     const short = (size * this.sessions) / rate < SHORT_BATCH_MS
+    // Among short batches a window cannot tell sizes apart within the margin, while the hand-offs
+    // they cost are certain: the larger one is kept unless it measured clearly slower.
+    const improved =
+      !overMemory && (rate > this.best.rate * (1 + this.tuning.margin) || (short && rate >= this.best.rate * (1 - this.tuning.margin)))
+    if (improved) this.best = { size, rate }
     this.misses = improved || short ? 0 : this.misses + 1
     if (overMemory || this.misses === 2 || 2 * size > this.cap || now - this.start > this.tuning.ms) {
       this.settled = this.best.size || size
