@@ -11,6 +11,7 @@ import * as distributed from './distributed.js'
 import * as compare from './compare.js'
 import * as peers from './peers.js'
 import * as overhead from './overhead.js'
+import * as tuning from './tuning.js'
 import { machine } from './common.js'
 
 const only = process.argv[2]
@@ -27,6 +28,7 @@ for (const bench of [
   distributed,
   compare,
   overhead,
+  tuning,
   peers,
 ]) {
   if (only && bench.name !== only) continue
