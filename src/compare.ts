@@ -129,51 +129,39 @@ export function compareMethods(
   const rank = ranks(means.map((v) => sign * v))
   const bestRank = Math.min(...rank)
   const best = rank.indexOf(bestRank)
-  if (k < 2) {
-    const nan: [number, number] = [Number.NaN, Number.NaN]
-    const methods = names.map((method, j): MethodComparison => {
-      const isBest = j === best
-      return {
-        method,
-        mean: means[j]!,
-        ci: nan,
-        rank: rank[j]!,
-        best: rank[j] === bestRank,
-        difference: means[j]! - means[best]!,
-        differenceCi: isBest ? [0, 0] : nan,
-        p: isBest ? 1 : Number.NaN,
-        significant: false,
-      }
-    })
-    return { metric, higherIsBetter, pairedSamples: k, droppedSamples: n - k, reps: o.reps, seed: o.seed, alpha: o.alpha, methods }
-  }
-  const boot = bootstrapMeans(flat, names.length, o.reps, o.seed)
+  // One paired sample: every resample is that sample, so nothing is tested (NaN intervals and p).
+  const boot = k >= 2 ? bootstrapMeans(flat, names.length, o.reps, o.seed) : undefined
   const [lo, hi] = [o.alpha / 2, 1 - o.alpha / 2]
   const column = (f: (row: number) => number) => Float64Array.from({ length: o.reps }, (_, r) => f(r)).sort()
-  const methods = names.map((method, j): MethodComparison => {
+  const nan: [number, number] = [Number.NaN, Number.NaN]
+  const test = (j: number, isBest: boolean): Pick<MethodComparison, 'ci' | 'differenceCi' | 'p' | 'significant'> => {
+    if (!boot) return { ci: nan, differenceCi: isBest ? [0, 0] : nan, p: isBest ? 1 : Number.NaN, significant: false }
     const own = column((r) => boot[r * names.length + j]!)
     const diff = column((r) => boot[r * names.length + j]! - boot[r * names.length + best]!)
-    const isBest = j === best
     let below = 0
     let above = 0
     for (const d of diff) {
       if (d <= 0) below++
       if (d >= 0) above++
     }
-    const p = isBest ? 1 : Math.min(1, (2 * Math.min(below, above)) / o.reps)
     const differenceCi: [number, number] = isBest ? [0, 0] : [quantile(diff, lo), quantile(diff, hi)]
     return {
+      ci: [quantile(own, lo), quantile(own, hi)],
+      differenceCi,
+      p: isBest ? 1 : Math.min(1, (2 * Math.min(below, above)) / o.reps),
+      significant: !isBest && (differenceCi[0] > 0 || differenceCi[1] < 0),
+    }
+  }
+  const methods = names.map(
+    (method, j): MethodComparison => ({
       method,
       mean: means[j]!,
-      ci: [quantile(own, lo), quantile(own, hi)],
       rank: rank[j]!,
       best: rank[j] === bestRank,
       difference: means[j]! - means[best]!,
-      differenceCi,
-      p,
-      significant: !isBest && (differenceCi[0] > 0 || differenceCi[1] < 0),
-    }
-  })
+      ...test(j, j === best),
+    }),
+  )
   return { metric, higherIsBetter, pairedSamples: k, droppedSamples: n - k, reps: o.reps, seed: o.seed, alpha: o.alpha, methods }
 }
 
