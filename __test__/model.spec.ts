@@ -103,7 +103,8 @@ test('metrics count forward passes (calls) and rows in the model stats and the r
   t.deepEqual({ ...model.stats }, { forwardPasses: 2, rows: 36 })
   const srg = await new SymmetricRelevanceGain({ featuresInStep: 28 }).evaluate(model, data)
   t.is(srg.forwardPasses, 4 * 2 * 28)
-  t.is(srg.batches, Math.ceil((4 * 2 * 28) / 30))
+  // Once a batch's time is known, a call carries as many whole batches as fill a few milliseconds.
+  t.true(srg.batches >= 1 && srg.batches <= Math.ceil((4 * 2 * 28) / 30), `${srg.batches} calls`)
   t.deepEqual({ ...model.stats }, { forwardPasses: 2 + srg.batches, rows: 36 + 224 })
 })
 
@@ -239,8 +240,9 @@ test("maxBatchSize 'auto' climbs powers of two on the metric's own rows and give
   t.is(a.forwardPasses, 6 * 2 * 16)
   t.is(auto.stats.rows, a.forwardPasses)
   t.is(a.batches, sizes.length)
-  // Sizes start at 16 rows (64 kB of 1×28×28 inputs) and only double; only a plan's last batch is short.
-  const odd = sizes.filter((s) => !(s >= 16 && Number.isInteger(Math.log2(s))))
+  // Batch sizes start at 16 rows (64 kB of 1×28×28 inputs) and only double, and a call carries
+  // whole batches: only a plan's last call is short.
+  const odd = sizes.filter((s) => !(s >= 16 && s % 16 === 0))
   t.true(odd.length <= 1, `batches of ${sizes.join(', ')}`)
   // The size asked for last: a step of the climb (the last batch may be short of it).
   t.true(a.batchSize! >= 16 && Number.isInteger(Math.log2(a.batchSize!)), `reported ${a.batchSize}`)

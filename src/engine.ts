@@ -212,16 +212,20 @@ export async function run(
       while (next < plan.rows && !failed) {
         try {
           throwIfAborted(signal)
-          const size = model.batchSize?.(rowShape) ?? model.maxBatchSize
+          const batch = model.batchSize?.(rowShape) ?? model.maxBatchSize
+          const size = model.rowsPerCall?.(rowShape) ?? batch
           const lanes = model.concurrency + 1
           if (lane >= (size * rowLen * 4 > SMALL_BATCH ? lanes : 2 * lanes)) {
             await finished
             continue
           }
           const start = next
-          const n = Math.min(size, plan.rows - start)
+          // The last calls share what is left evenly (whole batches) among the sessions, so none
+          // idles while another finishes a long call.
+          const left = plan.rows - start
+          const n = Math.min(size, left, batch * Math.ceil(left / model.concurrency / batch))
           next += n
-          cost.batchSize = size
+          cost.batchSize = batch
           try {
             await one(start, n)
           } finally {

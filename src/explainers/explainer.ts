@@ -297,6 +297,7 @@ export function countingModel(model: Model, cost: Cost): Model {
       return model.forward(x, rows, rowShape)
     },
     ...(model.batchSize ? { batchSize: (rowShape: readonly number[]) => model.batchSize!(rowShape) } : {}),
+    ...(model.rowsPerCall ? { rowsPerCall: (rowShape: readonly number[]) => model.rowsPerCall!(rowShape) } : {}),
     ...(model.buffer ? { buffer: (length: number) => model.buffer!(length) } : {}),
     close: async () => {},
   }

@@ -90,6 +90,7 @@ export function channelsLastModel(inner: Model): Model {
     },
     forward: (x, rows, [c, h, w]) => inner.forward(transpose(x, rows, [c!, h!, w!], false), rows, [h!, w!, c!]),
     batchSize: inner.batchSize ? ([c, h, w]) => inner.batchSize!([h!, w!, c!]) : undefined,
+    rowsPerCall: inner.rowsPerCall ? ([c, h, w]) => inner.rowsPerCall!([h!, w!, c!]) : undefined,
     close: () => inner.close(),
   }
 }

@@ -39,7 +39,7 @@ export interface MetricMeta {
 export interface Cost {
   forwardPasses: number
   batches: number
-  /** Rows per model call at the end of the run: the settled size with `'auto'` (absent when no rows ran). */
+  /** Rows per batch at the end of the run: the settled size with `'auto'` (absent when no rows ran); a call may carry several. */
   batchSize?: number
   /** The model's pool shape at the end of the run (the settled one with `'auto'` workers or threads), when it has one. */
   pool?: PoolShape
@@ -126,7 +126,7 @@ export interface MetricResult {
   forwardPasses: number
   /** Model calls this evaluation made. */
   batches: number
-  /** Largest rows per model call (the settled size with `maxBatchSize: 'auto'`); absent when no rows ran. */
+  /** Largest rows per batch (the settled size with `maxBatchSize: 'auto'`; a call may carry several batches); absent when no rows ran. */
   batchSize?: number
   /**
    * The model's pool shape (sessions × threads, spinning) when the last shard's rows ended, the

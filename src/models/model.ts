@@ -22,7 +22,7 @@ export interface Model {
   readonly output: OutputKind
   /** What {@link forward} returns. */
   readonly rawOutput: OutputKind
-  /** Rows per forward call; larger requests are split. */
+  /** Rows per batch (one pass of the backend). */
   readonly maxBatchSize: number
   /** Batches the model can run at once (worker pool size); the engine keeps this many busy. */
   readonly concurrency: number
@@ -36,7 +36,7 @@ export interface Model {
   readonly stats: ModelStats
   /**
    * Runs `rows` inputs of shape `rowShape` (`[C, H, W]`) and returns `[rows, classes]` outputs.
-   * `rows` ≤ {@link maxBatchSize}.
+   * `rows` ≤ {@link rowsPerCall} (default {@link batchSize}).
    */
   forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array>
   /**
@@ -44,6 +44,12 @@ export interface Model {
    * batch: a model may change it as it measures (see OnnxModel's `maxBatchSize: 'auto'`).
    */
   batchSize?(rowShape: readonly number[]): number
+  /**
+   * Rows of the next call of inputs `rowShape` (default {@link batchSize}): a model whose calls
+   * cost a hand-off (OnnxModel's worker threads) takes several whole batches per call and runs
+   * them one after the other.
+   */
+  rowsPerCall?(rowShape: readonly number[]): number
   /** A buffer of `length` floats for the next batch's inputs, possibly reused and not zeroed. */
   buffer?(length: number): Float32Array
   /** Releases workers and sessions. */

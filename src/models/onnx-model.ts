@@ -24,12 +24,13 @@ const optionsSchema = z.strictObject({
     .min(1)
     .optional(),
   /**
-   * Rows per forward call, or `'auto'` (default): the first batches climb 1, 2, 4, … rows while the
+   * Rows per session run (a batch), or `'auto'` (default): the first batches climb 1, 2, 4, … rows while the
    * sessions' rows/s still improve by `tuning.margin`, within `tuning`'s byte, memory and time
    * budgets, and the best size is kept for the process (per model file, input shape, provider and
    * pool shape). The climb runs the metric's own rows, so it costs nothing extra and every row
    * counts. CPU caches favour small batches, GPUs large ones. A fixed batch dimension in the model
-   * overrides both (short batches are padded).
+   * overrides both (short batches are padded). One call to a worker carries as many batches as
+   * the session needs about 4 ms for, whatever the size (see {@link OnnxModel.rowsPerCall}).
    */
   maxBatchSize: z
     .union([
@@ -98,18 +99,27 @@ const FIRST_BYTES = 64 * 1024
 const WINDOW_MS = 20
 
 /**
- * Batches a session runs in less time than this are mostly hand-off between threads (≈ 0.2 ms a
- * batch, measured on the small CNN): the climb goes past them whatever a noisy window says (the
- * small CNN at one thread settled at 16 rows, 1.40 × the bare limit, where 128 rows gave 1.10).
+ * Session time one call to a worker should carry: each call costs a hand-off between threads
+ * (≈ 0.1–0.2 ms on the small CNN, and as much again of main-thread work), so calls of short batches
+ * carry several of them ({@link OnnxModel.rowsPerCall}), run one after the other by the session.
  */
-const SHORT_BATCH_MS = 2
+const CALL_MS = 4
+
+/**
+ * On a CPU, a batch the session runs for this long already keeps its cores busy within each
+ * operator: larger batches gain little (ResNet-18 at one thread: 1, 2, 4 and 8 rows within 6 %),
+ * and climbing further on such a model spends the whole time budget before any pool shape is tried.
+ */
+const LONG_BATCH_MS = 10
 
 /**
  * The `'auto'` climb of one (model file, row shape, provider, pool shape): doubling batch sizes,
  * each measured by the pool's throughput as the engine sees it (rows completed per wall-clock
- * millisecond, per-batch overheads included) over at least {@link WINDOW_MS} and `2 × sessions`
- * batches, after two batches per session have paid for the new shape. Shared by every model of the
- * process with that key, so a settled size is reused and an unfinished climb goes on where it stopped.
+ * millisecond, hand-offs included: calls carry {@link CALL_MS} of batches) over at least
+ * {@link WINDOW_MS} and `2 × sessions` calls, after two calls per session have paid for the new
+ * size. On a CPU the climb stops at the first size whose batches are long ({@link LONG_BATCH_MS}).
+ * Shared by every model of the process with that key, so a settled size is reused and an unfinished
+ * climb goes on where it stopped.
  */
 class Climb {
   size: number
@@ -130,6 +140,7 @@ class Climb {
     private readonly cap: number,
     private readonly sessions: number,
     private readonly tuning: Tuning,
+    private readonly cpu: boolean,
   ) {
     this.size = Math.min(first, cap)
     if (this.size === cap) this.settled = cap
@@ -140,9 +151,12 @@ class Climb {
     return this.settled ?? this.size
   }
 
-  /** A batch of `rows` rows has just completed (only full batches of the current size count). */
-  record(rows: number): void {
-    const size = rows
+  /**
+   * A call of `rows` rows in batches of `batch` has just completed, after `ms` in its session
+   * (only calls in batches of the size under measurement count).
+   */
+  record(rows: number, batch: number, ms: number): void {
+    const size = batch
     if (this.settled !== undefined || size !== this.size) return
     const now = performance.now()
     // Two batches per session pay for a new shape: onnxruntime's first runs at a new batch size
@@ -156,14 +170,11 @@ class Climb {
     if (this.completed < 4 * this.sessions || now - this.since < WINDOW_MS) return
     const rate = this.rows / (now - this.since)
     const overMemory = process.memoryUsage.rss() - this.rss > this.tuning.rssBytes
-    const short = (size * this.sessions) / rate < SHORT_BATCH_MS
-    // Among short batches a window cannot tell sizes apart within the margin, while the hand-offs
-    // they cost are certain: the larger one is kept unless it measured clearly slower.
-    const improved =
-      !overMemory && (rate > this.best.rate * (1 + this.tuning.margin) || (short && rate >= this.best.rate * (1 - this.tuning.margin)))
+    const improved = !overMemory && rate > this.best.rate * (1 + this.tuning.margin)
     if (improved) this.best = { size, rate }
-    this.misses = improved || short ? 0 : this.misses + 1
-    if (overMemory || this.misses === 2 || 2 * size > this.cap || now - this.start > this.tuning.ms) {
+    this.misses = improved ? 0 : this.misses + 1
+    const long = this.cpu && (ms * size) / rows >= LONG_BATCH_MS
+    if (overMemory || long || this.misses === 2 || 2 * size > this.cap || now - this.start > this.tuning.ms) {
       this.settled = this.best.size || size
     } else {
       this.size *= 2
@@ -233,8 +244,9 @@ class Tuner {
     first: number,
     cap: number,
     private readonly tuning: Tuning,
+    cpu: boolean,
   ) {
-    this.climb = new Climb(first, cap, shapes[0]!.workers, tuning)
+    this.climb = new Climb(first, cap, shapes[0]!.workers, tuning, cpu)
     this.afterClimb()
   }
 
@@ -249,14 +261,15 @@ class Tuner {
   }
 
   /**
-   * A batch of `rows` rows has just completed on candidate `shape`; `alone` when no other
-   * candidate's sessions were running or opening (a shape is measured only alone: one still
-   * draining its queue, or loading a model, takes cores from the one under trial).
+   * A call of `rows` rows in batches of `batch` has just completed on candidate `shape` after `ms`
+   * in its session; `alone` when no other candidate's sessions were running or opening (a shape
+   * is measured only alone: one still draining its queue, or loading a model, takes cores from the
+   * one under trial).
    */
-  record(shape: number, rows: number, alone: boolean): void {
+  record(shape: number, rows: number, batch: number, ms: number, alone: boolean): void {
     if (this.settled !== undefined) return
     if (this.climbing) {
-      if (shape === 0) this.climb.record(rows)
+      if (shape === 0) this.climb.record(rows, batch, ms)
       this.afterClimb()
       return
     }
@@ -266,7 +279,7 @@ class Tuner {
       this.settled = { shape: this.best.shape, size: this.climb.settled! }
       return
     }
-    if (shape !== this.trial || rows !== this.climb.settled) return
+    if (shape !== this.trial || batch !== this.climb.settled) return
     const sessions = this.shapes[shape]!.workers
     if (!alone) this.completed = 0
     // Fresh sessions: two batches each warm them up (the first allocates, the second still ran cold).
@@ -347,6 +360,8 @@ export class OnnxModel implements Model {
   private readonly fixedBatch: number | undefined
   /** Input buffers of finished batches, for the next batches of the same length. */
   private readonly spare: Float32Array[] = []
+  /** Session milliseconds per row, by row shape (a running mean): what sizes a call. */
+  private readonly msPerRow = new Map<string, number>()
   private last: Tuner | undefined
   private readonly life = new Lifecycle()
   /** Sessions of each candidate shape, opened when first wanted. */
@@ -475,6 +490,21 @@ export class OnnxModel implements Model {
   }
 
   /**
+   * Rows of the next call with inputs `rowShape`: whole batches of {@link batchSize} rows, as many
+   * as the session needs about {@link CALL_MS} for (as last measured), within `tuning.batchBytes`.
+   * A worker runs them one batch after the other, so short batches do not each pay a hand-off.
+   */
+  rowsPerCall(rowShape: readonly number[]): number {
+    const batch = this.batchSize(rowShape)
+    const perRow = this.msPerRow.get(rowShape.join('×'))
+    if (perRow === undefined || perRow <= 0) return batch
+    const rowBytes = 4 * rowShape.reduce((p, d) => p * d, 1)
+    const cap = Math.min(MAX_AUTO, Math.floor(this.tuning.batchBytes / rowBytes))
+    const k = Math.min(Math.floor(CALL_MS / (perRow * batch)), Math.floor(cap / batch))
+    return batch * Math.max(1, k)
+  }
+
+  /**
    * The tuning of inputs `rowShape`: with `'auto'` batch size and pool shape both, or one of them
    * (the other stays fixed); none when nothing is measured.
    */
@@ -488,7 +518,7 @@ export class OnnxModel implements Model {
       const rowBytes = 4 * rowShape.reduce((p, d) => p * d, 1)
       const cap = autoBatch ? Math.max(1, Math.min(MAX_AUTO, Math.floor(batchBytes / rowBytes))) : (this.batch as number)
       const first = autoBatch ? 2 ** Math.max(0, Math.floor(Math.log2(FIRST_BYTES / rowBytes))) : cap
-      t = new Tuner(this.shapes, first, cap, this.tuning)
+      t = new Tuner(this.shapes, first, cap, this.tuning, this.provider === 'cpu')
       tuners.set(key, t)
     }
     return t
@@ -565,16 +595,26 @@ export class OnnxModel implements Model {
   }
 
   private async run(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
-    let batch = rows
-    if (this.fixedBatch !== undefined && rows < this.fixedBatch) {
-      const padded = new Float32Array(this.fixedBatch * (x.length / rows))
+    // The batch size now (the call may have been sized for another while the climb moved on).
+    let batch = this.fixedBatch ?? (this.batch === 'auto' ? (this.tuner(rowShape)?.size ?? 64) : this.batch)
+    let total = rows
+    if (this.fixedBatch !== undefined && rows % this.fixedBatch !== 0) {
+      total = Math.ceil(rows / this.fixedBatch) * this.fixedBatch
+      const padded = new Float32Array(total * (x.length / rows))
       padded.set(x)
       x = padded
-      batch = this.fixedBatch
     }
+    batch = Math.min(batch, total)
     const shared = x.buffer instanceof SharedArrayBuffer
     const owned = !shared && x.byteOffset === 0 && x.byteLength === x.buffer.byteLength
-    const req: ForwardRequest = { kind: 'forward', inputName: this.inputName, outputName: this.outputName, x, dims: [batch, ...rowShape] }
+    const req: ForwardRequest = {
+      kind: 'forward',
+      inputName: this.inputName,
+      outputName: this.outputName,
+      x,
+      dims: [total, ...rowShape],
+      batch,
+    }
     this.life.check()
     const index = this.route(rowShape)
     const pool = this.pools[index]!
@@ -588,14 +628,18 @@ export class OnnxModel implements Model {
       () => pool.inPool.delete(task),
     )
     const out = await this.life.guard(task)
-    if (out.dims.length !== 2 || out.dims[0] !== batch) {
-      throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${batch}, classes], got [${out.dims.join(', ')}]`)
+    if (out.dims.length !== 2 || out.dims[0] !== total) {
+      throw new XaiEvalError('MODEL_OUTPUT', 'model.output', `expected [${total}, classes], got [${out.dims.join(', ')}]`)
     }
-    if (this.fixedBatch === undefined) this.tuner(rowShape)?.record(index, rows, this.alone(index))
+    const key = rowShape.join('×')
+    const perRow = out.ms / total
+    const mean = this.msPerRow.get(key)
+    this.msPerRow.set(key, mean === undefined ? perRow : 0.75 * mean + 0.25 * perRow)
+    if (this.fixedBatch === undefined) this.tuner(rowShape)?.record(index, total, batch, out.ms, this.alone(index))
     // The worker is done with the input: a shared one is ours again, a moved one came back.
     const back = shared ? x : out.x
     if (back && back.length === x.length && this.spare.length < 2 * this.maxConcurrency + 2) this.spare.push(back)
-    return batch === rows ? out.data : out.data.subarray(0, rows * out.dims[1]!)
+    return total === rows ? out.data : out.data.subarray(0, rows * out.dims[1]!)
   }
 
   private checkRowShape(rowShape: readonly number[]): void {

@@ -22,6 +22,8 @@ export interface ForwardRequest {
   outputName: string
   x: Float32Array
   dims: number[]
+  /** Rows per session run: a request of more rows runs as several batches of this size (the last shorter). */
+  batch: number
 }
 
 export interface MetaRequest {
@@ -33,7 +35,7 @@ export interface ForwardResult {
   data: Float32Array
   dims: number[]
   x?: Float32Array
-  /** Milliseconds inside this worker, from the request to the outputs: what batch sizing measures. */
+  /** Milliseconds the session spent on this request's batches (its turn, not the wait for it). */
   ms: number
 }
 
@@ -92,23 +94,52 @@ function meta(s: ort.InferenceSession): SessionMeta {
   return { inputNames: [...s.inputNames], outputNames: [...s.outputNames], inputShapes }
 }
 
+/** Requests take turns: one's batches all run before the next one's, so each times its own. */
+let turn: Promise<unknown> = Promise.resolve()
+
+/** Runs `x` (`dims[0]` rows) as batches of `batch` rows; the outputs of all, `[rows, classes]`. */
+async function batches(s: ort.InferenceSession, req: ForwardRequest, x: Float32Array): Promise<{ data: Float32Array; dims: number[] }> {
+  const [rows, ...rowShape] = req.dims as [number, ...number[]]
+  const rowLen = x.length / rows
+  let all: Float32Array | undefined
+  let classes = 0
+  for (let start = 0; start < rows; start += req.batch) {
+    const n = Math.min(req.batch, rows - start)
+    const input = n === rows ? x : x.subarray(start * rowLen, (start + n) * rowLen)
+    const out = (await s.run({ [req.inputName]: new ort.Tensor('float32', input, [n, ...rowShape]) }, [req.outputName]))[req.outputName]
+    if (out?.type !== 'float32') {
+      throw new Error(`MODEL_OUTPUT|model.output|output '${req.outputName}' is ${out?.type ?? 'missing'}, expected float32`)
+    }
+    if (n === rows) return { data: out.data as Float32Array, dims: [...out.dims] }
+    if (out.dims.length !== 2 || out.dims[0] !== n || (all && out.dims[1] !== classes)) {
+      throw new Error(`MODEL_OUTPUT|model.output|expected [${n}, classes], got [${out.dims.join(', ')}]`)
+    }
+    classes = out.dims[1] as number
+    all ??= new Float32Array(rows * classes)
+    all.set(out.data as Float32Array, start * classes)
+  }
+  return { data: all!, dims: [rows, classes] }
+}
+
 export default async function run(req: ForwardRequest | MetaRequest): Promise<SessionMeta | ForwardResult> {
   if (Atomics.load(config.stop, 0) !== 0) throw new Error('CLOSED|model|the model is closed')
   const s = await open()
   if (req.kind === 'meta') return meta(s)
-  const start = performance.now()
   const shared = req.x.buffer instanceof SharedArrayBuffer
   const x = shared ? ownCopy(req.x) : req.x
-  let out: ort.Tensor | undefined
+  let start = 0
+  const mine = turn.then(() => {
+    start = performance.now()
+    return batches(s, req, x)
+  })
+  turn = mine.catch(() => {})
+  let out: { data: Float32Array; dims: number[] }
   try {
-    out = (await s.run({ [req.inputName]: new ort.Tensor('float32', x, req.dims) }, [req.outputName]))[req.outputName] as ort.Tensor
+    out = await mine
   } finally {
     if (shared) release(x)
   }
-  if (out?.type !== 'float32') {
-    throw new Error(`MODEL_OUTPUT|model.output|output '${req.outputName}' is ${out?.type ?? 'missing'}, expected float32`)
-  }
-  const result: ForwardResult = { data: out.data as Float32Array, dims: [...out.dims], ms: performance.now() - start }
+  const result: ForwardResult = { ...out, ms: performance.now() - start }
   // The outputs are copied (a few kB: moving onnxruntime's buffer cost the worker more than the
   // copy, 0.4 against 0.14 ms a batch on the small CNN). A shared input never moved; one that did
   // moves back, for the next batch.
