@@ -1,18 +1,19 @@
 // `npm run bench:compare`: every perturbation-metric family against its physical limit, the bare
-// forward passes of exactly the rows it needs in a plain onnxruntime-node session at that session's
-// best batch size (inputs already built, nothing scored). Small CNN (the demo, 1×28×28) and a
+// forward passes of exactly the rows it needs in plain onnxruntime-node sessions at their best batch
+// size and shape, in processes of their own (inputs already built, nothing scored; `bare-limit.js`). Small CNN (the demo, 1×28×28) and a
 // ResNet-18-sized model (3×224×224, random weights: `python scripts/make_resnet18.py`, skipped when
-// absent), 1 and 2 threads. The two sides alternate (interleaved pairs) so drift on a shared VM
-// lands on both; we report the median ratio and its quartiles. Results: benches/results/compare.json
+// absent), 1 and 2 threads. The two sides alternate (interleaved pairs, each run after a pause that
+// lets the other side's spinning threads sleep) so drift on a shared VM lands on both; we report the
+// median ratio and its quartiles. Results: benches/results/compare.json
 // and compare.md. Environment: BENCH_MODELS=small,resnet18  BENCH_PAIRS=<n>, and for a narrower run
 // BENCH_POOLS=1x1,1x2,2x1,auto (sessions × threads) and BENCH_FAMILIES=srg,pf,del,road.
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 
-import * as ort from 'onnxruntime-node'
 import { Deletion, Insertion, OnnxModel, PixelFlipping, Road, SymmetricRelevanceGain } from 'xai-eval'
 
+import { bareLimit, pause } from './bare-limit.js'
 import { demoSubset, machine, randomArray } from './common.js'
 
 export const name = 'compare'
@@ -58,12 +59,13 @@ async function setups() {
       sizes: [8, 16, 32, 64, 128, 256],
       pairs: 9,
       pools: POOLS,
+      warmups: 3,
     })
   }
   if (only.includes('resnet18')) {
     if (!existsSync(RESNET)) console.log(`  (${RESNET} missing: python scripts/make_resnet18.py; ResNet-18 skipped)`)
     else {
-      const n = 1
+      const n = 2
       const data = {
         x: randomArray(n * 3 * 224 * 224, 1).map((v) => (v + 1) / 2),
         shape: [n, 3, 224, 224],
@@ -79,35 +81,11 @@ async function setups() {
         sizes: [1, 2, 4],
         pairs: 3,
         pools: [POOLS[0], POOLS[2], POOLS[3]],
+        warmups: 0,
       })
     }
   }
   return out
-}
-
-/** A plain session: what a hand-written loop over onnxruntime-node gets, ORT's defaults otherwise. */
-async function bare(path, threads, rowShape, sizes) {
-  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: threads, graphOptimizationLevel: 'all' })
-  const rowLen = rowShape.reduce((p, d) => p * d, 1)
-  const input = session.inputNames[0]
-  const forwards = async (rows, size) => {
-    for (let done = 0; done < rows; done += size) {
-      const n = Math.min(size, rows - done)
-      const x = new Float32Array(n * rowLen).fill(0.5)
-      await session.run({ [input]: new ort.Tensor('float32', x, [n, ...rowShape]) })
-    }
-  }
-  // Its best batch size: each candidate on the same rows (the largest candidate, twice), fastest kept.
-  const probe = 2 * sizes.at(-1)
-  let best = { size: sizes[0], ms: Number.POSITIVE_INFINITY }
-  for (const size of sizes) {
-    await forwards(size, size)
-    const t = performance.now()
-    await forwards(probe, size)
-    const ms = performance.now() - t
-    if (ms < best.ms) best = { size, ms }
-  }
-  return { session, size: best.size, run: (rows) => forwards(rows, best.size) }
 }
 
 /** `1 × 2 threads`, or for a measured shape `auto: 1 × 2 spin`. */
@@ -126,11 +104,15 @@ export async function run() {
   const pairs = process.env.BENCH_PAIRS ? Number(process.env.BENCH_PAIRS) : undefined
   const rows = []
   const loadBefore = os.loadavg()
+  const limits = new Map()
   for (const s of await setups()) {
     const rowShape = s.data.shape.slice(1)
     const pools = process.env.BENCH_POOLS?.split(',')
     for (const pool of s.pools.filter((p) => !pools || pools.includes(p.key))) {
-      const limit = await bare(s.path, pool.threads, rowShape, s.sizes)
+      // One limit per model and thread count, whatever xai-eval's pool shape.
+      const key = `${s.path}|${pool.threads}`
+      if (!limits.has(key)) limits.set(key, await bareLimit(s.path, pool.threads, rowShape, s.sizes))
+      const limit = limits.get(key)
       const rss0 = process.memoryUsage.rss()
       const model = await OnnxModel.load(s.path, pool.options)
       for (const f of families(s.steps)) {
@@ -143,14 +125,18 @@ export async function run() {
         const first = await evaluate() // the 'auto' climb happens here, on the metric's own rows
         const firstMs = performance.now() - t
         const needed = first.reduce((a, r) => a + r.forwardPasses, 0)
+        // Steady state on both sides: the bare sessions ran hundreds of batches while probing.
+        for (let i = 0; i < s.warmups; i++) await evaluate()
         const ratios = []
         const ours = []
         const theirs = []
         let last = first
         for (let i = 0; i < (pairs ?? s.pairs); i++) {
+          await pause()
           t = performance.now()
           last = await evaluate()
           ours.push(performance.now() - t)
+          await pause()
           t = performance.now()
           await limit.run(needed)
           theirs.push(performance.now() - t)
@@ -165,6 +151,7 @@ export async function run() {
           rows: needed,
           batchSize: last.at(-1).batchSize,
           bareBatchSize: limit.size,
+          bareShape: limit.label,
           firstMs,
           ms: median(ours),
           bareMs: median(theirs),
@@ -175,13 +162,13 @@ export async function run() {
         }
         rows.push(row)
         console.log(
-          `  ${row.model} | ${row.pool} | ${row.family}: ${row.rows} rows, xai-eval ${row.ms.toFixed(0)} ms (batch ${row.batchSize}; first call ${row.firstMs.toFixed(0)} ms), bare ${row.bareMs.toFixed(0)} ms (batch ${row.bareBatchSize}), ratio ${row.ratio.toFixed(2)} (${q1.toFixed(2)}–${q3.toFixed(2)})`,
+          `  ${row.model} | ${row.pool} | ${row.family}: ${row.rows} rows, xai-eval ${row.ms.toFixed(0)} ms (batch ${row.batchSize}; first call ${row.firstMs.toFixed(0)} ms), bare ${row.bareMs.toFixed(0)} ms (${row.bareShape}, batch ${row.bareBatchSize}), ratio ${row.ratio.toFixed(2)} (${q1.toFixed(2)}–${q3.toFixed(2)})`,
         )
       }
       await model.close()
-      await limit.session.release()
     }
   }
+  for (const limit of limits.values()) limit.close()
   await mkdir('benches/results', { recursive: true })
   await writeFile(
     'benches/results/compare.json',
@@ -191,11 +178,11 @@ export async function run() {
   const md = [
     `Machine: ${machine()}; load average ${load(loadBefore)} before, ${load(os.loadavg())} after. Median of interleaved pairs (xai-eval ÷ bare forward passes), quartiles in brackets.`,
     '',
-    '| model | pool (sessions × threads) | family | rows | xai-eval ms (batch) | bare ms (batch) | ratio |',
+    '| model | pool (sessions × threads) | family | rows | xai-eval ms (batch) | bare ms (shape, batch) | ratio |',
     '|---|---|---|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.model} | ${r.pool} | ${r.family} | ${r.rows} | ${r.ms.toFixed(0)} (${r.batchSize}) | ${r.bareMs.toFixed(0)} (${r.bareBatchSize}) | ${r.ratio.toFixed(2)} (${r.q1.toFixed(2)}–${r.q3.toFixed(2)}) |`,
+        `| ${r.model} | ${r.pool} | ${r.family} | ${r.rows} | ${r.ms.toFixed(0)} (${r.batchSize}) | ${r.bareMs.toFixed(0)} (${r.bareShape}, ${r.bareBatchSize}) | ${r.ratio.toFixed(2)} (${r.q1.toFixed(2)}–${r.q3.toFixed(2)}) |`,
     ),
   ].join('\n')
   await writeFile('benches/results/compare.md', `${md}\n`)

@@ -1,6 +1,7 @@
 // `node benches/run.js peers`: xai-eval on the workloads `python scripts/bench_peers.py` timed in
-// the Python peers (read from benches/results/peers.json), at the same threads (one session of that
-// many threads, so neither side has more cores), with the same warm-up and repeats. Writes the
+// the Python peers (read from benches/results/peers.json), at the same threads (xai-eval's default
+// pool on that many cores: one 1-thread session per thread, so neither side has more cores), with
+// the same warm-up and repeats. Writes the
 // speed-ups to benches/results/peers.md. The two sides run one after the other, not interleaved:
 // run both on a quiet machine.
 import { existsSync } from 'node:fs'
@@ -45,7 +46,7 @@ export async function run() {
   for (const p of peers.results) {
     const { path, data, metric } = await ours(p.workload)
     if (!existsSync(path)) continue
-    const model = await OnnxModel.load(path, { workers: 1, threads: p.threads })
+    const model = await OnnxModel.load(path, { workers: p.threads, threads: 1 })
     await metric.evaluate(model, data)
     const times = []
     for (let i = 0; i < p.runs; i++) {
