@@ -37,7 +37,9 @@ async function shape(path, sessions, threads, rowShape) {
       const share = size * Math.ceil(rows / sessions / size)
       await Promise.all(procs.map((p, i) => p.run(Math.max(0, Math.min(share, rows - i * share)), size)))
     },
-    close: () => procs.forEach((p) => p.close()),
+    close: () => {
+      for (const p of procs) p.close()
+    },
   }
 }
 
