@@ -159,7 +159,7 @@ class Climb {
     const size = batch
     if (this.settled !== undefined || size !== this.size) return
     const now = performance.now()
-    // Two batches per session pay for a new shape: onnxruntime's first runs at a new batch size
+    // Two calls per session pay for a new size: onnxruntime's first runs at a new batch size
     // allocate (with one, the small CNN measured 256 rows at a third of 128's rate).
     if (++this.completed <= 2 * this.sessions) {
       this.since = now
@@ -284,7 +284,7 @@ class Tuner {
     if (shape !== this.trial || batch !== this.climb.settled) return
     const sessions = this.shapes[shape]!.workers
     if (!alone) this.completed = 0
-    // Fresh sessions: two batches each warm them up (the first allocates, the second still ran cold).
+    // Fresh sessions: two calls each warm them up (the first allocates, the second still ran cold).
     if (++this.completed <= 2 * sessions) {
       this.since = now
       this.rows = 0
@@ -362,6 +362,8 @@ export class OnnxModel implements Model {
   private readonly fixedBatch: number | undefined
   /** Input buffers of finished batches, for the next batches of the same length. */
   private readonly spare: Float32Array[] = []
+  /** Buffers {@link buffer} handed out: only these are sent as they are, and reused after their batch. */
+  private readonly lent = new WeakSet<ArrayBufferLike>()
   /** Session milliseconds per row, by row shape (a running mean): what sizes a call. */
   private readonly msPerRow = new Map<string, number>()
   private last: Tuner | undefined
@@ -584,8 +586,10 @@ export class OnnxModel implements Model {
    */
   buffer(length: number): Float32Array {
     const i = this.spare.findIndex((b) => b.length === length)
-    if (i < 0) return new Float32Array(new SharedArrayBuffer(4 * length))
-    return this.spare.splice(i, 1)[0]!
+    if (i >= 0) return this.spare.splice(i, 1)[0]!
+    const b = new Float32Array(new SharedArrayBuffer(4 * length))
+    this.lent.add(b.buffer)
+    return b
   }
 
   async forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
@@ -599,16 +603,16 @@ export class OnnxModel implements Model {
   private async run(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
     // The batch size now (the call may have been sized for another while the climb moved on).
     let batch = this.fixedBatch ?? (this.batch === 'auto' ? (this.tuner(rowShape)?.size ?? 64) : this.batch)
-    let total = rows
-    if (this.fixedBatch !== undefined && rows % this.fixedBatch !== 0) {
-      total = Math.ceil(rows / this.fixedBatch) * this.fixedBatch
-      const padded = new Float32Array(total * (x.length / rows))
-      padded.set(x)
-      x = padded
-    }
+    const total = this.fixedBatch === undefined ? rows : Math.ceil(rows / this.fixedBatch) * this.fixedBatch
     batch = Math.min(batch, total)
-    const shared = x.buffer instanceof SharedArrayBuffer
-    const owned = !shared && x.byteOffset === 0 && x.byteLength === x.buffer.byteLength
+    // Inputs reach the workers in shared memory: a batch built in `buffer()` as it is; any other
+    // array (the caller keeps it intact), or one to pad to a fixed batch dimension, is copied there.
+    const length = total * (x.length / rows)
+    if (length !== x.length || !this.lent.has(x.buffer)) {
+      const copy = this.buffer(length)
+      copy.set(x)
+      x = copy
+    }
     const req: ForwardRequest = {
       kind: 'forward',
       inputName: this.inputName,
@@ -620,7 +624,7 @@ export class OnnxModel implements Model {
     this.life.check()
     const index = this.route(rowShape)
     const pool = this.pools[index]!
-    const task = pool.piscina!.run(req, owned ? { transferList: [x.buffer as ArrayBuffer] } : {}).catch((e: unknown) => {
+    const task = pool.piscina!.run(req).catch((e: unknown) => {
       if (this.life.closed) throw closedError()
       throw new XaiEvalError('MODEL_OUTPUT', 'model', `forward pass failed: ${(e as Error).message}`, { cause: e })
     }) as Promise<ForwardResult>
@@ -638,9 +642,8 @@ export class OnnxModel implements Model {
     const mean = this.msPerRow.get(key)
     this.msPerRow.set(key, mean === undefined ? perRow : 0.75 * mean + 0.25 * perRow)
     if (this.fixedBatch === undefined) this.tuner(rowShape)?.record(index, total, batch, out.ms, this.alone(index))
-    // The worker is done with the input: a shared one is ours again, a moved one came back.
-    const back = shared ? x : out.x
-    if (back && back.length === x.length && this.spare.length < 2 * this.maxConcurrency + 2) this.spare.push(back)
+    // The worker is done with the input: its buffer is free for the next batches.
+    if (this.spare.length < 2 * this.maxConcurrency + 2) this.spare.push(x)
     return total === rows ? out.data : out.data.subarray(0, rows * out.dims[1]!)
   }
 

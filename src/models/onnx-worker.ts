@@ -3,7 +3,6 @@
 import { workerData } from 'node:worker_threads'
 
 import * as ort from 'onnxruntime-node'
-import { move, transferableSymbol, valueSymbol } from 'piscina'
 
 export interface WorkerConfig {
   path: string
@@ -30,11 +29,10 @@ export interface MetaRequest {
   kind: 'meta'
 }
 
-/** A forward pass's outputs, the input's buffer handed back for reuse (unless shared), and the time the session took. */
+/** A forward pass's outputs and the time the session took. */
 export interface ForwardResult {
   data: Float32Array
   dims: number[]
-  x?: Float32Array
   /** Milliseconds the session spent on this request's batches (its turn, not the wait for it). */
   ms: number
 }
@@ -125,8 +123,7 @@ export default async function run(req: ForwardRequest | MetaRequest): Promise<Se
   if (Atomics.load(config.stop, 0) !== 0) throw new Error('CLOSED|model|the model is closed')
   const s = await open()
   if (req.kind === 'meta') return meta(s)
-  const shared = req.x.buffer instanceof SharedArrayBuffer
-  const x = shared ? ownCopy(req.x) : req.x
+  const x = ownCopy(req.x)
   let start = 0
   const mine = turn.then(() => {
     start = performance.now()
@@ -137,13 +134,9 @@ export default async function run(req: ForwardRequest | MetaRequest): Promise<Se
   try {
     out = await mine
   } finally {
-    if (shared) release(x)
+    release(x)
   }
-  const result: ForwardResult = { ...out, ms: performance.now() - start }
-  // The outputs are copied (a few kB: moving onnxruntime's buffer cost the worker more than the
-  // copy, 0.4 against 0.14 ms a batch on the small CNN). A shared input never moved; one that did
-  // moves back, for the next batch.
-  if (shared) return result
-  result.x = req.x
-  return move({ [transferableSymbol]: [req.x.buffer], [valueSymbol]: result } as never) as never
+  // The outputs are copied back (a few kB: moving onnxruntime's buffer cost the worker more than
+  // the copy, 0.4 against 0.14 ms a batch on the small CNN).
+  return { ...out, ms: performance.now() - start }
 }
