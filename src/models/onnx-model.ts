@@ -7,6 +7,7 @@ import { XaiEvalError } from '../errors.js'
 import { closedError, Lifecycle } from './lifecycle.js'
 import { parseOptions, z } from '../options.js'
 import type { Model, ModelStats, OutputKind, PoolShape } from './model.js'
+import { BufferPool } from './buffer-pool.js'
 import { producerOf } from './onnx-graph.js'
 import type { ForwardRequest, ForwardResult, SessionMeta, WorkerConfig } from './onnx-worker.js'
 
@@ -360,10 +361,10 @@ export class OnnxModel implements Model {
   readonly maxConcurrency: number
   private readonly batch: number | 'auto'
   private readonly fixedBatch: number | undefined
-  /** Input buffers of finished batches, for the next batches of the same length. */
-  private readonly spare: Float32Array[] = []
-  /** Buffers {@link buffer} handed out: only these are sent as they are, and reused after their batch. */
+  /** Buffers {@link buffer} handed out: only these are sent as they are, and reused after their call. */
   private readonly lent = new WeakSet<ArrayBufferLike>()
+  /** Shared input buffers of finished calls, for the next ones. */
+  private readonly spare: BufferPool<SharedArrayBuffer>
   /** Session milliseconds per row, by row shape (a running mean): what sizes a call. */
   private readonly msPerRow = new Map<string, number>()
   private last: Tuner | undefined
@@ -397,6 +398,14 @@ export class OnnxModel implements Model {
     readonly outputNames: readonly string[] = [outputName],
   ) {
     this.pools = shapes.map(() => undefined)
+    this.spare = new BufferPool(
+      (bytes) => {
+        const b = new SharedArrayBuffer(bytes)
+        this.lent.add(b)
+        return b
+      },
+      2 * Math.max(...shapes.map((p) => p.workers)) + 2,
+    )
     this.pools[0] = { shape: shapes[0]!, piscina: first, failed: false, opening: Promise.resolve(), inPool: new Set() }
     this.maxConcurrency = Math.max(...shapes.map((p) => p.workers))
     const fixed = inputShape?.[0]
@@ -579,17 +588,11 @@ export class OnnxModel implements Model {
   }
 
   /**
-   * A zeroed or reused (then stale) buffer of `length` floats, shared with the workers: a batch
-   * built there reaches a session without a transfer, so no batch allocates (fresh buffers on
-   * every hand-off drove V8 into a full GC every few runs: 17 ms of main thread per
-   * PixelFlipping run on the small CNN).
+   * A zeroed or reused (then stale) buffer of `length` floats, shared with the workers: a call
+   * built there reaches a session without a transfer or a copy ({@link BufferPool}).
    */
   buffer(length: number): Float32Array {
-    const i = this.spare.findIndex((b) => b.length === length)
-    if (i >= 0) return this.spare.splice(i, 1)[0]!
-    const b = new Float32Array(new SharedArrayBuffer(4 * length))
-    this.lent.add(b.buffer)
-    return b
+    return this.spare.take(length)
   }
 
   async forward(x: Float32Array, rows: number, rowShape: readonly number[]): Promise<Float32Array> {
@@ -642,8 +645,8 @@ export class OnnxModel implements Model {
     const mean = this.msPerRow.get(key)
     this.msPerRow.set(key, mean === undefined ? perRow : 0.75 * mean + 0.25 * perRow)
     if (this.fixedBatch === undefined) this.tuner(rowShape)?.record(index, total, batch, out.ms, this.alone(index))
-    // The worker is done with the input: its buffer is free for the next batches.
-    if (this.spare.length < 2 * this.maxConcurrency + 2) this.spare.push(x)
+    // The worker is done with the input: its buffer is free for the next calls.
+    this.spare.give(x)
     return total === rows ? out.data : out.data.subarray(0, rows * out.dims[1]!)
   }
 

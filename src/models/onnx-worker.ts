@@ -4,6 +4,8 @@ import { workerData } from 'node:worker_threads'
 
 import * as ort from 'onnxruntime-node'
 
+import { BufferPool } from './buffer-pool.js'
+
 export interface WorkerConfig {
   path: string
   provider: string
@@ -48,26 +50,16 @@ const config = workerData as WorkerConfig
 let session: Promise<ort.InferenceSession> | undefined
 
 /**
- * This worker's own copies of shared inputs, free for reuse, by length: onnxruntime-node refuses
- * tensors on a SharedArrayBuffer, and copying into a reused buffer allocates nothing. A copy is
- * taken per request (a second request may start while the first waits for its turn to run).
+ * This worker's own copies of shared inputs: onnxruntime-node refuses tensors on a
+ * SharedArrayBuffer, and copying into a reused buffer allocates nothing. A copy is taken per
+ * request (a second request may arrive while the first waits for its turn to run).
  */
-const free = new Map<number, Float32Array[]>()
+const copies = new BufferPool<ArrayBuffer>((bytes) => new ArrayBuffer(bytes), 4)
 
 function ownCopy(x: Float32Array): Float32Array {
-  const list = free.get(x.length)
-  const b = list?.pop() ?? new Float32Array(x.length)
+  const b = copies.take(x.length)
   b.set(x)
   return b
-}
-
-/** Keeps `b` for the next request of its length: at most two per length, for the two lengths used last. */
-function release(b: Float32Array): void {
-  const list = free.get(b.length) ?? []
-  free.delete(b.length)
-  free.set(b.length, list)
-  if (free.size > 2) free.delete(free.keys().next().value!)
-  if (list.length < 2) list.push(b)
 }
 
 function open(): Promise<ort.InferenceSession> {
@@ -134,7 +126,7 @@ export default async function run(req: ForwardRequest | MetaRequest): Promise<Se
   try {
     out = await mine
   } finally {
-    release(x)
+    copies.give(x)
   }
   // The outputs are copied back (a few kB: moving onnxruntime's buffer cost the worker more than
   // the copy, 0.4 against 0.14 ms a batch on the small CNN).
