@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { FunctionModel, loadDemo, OnnxModel, PixelFlipping, SymmetricRelevanceGain, writeOnnx, type Dataset, type DemoData } from 'xai-eval'
 
+import { BufferPool } from '../src/models/buffer-pool.js'
 import { argmax, batched, softmax } from './reference.js'
 
 let demo: Promise<DemoData> | undefined
@@ -316,4 +317,30 @@ test('a call carries whole batches: the session runs them in turn, a fixed batch
   t.teardown(() => budget.close())
   await budget.forward(x, 7, [1, 2, 2])
   t.is(budget.rowsPerCall([1, 2, 2]), 6)
+})
+
+test('BufferPool hands out views of the smallest free buffer that fits, power-of-two capacities, at most `keep` kept', (t) => {
+  let allocated = 0
+  const pool = new BufferPool<ArrayBuffer>((bytes) => {
+    allocated++
+    return new ArrayBuffer(bytes)
+  }, 2)
+  const a = pool.take(5)
+  t.is(a.length, 5)
+  t.is(a.buffer.byteLength, 32, '5 floats in 8')
+  const b = pool.take(9)
+  t.is(b.buffer.byteLength, 64)
+  pool.give(b)
+  pool.give(a)
+  const c = pool.take(7) // both fit: the smaller one
+  t.is(c.buffer, a.buffer)
+  t.is(c.length, 7)
+  t.is(pool.take(16).buffer, b.buffer)
+  t.is(allocated, 2)
+  pool.give(pool.take(100)) // a third buffer, 512 bytes
+  pool.give(c)
+  pool.give(new Float32Array(new ArrayBuffer(8))) // two are free already: dropped
+  t.is(pool.take(1).buffer, c.buffer, 'the smallest that fits')
+  t.is(pool.take(1).buffer.byteLength, 512)
+  t.is(allocated, 3)
 })
