@@ -146,10 +146,13 @@ export async function run(
     const missing = known.flatMap((o, i) => (o ? [] : [i]))
     let fresh: Float32Array = new Float32Array()
     if (missing.length > 0) {
-      const rows = new Float32Array(missing.length * rowLen)
-      missing.forEach((i, j) => {
-        rows.set(x.subarray(i * rowLen, (i + 1) * rowLen), j * rowLen)
-      })
+      // All new (the usual first pass): the batch goes as it was built, in the model's own buffer.
+      const rows = missing.length === n ? x : (model.buffer?.(missing.length * rowLen) ?? new Float32Array(missing.length * rowLen))
+      if (rows !== x) {
+        missing.forEach((i, j) => {
+          rows.set(x.subarray(i * rowLen, (i + 1) * rowLen), j * rowLen)
+        })
+      }
       cost.forwardPasses += missing.length
       cost.batches++
       fresh = await model.forward(rows, missing.length, rowShape)
