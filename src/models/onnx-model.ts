@@ -113,12 +113,56 @@ const CALL_MS = 4
  */
 const LONG_BATCH_MS = 10
 
+/** The time and memory budgets of one tuning (`tuning.ms`, `tuning.rssBytes`), from its start. */
+class Budget {
+  private readonly start = performance.now()
+  private readonly rss = process.memoryUsage.rss()
+
+  constructor(private readonly tuning: Tuning) {}
+
+  get timeUp(): boolean {
+    return performance.now() - this.start > this.tuning.ms
+  }
+
+  get overMemory(): boolean {
+    return process.memoryUsage.rss() - this.rss > this.tuning.rssBytes
+  }
+}
+
+/**
+ * One measurement of a pool's throughput as the engine sees it: two calls per session pay for a
+ * new batch size or pool shape (onnxruntime's first runs at a new size allocate: with one, the
+ * small CNN measured 256 rows at a third of 128's rate; fresh sessions still run cold), then rows
+ * completed per wall-clock millisecond over at least {@link WINDOW_MS} and `2 × sessions` calls.
+ */
+class Window {
+  private completed = 0
+  private rows = 0
+  private since = 0
+
+  /** Starts over: a new size or shape, or a measurement other sessions disturbed. */
+  restart(): void {
+    this.completed = 0
+  }
+
+  /** A call of `rows` rows has completed on `sessions` sessions: the rate once the window is full. */
+  record(rows: number, sessions: number): number | undefined {
+    const now = performance.now()
+    if (++this.completed <= 2 * sessions) {
+      this.since = now
+      this.rows = 0
+      return undefined
+    }
+    this.rows += rows
+    if (this.completed < 4 * sessions || now - this.since < WINDOW_MS) return undefined
+    return this.rows / (now - this.since)
+  }
+}
+
 /**
  * The `'auto'` climb of one (model file, row shape, provider, pool shape): doubling batch sizes,
- * each measured by the pool's throughput as the engine sees it (rows completed per wall-clock
- * millisecond, hand-offs included: calls carry {@link CALL_MS} of batches) over at least
- * {@link WINDOW_MS} and `2 × sessions` calls, after two calls per session have paid for the new
- * size. On a CPU the climb stops at the first size whose batches are long ({@link LONG_BATCH_MS}).
+ * each measured over one {@link Window} (hand-offs included: calls carry {@link CALL_MS} of
+ * batches, so sizes are compared on equal hand-off costs). On a CPU the climb stops at the first size whose batches are long ({@link LONG_BATCH_MS}).
  * Shared by every model of the process with that key, so a settled size is reused and an unfinished
  * climb goes on where it stopped.
  */
@@ -128,11 +172,7 @@ class Climb {
   best = { size: 0, rate: 0 }
   /** Doublings in a row that did not beat the best by the margin: two end the climb (noise may fake one). */
   private misses = 0
-  private completed = 0
-  private rows = 0
-  private since = 0
-  private readonly start = performance.now()
-  private readonly rss = process.memoryUsage.rss()
+  private readonly window = new Window()
 
   constructor(
     /** Smallest size worth measuring (rows of a few tens of kB: tiny batches are all overhead). */
@@ -141,6 +181,7 @@ class Climb {
     private readonly cap: number,
     private readonly sessions: number,
     private readonly tuning: Tuning,
+    private readonly budget: Budget,
     private readonly cpu: boolean,
   ) {
     this.size = Math.min(first, cap)
@@ -159,29 +200,20 @@ class Climb {
   record(rows: number, batch: number, ms: number): void {
     const size = batch
     if (this.settled !== undefined || size !== this.size) return
-    const now = performance.now()
-    // Two calls per session pay for a new size: onnxruntime's first runs at a new batch size
-    // allocate (with one, the small CNN measured 256 rows at a third of 128's rate).
-    if (++this.completed <= 2 * this.sessions) {
-      this.since = now
-      this.rows = 0
-      return
-    }
-    this.rows += rows
-    if (this.completed < 4 * this.sessions || now - this.since < WINDOW_MS) return
-    const rate = this.rows / (now - this.since)
-    const overMemory = process.memoryUsage.rss() - this.rss > this.tuning.rssBytes
+    const rate = this.window.record(rows, this.sessions)
+    if (rate === undefined) return
+    const overMemory = this.budget.overMemory
     // The fastest size is kept, but only a gain of the margin keeps the climb going: gains of a few
     // percent a doubling (the small CNN: 16 → 32 → 64 rows, 8 % each) must not stop it at the first.
     const improved = !overMemory && rate > this.best.rate * (1 + this.tuning.margin)
     if (!overMemory && rate > this.best.rate) this.best = { size, rate }
     this.misses = improved ? 0 : this.misses + 1
     const long = this.cpu && (ms * size) / rows >= LONG_BATCH_MS
-    if (overMemory || long || this.misses === 2 || 2 * size > this.cap || now - this.start > this.tuning.ms) {
+    if (overMemory || long || this.misses === 2 || 2 * size > this.cap || this.budget.timeUp) {
       this.settled = this.best.size || size
     } else {
       this.size *= 2
-      this.completed = 0
+      this.window.restart()
     }
   }
 }
@@ -223,8 +255,7 @@ export function poolShapes(
 /**
  * The `'auto'` choice of one (model file, row shape, provider, candidate pool shapes, budgets):
  * first the batch size {@link Climb}s on the first (default) shape; then every other shape runs
- * the settled size for one measuring window (the metric's own rows again, after two batches per
- * session have warmed it up); a shape replaces the best so far only if its rows/s beat it by
+ * the settled size for one {@link Window} (the metric's own rows again); a shape replaces the best so far only if its rows/s beat it by
  * `tuning.margin`. The time and memory budgets cover both stages (new sessions included): once
  * spent, the best so far is kept, even in the middle of a trial. Shared by every model of the
  * process with that key.
@@ -236,11 +267,8 @@ class Tuner {
   /** Shape under trial in the second stage. */
   private trial = 0
   private best = { shape: 0, rate: 0 }
-  private completed = 0
-  private rows = 0
-  private since = 0
-  private readonly start = performance.now()
-  private readonly rss = process.memoryUsage.rss()
+  private readonly window = new Window()
+  private readonly budget: Budget
 
   constructor(
     readonly shapes: readonly PoolShape[],
@@ -249,7 +277,8 @@ class Tuner {
     private readonly tuning: Tuning,
     cpu: boolean,
   ) {
-    this.climb = new Climb(first, cap, shapes[0]!.workers, tuning, cpu)
+    this.budget = new Budget(tuning)
+    this.climb = new Climb(first, cap, shapes[0]!.workers, tuning, this.budget, cpu)
     this.afterClimb()
   }
 
@@ -276,31 +305,22 @@ class Tuner {
       this.afterClimb()
       return
     }
-    const now = performance.now()
     // A trial is abandoned when the budget runs out (a big model's window alone may take seconds).
-    if (now - this.start > this.tuning.ms) {
+    if (this.budget.timeUp) {
       this.settled = { shape: this.best.shape, size: this.climb.settled! }
       return
     }
     if (shape !== this.trial || batch !== this.climb.settled) return
-    const sessions = this.shapes[shape]!.workers
-    if (!alone) this.completed = 0
-    // Fresh sessions: two calls each warm them up (the first allocates, the second still ran cold).
-    if (++this.completed <= 2 * sessions) {
-      this.since = now
-      this.rows = 0
-      return
-    }
-    this.rows += rows
-    if (this.completed < 4 * sessions || now - this.since < WINDOW_MS) return
-    const rate = this.rows / (now - this.since)
+    if (!alone) this.window.restart()
+    const rate = this.window.record(rows, this.shapes[shape]!.workers)
+    if (rate === undefined) return
     if (rate > this.best.rate * (1 + this.tuning.margin)) this.best = { shape, rate }
-    this.nextTrial(now)
+    this.nextTrial()
   }
 
   /** Candidate `shape` could not be opened: it is passed over. */
   skip(shape: number): void {
-    if (this.settled === undefined && !this.climbing && shape === this.trial && shape > 0) this.nextTrial(performance.now())
+    if (this.settled === undefined && !this.climbing && shape === this.trial && shape > 0) this.nextTrial()
   }
 
   private afterClimb(): void {
@@ -312,15 +332,14 @@ class Tuner {
     else if (this.climb.best.rate === 0) this.trial = 0
     else {
       this.best = { shape: 0, rate: this.climb.best.rate }
-      this.nextTrial(performance.now())
+      this.nextTrial()
     }
   }
 
-  private nextTrial(now: number): void {
+  private nextTrial(): void {
     this.trial++
-    this.completed = 0
-    const overMemory = process.memoryUsage.rss() - this.rss > this.tuning.rssBytes
-    if (this.trial >= this.shapes.length || overMemory || now - this.start > this.tuning.ms) {
+    this.window.restart()
+    if (this.trial >= this.shapes.length || this.budget.overMemory || this.budget.timeUp) {
       this.settled = { shape: this.best.shape, size: this.climb.settled! }
     }
   }
