@@ -4,26 +4,10 @@
 import { existsSync } from 'node:fs'
 
 import test from 'ava'
-import { Deletion, loadDemo, OnnxModel, SymmetricRelevanceGain, XaiEvalError, type Dataset } from 'xai-eval'
+import { Deletion, OnnxModel, SymmetricRelevanceGain, XaiEvalError, type Dataset } from 'xai-eval'
 
+import { demoData } from './demo.js'
 import { prng } from './reference.js'
-
-const demo = loadDemo()
-
-async function demoData(n: number): Promise<{ path: string; data: Dataset }> {
-  const d = await demo
-  const [, c, h, w] = d.shape
-  return {
-    path: d.modelPath,
-    data: {
-      x: d.x.slice(0, n * c * h * w),
-      shape: [n, c, h, w],
-      y: d.y.slice(0, n),
-      a: d.attributions['integrated-gradients'].slice(0, n * h * w),
-      aShape: [n, 1, h, w],
-    },
-  }
-}
 
 test("'auto' never sends a batch over its byte budget, and scores equal a fixed batch size's", async (t) => {
   const { path, data } = await demoData(8)

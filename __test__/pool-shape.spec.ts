@@ -4,24 +4,9 @@
 import { availableParallelism } from 'node:os'
 
 import test from 'ava'
-import { type Dataset, FunctionModel, loadDemo, type Model, OnnxModel, PixelFlipping, type PoolShape, XaiEvalError } from 'xai-eval'
+import { FunctionModel, type Model, OnnxModel, PixelFlipping, type PoolShape, XaiEvalError } from 'xai-eval'
 
-const demo = loadDemo()
-
-async function demoData(n: number): Promise<{ path: string; data: Dataset }> {
-  const d = await demo
-  const [, c, h, w] = d.shape
-  return {
-    path: d.modelPath,
-    data: {
-      x: d.x.slice(0, n * c * h * w),
-      shape: [n, c, h, w],
-      y: d.y.slice(0, n),
-      a: d.attributions['integrated-gradients'].slice(0, n * h * w),
-      aShape: [n, 1, h, w],
-    },
-  }
-}
+import { demoData } from './demo.js'
 
 const cores = availableParallelism()
 /** The default pool on this machine: what `'auto'` starts from. */
